@@ -1,0 +1,1 @@
+"""Calcfunctions: light, in-process steps (parsing, Tc from alpha^2F)."""

@@ -1,0 +1,1 @@
+"""Data plugins of aiida-hydrides."""

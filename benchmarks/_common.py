@@ -1,0 +1,47 @@
+"""Shared helpers for benchmark scripts: every result is one JSON file in benchmarks/results/."""
+import json
+import os
+import pathlib
+import platform
+import subprocess
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parent / 'results'
+REQUIRED = ('metric', 'value', 'unit', 'target', 'higher_is_better')
+
+
+def machine_description() -> str:
+    """A one-line description of the machine the benchmark ran on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(next(l for l in pathlib.Path('/proc/meminfo').read_text().splitlines()
+                          if l.startswith('MemTotal')).split()[1])
+        mem = f'{mem_kb / 1024 ** 2:.0f} GiB'
+    except (OSError, StopIteration, ValueError):
+        mem = '? GiB'
+    gpu = ''
+    try:
+        gpu = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'], capture_output=True,
+                             text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    text = f'{os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.system()} {platform.release()}'
+    return f'{text}, GPU: {gpu}' if gpu else text
+
+
+def write_result(name: str, **fields) -> pathlib.Path:
+    """Write ``benchmarks/results/<name>.json`` with the required keys plus any extra fields; return the path."""
+    missing = [key for key in REQUIRED if key not in fields]
+    if missing:
+        raise ValueError(f'benchmark result {name!r} lacks {missing}')
+    fields.setdefault('machine', machine_description())
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f'{name}.json'
+    path.write_text(json.dumps(fields, indent=2) + '\n')
+    return path

@@ -1,0 +1,50 @@
+"""Shared fixtures: a temporary AiiDA profile, Quantum ESPRESSO codes and the generated pseudopotential family."""
+import os
+import pathlib
+import shutil
+
+import pytest
+
+pytest_plugins = ['aiida.tools.pytest_fixtures']
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA_DIR = pathlib.Path(__file__).resolve().parent / 'data'
+
+
+@pytest.fixture(scope='session')
+def data_dir() -> pathlib.Path:
+    """Folder of recorded test data (QE outputs, structures)."""
+    return DATA_DIR
+
+
+@pytest.fixture(scope='session')
+def shared_dir() -> pathlib.Path:
+    """The ``shared`` reference folder beside the repository (``HYDRIDES_SHARED`` overrides it)."""
+    path = pathlib.Path(os.environ.get('HYDRIDES_SHARED', ROOT.parent / 'shared'))
+    if not path.is_dir():
+        pytest.fail(f'the shared reference folder {path} is missing; set HYDRIDES_SHARED')
+    return path
+
+
+@pytest.fixture(scope='session')
+def require_qe():
+    """Fail clearly (not skip) when Quantum ESPRESSO is not installed: `make test` installs it."""
+    missing = [exe for exe in ('pw.x', 'ph.x', 'q2r.x', 'matdyn.x', 'ld1.x') if shutil.which(exe) is None]
+    if missing:
+        pytest.fail(f'Quantum ESPRESSO executables missing: {missing}; run `make setup`')
+
+
+@pytest.fixture(scope='session')
+def qe_codes(aiida_localhost, require_qe):
+    """The QE codes registered on the test computer, keyed by short name ('pw', 'ph', 'q2r', 'matdyn', ...)."""
+    from aiida_hydrides.codes import ensure_codes
+
+    return ensure_codes(computer=aiida_localhost, mpiprocs=2)
+
+
+@pytest.fixture(scope='session')
+def pseudo_family(aiida_profile, require_qe):
+    """The offline pslibrary family generated with ld1.x (cached on disk between runs)."""
+    from aiida_hydrides.pseudos import ensure_pseudo_family
+
+    return ensure_pseudo_family()
