@@ -34,7 +34,7 @@ def require_qe():
         pytest.fail(f'Quantum ESPRESSO executables missing: {missing}; run `make setup`')
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture
 def qe_codes(aiida_localhost, require_qe):
     """The QE codes registered on the test computer, keyed by short name ('pw', 'ph', 'q2r', 'matdyn', ...)."""
     from aiida_hydrides.codes import ensure_codes

@@ -1,0 +1,119 @@
+"""``aiida-hydrides setup``: AiiDA profile, local computer, Quantum ESPRESSO codes and the pseudopotential family."""
+import click
+
+from .utils import fail
+
+
+def _parse_elements(text):
+    from aiida_hydrides.core.elements import DEFAULT_ELEMENTS, validate_symbol
+
+    if not text:
+        return list(DEFAULT_ELEMENTS)
+    symbols = [symbol.strip() for symbol in text.replace(' ', ',').split(',') if symbol.strip()]
+    return list(dict.fromkeys(validate_symbol(symbol) for symbol in symbols))
+
+
+@click.command('setup')
+@click.option(
+    '--create-profile', is_flag=True,
+    help='Create an AiiDA profile (SQLite storage, built-in ZeroMQ broker) if none is configured.',
+)
+@click.option(
+    '--profile-name', default='hydrides', show_default=True,
+    help='Name of the profile that --create-profile creates.',
+)
+@click.option('--computer', default='localhost', show_default=True,
+              help='Computer for the codes; `localhost` is created when missing.')
+@click.option('--mpiprocs', type=click.IntRange(min=1), default=2, show_default=True,
+              help='Default MPI processes per machine of the local computer.')
+@click.option('--pools', type=click.IntRange(min=1), default=None,
+              help='Default k-point pools (-nk) for pw.x, ph.x and projwfc.x  [default: MPIPROCS].')
+@click.option('--executables-dir', default=None, metavar='DIR',
+              help='Folder holding pw.x, ph.x, ...  [default: the PATH of the local machine].')
+@click.option(
+    '--family', default=None, metavar='LABEL',
+    help='Pseudopotential family. Default: the offline pslibrary family of --kind, generated with ld1.x. An installed '
+         'family (e.g. from `aiida-pseudo install sssp`) can be named instead; then nothing is generated.',
+)
+@click.option('--elements', default=None, metavar='SYMBOLS',
+              help="Elements the family must cover, e.g. 'H,La,Y'  [default: the 29 elements of the search space].")
+@click.option('--kind', type=click.Choice(['us', 'paw']), default='us', show_default=True,
+              help='Ultrasoft or PAW pseudopotentials for a generated family.')
+def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_dir, family, elements, kind):
+    """Prepare everything the calculations need; safe to run again (existing things are reused).
+
+    \b
+    1. the AiiDA profile (the default one, or a new one with --create-profile);
+    2. the computer (`localhost`: core.local + core.direct; OpenMPI allowed to run as root);
+    3. the codes pw, ph, q2r, matdyn, projwfc and ld1 on that computer;
+    4. the pseudopotential family with high-pressure cutoffs (see docs/pseudopotentials.md).
+    """
+    from aiida_hydrides.core.errors import HydridesInputError
+
+    try:
+        element_list = _parse_elements(elements)
+    except HydridesInputError as exc:
+        fail(str(exc))
+
+    from aiida_hydrides.profile import ProfileSetupError, ensure_localhost, ensure_profile
+
+    report = []
+    try:
+        ensure_profile(profile_name, create=create_profile, report=report)
+    except ProfileSetupError as exc:
+        fail(f'{exc}; or pass --create-profile')
+    _flush(report)
+
+    from aiida_hydrides.codes import CodeSetupError, ensure_codes
+    from aiida_hydrides.pseudos import (
+        MissingPseudoFamilyError,
+        PseudoFamilyError,
+        default_family_label,
+        ensure_pseudo_family,
+        get_pseudo_family,
+    )
+
+    try:
+        target = ensure_localhost(computer, mpiprocs, report=report) if computer == 'localhost' else computer
+        ensure_codes(target, mpiprocs=mpiprocs, executables_dir=executables_dir, pools=pools or mpiprocs,
+                     report=report)
+    except CodeSetupError as exc:
+        _flush(report)
+        fail(str(exc))
+    _flush(report)
+
+    label = family or default_family_label(kind)
+    try:
+        get_pseudo_family(label)
+        click.echo(f'family {label}: exists')
+    except MissingPseudoFamilyError:
+        click.echo(f'family {label}: creating it for {len(element_list)} elements (UPF files not yet cached are '
+                   'generated with ld1.x, a few seconds each)')
+    try:
+        pseudo_family = ensure_pseudo_family(label, elements=element_list, kind=kind)
+    except (PseudoFamilyError, FileNotFoundError) as exc:
+        fail(str(exc))
+    _echo_family(pseudo_family, element_list)
+    click.secho('setup: done', fg='green')
+
+
+def _flush(report):
+    for line in report:
+        click.echo(line)
+    report.clear()
+
+
+def _echo_family(family, elements):
+    click.echo(f'family {family.label}: {len(family.elements)} elements, covers {len(elements)} requested '
+               f'({family.__class__.__name__})')
+    get_cutoffs = getattr(family, 'get_recommended_cutoffs', None)
+    if get_cutoffs is None:
+        return
+    stringency = family.get_default_stringency()
+    click.echo(f'recommended cutoffs (Ry, stringency {stringency}):')
+    cells = []
+    for element in elements:
+        wfc, rho = get_cutoffs(elements=(element,), unit='Ry')
+        cells.append(f'{element:>2} {wfc:5.0f}/{rho:<5.0f}')
+    for start in range(0, len(cells), 6):
+        click.echo('  ' + '   '.join(cells[start:start + 6]))
