@@ -26,10 +26,12 @@ def fail(message: str, code: int = 1):
 
 def load_profile(profile: str | None = None):
     """Load the AiiDA profile (the default one, or ``profile``) with a clear message when none exists."""
+    import os
+
     from aiida import load_profile as _load
     from aiida.common.exceptions import ProfileConfigurationError
 
     try:
-        return _load(profile, allow_switch=True)
+        return _load(profile or os.environ.get('AIIDA_PROFILE') or None, allow_switch=True)
     except (ProfileConfigurationError, Exception) as exc:  # noqa: BLE001 - any failure here means: no usable profile
         fail(f'no usable AiiDA profile ({exc}). Run `make setup` or `aiida-hydrides setup --create-profile` first.')
