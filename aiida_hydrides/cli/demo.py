@@ -1,13 +1,7 @@
 """``aiida-hydrides demo``: the end-to-end demonstration run on the default AiiDA profile."""
-import pathlib
-import time
-
 import click
 
-from aiida_hydrides.cli.utils import fail, load_profile
-
-DEMO_GROUP = 'hydrides/demo'
-AL_UPF = pathlib.Path('/usr/share/espresso/pseudo/Al.pz-vbc.UPF')
+from aiida_hydrides.cli.utils import load_profile
 
 
 def _title(text: str):
@@ -38,108 +32,56 @@ def _show_prototypes():
                    f'{info["atomic_h_fraction"]:>9.2f} {info["shortest_hh_distance"]:>7.3f}  {"yes" if passes else "no"}')
 
 
-def _group():
+def _show_hull(system: str):
+    from aiida_hydrides.core.compositions import parse_system
+    from aiida_hydrides.core.hull import build_hull
+
+    a, b = parse_system(system)
+    # Illustrative enthalpies (eV/atom) of a few phases; real ones come from LAM or DFT relaxations at pressure.
+    entries = [(a, 0.0), (b, 0.0), ('H', 0.0), (f'{a}H6', -0.30), (f'{b}H6', -0.35), (f'{a}{b}H12', -0.36),
+               (f'{a}{b}H10', -0.20)]
+    hull = build_hull(entries, pressure=200.0)
+    click.echo(f'{"phase":<10} {"H_f (eV/atom)":>14} {"E_hull (meV/atom)":>18}  decomposes to')
+    for point in hull.points:
+        parts = ' + '.join(f'{part.fraction:.2f} {part.formula}' for part in point.decomposition) or '-'
+        click.echo(f'{point.formula:<10} {point.formation_enthalpy_per_atom:>14.3f} {1000 * point.e_hull:>18.1f}  '
+                   f'{parts if point.e_hull > 0 else "(on the hull)"}')
+
+
+def _show_setup():
     from aiida import orm
 
-    group, _ = orm.Group.collection.get_or_create(DEMO_GROUP)
-    return group
+    from aiida_hydrides.codes import ensure_codes
+    from aiida_hydrides.pseudos import ensure_pseudo_family
 
-
-def _run_dft_enthalpy(codes, pressure: float, protocol: str):
-    from aiida import orm
-    from aiida.engine import run_get_node
-
-    from aiida_hydrides.core.prototypes import build_prototype
-    from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
-
-    structure = orm.StructureData(ase=build_prototype('H3S-primitive', 'S', 3.05))
-    builder = DftEnthalpyWorkChain.get_builder_from_protocol(codes['pw'], structure, pressure=pressure,
-                                                             protocol=protocol)
-    start = time.time()
-    results, node = run_get_node(builder)
-    _group().add_nodes(node)
-    if not node.is_finished_ok:
-        fail(f'DftEnthalpyWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
-    relaxed = results['relaxed_structure']
-    a_conv = (2 * relaxed.get_cell_volume()) ** (1 / 3)
-    click.echo(f'H3S (Im-3m) at {pressure:g} GPa, protocol {protocol}: a = {a_conv:.3f} Å (published PBE 2.98-3.00), '
-               f'P = {results["pressure"].value:.1f} GPa, H = {results["enthalpy_per_atom"].value:.4f} eV/atom  '
-               f'[WorkChain<{node.pk}>, {time.time() - start:.0f} s]')
-
-
-def _run_epc(codes):
-    from aiida import orm
-    from aiida.engine import run_get_node
-    from aiida_pseudo.data.pseudo import UpfData
-
-    from aiida_hydrides.core.prototypes import build_prototype
-    from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
-
-    structure = orm.StructureData(ase=build_prototype('fcc', 'Al', 3.97))
-    overrides = {
-        'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16], 'qpoints_mesh': [4, 4, 4],
-                            'matdyn_kpoints_mesh': [16, 16, 16]},
-        'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
-    }
-    builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        codes, structure, protocol='fast', overrides=overrides, pseudos={'Al': UpfData.get_or_create(AL_UPF)},
-        cutoffs=(15, 60))
-    start = time.time()
-    results, node = run_get_node(builder)
-    _group().add_nodes(node)
-    if not node.is_finished_ok:
-        fail(f'ElectronPhononWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
-    tc = results['tc'].get_dict()
-    click.echo(f'fcc Al (PHonon example03 settings): lambda = {tc["lambda"]:.3f} (QE q-sum {tc["lambda_qsum"]:.3f}), '
-               f'omega_log = {tc["omega_log_K"]:.0f} K, Tc(Allen-Dynes, mu*=0.10) = {tc["tc_allen_dynes_K_mu0_10"]:.2f} K, '
-               f'Tc(Eliashberg, mu*=0.10) = {tc.get("tc_eliashberg_K_mu0_10", float("nan")):.2f} K  '
-               f'[WorkChain<{node.pk}>, {time.time() - start:.0f} s]')
-
-
-def _query_results():
-    from aiida import orm
-
-    qb = orm.QueryBuilder()
-    qb.append(orm.Group, filters={'label': DEMO_GROUP}, tag='group')
-    qb.append(orm.WorkChainNode, with_group='group', project=['id', 'process_type', 'attributes.exit_status'])
-    click.echo(f'{qb.count()} workflows in group {DEMO_GROUP!r}:')
-    for pk, process_type, status in qb.iterall():
-        click.echo(f'  <{pk}> {process_type}  exit status {status}')
-    qb = orm.QueryBuilder()
-    qb.append(orm.StructureData, filters={'extras.hydrides.pressure_gpa': {'>=': 100}},
-              project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_per_atom_ev'])
-    click.echo('relaxed structures with extras hydrides.pressure_gpa >= 100 (QueryBuilder):')
-    for pk, formula, enthalpy in qb.iterall():
-        click.echo(f'  <{pk}> {formula}: H = {enthalpy:.4f} eV/atom')
+    codes = ensure_codes()
+    family = ensure_pseudo_family()
+    click.echo(f'codes: {", ".join(code.full_label for code in codes.values())}')
+    qb = orm.QueryBuilder().append(orm.Group, filters={'label': family.label}, tag='family')
+    qb.append(orm.Node, with_group='family', project=['attributes.element', 'attributes.z_valence'])
+    rows = sorted(qb.all())
+    click.echo(f'pseudopotential family {family.label!r} ({len(rows)} elements, found with QueryBuilder):')
+    click.echo('  ' + ', '.join(f'{element}({int(z)}e)' for element, z in rows))
 
 
 @click.command('demo')
 @click.option('--system', default='Ca-Y', show_default=True, help='Chemical system A-B of the composition step.')
-@click.option('--pressure', default=200.0, show_default=True, type=float, help='Target pressure of the DFT step, GPa.')
-@click.option('--protocol', default='fast', show_default=True, type=click.Choice(['fast', 'moderate', 'precise']),
-              help='Protocol of the DFT enthalpy step.')
-@click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no Quantum ESPRESSO runs).')
-def demo(system, pressure, protocol, skip_qe):
-    """Run the end-to-end demonstration on the default AiiDA profile.
+@click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no AiiDA profile, no Quantum ESPRESSO).')
+def demo(system, skip_qe):
+    """Run the demonstration on the default AiiDA profile.
 
-    Compositions of a system, hydride descriptors of known prototypes, a real DFT enthalpy at pressure (pw.x), a real
-    electron-phonon chain with Tc (pw.x, ph.x, q2r.x, matdyn.x), and a QueryBuilder query over what was stored.
+    Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
+    pressure, and the offline Quantum ESPRESSO set-up (codes and the ld1.x-generated pseudopotential family) stored
+    in AiiDA and found again with QueryBuilder.
     """
     _title(f'1. Composition space of {system}-H')
     _show_compositions(system)
     _title('2. Hydride descriptors of known prototypes (filter cascade: space group > 75, atomic-H > 75 %)')
     _show_prototypes()
+    _title('3. Convex hull at 200 GPa (formation enthalpies, E_hull, decomposition)')
+    _show_hull(system)
     if skip_qe:
         return
     load_profile()
-    from aiida_hydrides.codes import ensure_codes
-    from aiida_hydrides.pseudos import ensure_pseudo_family
-
-    codes = ensure_codes()
-    ensure_pseudo_family()
-    _title(f'3. DFT enthalpy at {pressure:g} GPa (vc-relax + SCF with pw.x, through AiiDA)')
-    _run_dft_enthalpy(codes, pressure, protocol)
-    _title('4. Electron-phonon coupling and Tc (pw.x -> ph.x -> q2r.x -> matdyn.x)')
-    _run_epc(codes)
-    _title('5. What was stored (QueryBuilder)')
-    _query_results()
+    _title('4. Quantum ESPRESSO codes and the offline pseudopotential family in AiiDA')
+    _show_setup()
