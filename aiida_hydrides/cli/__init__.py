@@ -12,6 +12,11 @@ COMMANDS = {
     'analyze': 'aiida_hydrides.cli.analyze:analyze',
     'tc': 'aiida_hydrides.cli.tc:tc',
     'setup': 'aiida_hydrides.cli.setup:setup',
+    'dft-enthalpy': 'aiida_hydrides.cli.dft_enthalpy:dft_enthalpy',
+    'epc': 'aiida_hydrides.cli.epc:epc',
+    'relax': 'aiida_hydrides.cli.relax:relax',
+    'phonons': 'aiida_hydrides.cli.phonons:phonons',
+    'label': 'aiida_hydrides.cli.label:label',
     'demo': 'aiida_hydrides.cli.demo:demo',
 }
 

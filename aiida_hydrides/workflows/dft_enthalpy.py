@@ -1,0 +1,503 @@
+"""DFT enthalpy of a crystal at a target pressure: pw.x vc-relax, then a final SCF on the relaxed cell.
+
+Units at the interface: pressures in GPa (pw.x's ``press`` is in kbar, 1 GPa = 10 kbar), energies in eV, lengths
+in Angstrom. The enthalpy per atom is ``H/N = (E + P_target * V) / N`` with ``E`` the total (free) energy and ``V``
+the cell volume of the final SCF, and ``P_target`` the *target* pressure of the relaxation (not the residual pressure
+of the SCF), so that enthalpies of different phases relaxed at the same target pressure are directly comparable.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, calcfunction
+from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+from aiida_quantumespresso.workflows.pw.relax import PwRelaxWorkChain
+
+from aiida_hydrides.workflows.protocols import ProtocolMixin, qe_protocol, recursive_merge
+
+__all__ = ('EV_PER_A3_IN_GPA', 'MAX_PRESSURE_GPA', 'DftEnthalpyWorkChain', 'compute_enthalpy', 'parse_pressure')
+
+#: 1 eV/Angstrom^3 expressed in GPa
+EV_PER_A3_IN_GPA = 160.21766208
+#: the largest target pressure accepted (GPa)
+MAX_PRESSURE_GPA = 1000.0
+#: name of the extra (a dictionary) holding the tags of aiida-hydrides, e.g. ``extras.hydrides.pressure_gpa``
+HYDRIDES_EXTRA = 'hydrides'
+#: the pressure units accepted by :func:`parse_pressure`, as factors to GPa
+PRESSURE_UNITS = {'gpa': 1.0, 'kbar': 0.1, 'mbar': 100.0}
+
+_PRESSURE_PATTERN = re.compile(r'^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*$')
+
+
+def parse_pressure(value) -> float:
+    """Return a pressure in GPa from a number (GPa) or a string such as ``'200'``, ``'200 GPa'``, ``'2000kbar'``.
+
+    :raises ValueError: for an unknown unit, a non-number, or a value outside 0-1000 GPa.
+    """
+    if isinstance(value, orm.Float):
+        value = value.value
+    if isinstance(value, str):
+        match = _PRESSURE_PATTERN.match(value)
+        if not match:
+            raise ValueError(f'cannot read the pressure {value!r}: give a number in GPa, e.g. 200 or "200GPa"')
+        number, unit = match.groups()
+        factor = PRESSURE_UNITS.get(unit.lower() or 'gpa')
+        if factor is None:
+            raise ValueError(
+                f'unknown pressure unit {unit!r} in {value!r}: use GPa (the default), kbar or Mbar, e.g. "200GPa"'
+            )
+        value = float(number) * factor
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'the pressure must be a number in GPa, got {value!r}')
+    message = _pressure_error(float(value))
+    if message:
+        raise ValueError(message)
+    return float(value)
+
+
+def _pressure_error(pressure: float) -> str | None:
+    if not math.isfinite(pressure) or pressure < 0 or pressure > MAX_PRESSURE_GPA:
+        hint = ' (did you give kbar? 200 GPa = 2000 kbar)' if pressure > MAX_PRESSURE_GPA else ''
+        return f'the pressure must be given in GPa, between 0 and {MAX_PRESSURE_GPA:g} GPa; got {pressure}{hint}'
+    return None
+
+
+def validate_pressure(value, _):
+    """Validate the ``pressure`` input (GPa)."""
+    if value is not None:
+        return _pressure_error(value.value)
+
+
+def validate_pressure_tolerance(value, _):
+    """Validate the ``pressure_tolerance`` input (GPa)."""
+    if value is not None and not (math.isfinite(value.value) and value.value > 0):
+        return f'the pressure tolerance must be a positive number of GPa; got {value.value}'
+
+
+def tag_node(node, **values):
+    """Merge ``values`` into the ``hydrides`` extra of ``node`` (queried as ``extras.hydrides.<key>``)."""
+    extras = dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
+    extras.update(values)
+    node.base.extras.set(HYDRIDES_EXTRA, extras)
+
+
+@calcfunction
+def compute_enthalpy(parameters, trajectory, structure, pressure, **metadata_inputs):
+    """Compute the enthalpy per atom at the target ``pressure`` (GPa) from a pw.x SCF.
+
+    :param parameters: ``output_parameters`` of the SCF (``energy`` in eV).
+    :param trajectory: ``output_trajectory`` of the SCF, with the ``stress`` tensor in GPa.
+    :param structure: the structure of the SCF.
+    :param pressure: the target pressure (GPa) used for the ``P V`` term.
+    :param metadata_inputs: optional ``Str`` nodes ``protocol`` and ``pseudo_family`` copied into the summary.
+    :return: ``enthalpy_per_atom`` (eV/atom), ``pressure`` (final pressure, GPa), ``stress`` (GPa) and the summary
+        ``output_parameters``.
+    """
+    import numpy as np
+
+    natoms = len(structure.sites)
+    energy = parameters['energy']
+    volume = structure.get_cell_volume()
+    stress = np.array(trajectory.get_array('stress')[-1], dtype=float)
+    final_pressure = float(np.trace(stress) / 3.0)
+    pv = pressure.value * volume / EV_PER_A3_IN_GPA
+    enthalpy_per_atom = (energy + pv) / natoms
+
+    stress_node = orm.ArrayData()
+    stress_node.set_array('stress', stress)
+    stress_node.base.attributes.set('units', 'GPa')
+
+    summary = {
+        'enthalpy_per_atom_eV': enthalpy_per_atom,
+        'energy_per_atom_eV': energy / natoms,
+        'pv_per_atom_eV': pv / natoms,
+        'volume_per_atom_A3': volume / natoms,
+        'target_pressure_GPa': pressure.value,
+        'final_pressure_GPa': final_pressure,
+        'number_of_atoms': natoms,
+        'formula': structure.get_formula(mode='hill_compact'),
+        'protocol': metadata_inputs['protocol'].value if 'protocol' in metadata_inputs else None,
+        'pseudo_family': metadata_inputs['pseudo_family'].value if 'pseudo_family' in metadata_inputs else None,
+    }
+    return {
+        'enthalpy_per_atom': orm.Float(enthalpy_per_atom),
+        'pressure': orm.Float(final_pressure),
+        'stress': stress_node,
+        'output_parameters': orm.Dict(summary),
+    }
+
+
+class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
+    """Relax a structure at a target pressure with pw.x (vc-relax) and compute its enthalpy per atom from a final SCF.
+
+    The ``pressure`` input (GPa) is authoritative: the work chain writes ``press = 10 * pressure`` (kbar),
+    ``calculation = 'vc-relax'`` and, unless given, ``cell_dofree = 'all'`` into the relax parameters. The relaxed
+    structure is tagged with the extra ``hydrides = {'pressure_gpa', 'enthalpy_per_atom_ev', 'formula'}``, so that
+    ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find it.
+    """
+
+    _protocol_name = 'dft_enthalpy'
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.input('structure', valid_type=orm.StructureData, help='The structure to relax.')
+        spec.input(
+            'pressure',
+            valid_type=orm.Float,
+            validator=validate_pressure,
+            help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); pw.x gets press = 10 x pressure kbar.',
+        )
+        spec.input(
+            'pressure_tolerance',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(5.0),
+            validator=validate_pressure_tolerance,
+            help='Largest accepted |final SCF pressure - target pressure| in GPa; beyond it the work chain exits 403.',
+        )
+        spec.input(
+            'pseudo_family',
+            valid_type=orm.Str,
+            required=False,
+            help='Label of the pseudopotential family the pseudos come from: checked to cover every element before '
+            'anything runs, and recorded in `output_parameters`.',
+        )
+        spec.input(
+            'protocol',
+            valid_type=orm.Str,
+            required=False,
+            help='Name of the protocol the inputs were built with, recorded in `output_parameters`.',
+        )
+        spec.input(
+            'clean_workdir',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='If `True`, clean the work directories of all calculations once the work chain terminates.',
+        )
+        spec.expose_inputs(
+            PwRelaxWorkChain,
+            namespace='relax',
+            exclude=('structure', 'clean_workdir'),
+            namespace_options={'help': 'Inputs of the `PwRelaxWorkChain` (vc-relax at the target pressure).'},
+        )
+        spec.expose_inputs(
+            PwBaseWorkChain,
+            namespace='scf',
+            exclude=('clean_workdir', 'pw.structure', 'pw.parent_folder'),
+            namespace_options={'help': 'Inputs of the final SCF `PwBaseWorkChain` on the relaxed structure.'},
+        )
+        spec.outline(
+            cls.setup,
+            cls.run_relax,
+            cls.inspect_relax,
+            cls.run_scf,
+            cls.inspect_scf,
+            cls.results,
+        )
+        spec.output(
+            'relaxed_structure', valid_type=orm.StructureData, help='The structure relaxed at the target pressure.'
+        )
+        spec.output('enthalpy_per_atom', valid_type=orm.Float, help='Enthalpy H = E + P_target V per atom, eV/atom.')
+        spec.output('pressure', valid_type=orm.Float, help='Pressure of the final SCF (trace of the stress / 3), GPa.')
+        spec.output('stress', valid_type=orm.ArrayData, help='Stress tensor of the final SCF (array `stress`), GPa.')
+        spec.output('output_parameters', valid_type=orm.Dict, help='Summary: enthalpy, energy, volume, pressures.')
+        spec.exit_code(
+            401, 'ERROR_SUB_PROCESS_FAILED_RELAX', message='the vc-relax `PwRelaxWorkChain` failed or did not converge'
+        )
+        spec.exit_code(402, 'ERROR_SUB_PROCESS_FAILED_SCF', message='the final SCF `PwBaseWorkChain` failed')
+        spec.exit_code(
+            403,
+            'ERROR_PRESSURE_OFF_TARGET',
+            message='the final SCF pressure {final:.2f} GPa is off the target {target:.2f} GPa by more than '
+            '{tolerance:.2f} GPa',
+        )
+        spec.exit_code(
+            404,
+            'ERROR_PSEUDO_FAMILY_INCOMPLETE',
+            message='no pseudopotential for {elements} in the pseudopotential family `{family}`',
+        )
+        spec.exit_code(
+            405, 'ERROR_SCF_OUTPUT_INCOMPLETE', message='the final SCF lacks the total energy or the stress tensor'
+        )
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code,
+        structure,
+        pressure=200.0,
+        protocol=None,
+        overrides=None,
+        options=None,
+        pseudo_family=None,
+        **kwargs,
+    ):
+        """Return a builder prepopulated with the inputs of ``protocol``.
+
+        :param code: the ``quantumespresso.pw`` code (a code instance or its label, e.g. ``'pw@localhost'``).
+        :param structure: the ``StructureData`` to relax.
+        :param pressure: target pressure in GPa (a number, or a string such as ``'200GPa'`` or ``'2000kbar'``).
+        :param protocol: ``fast``, ``moderate`` (default) or ``precise``.
+        :param overrides: dictionary overriding the protocol; top-level meta keys (``kpoints_distance``, ``degauss``,
+            ``press_conv_thr``, ...) and the ``relax``/``scf`` namespaces, passed on as the overrides of the nested
+            aiida-quantumespresso builders.
+        :param options: ``metadata.options`` for every pw.x calculation (``resources``, ``max_wallclock_seconds``);
+            with more than one MPI process per machine, k-point pools (``-npool``) are set to that number.
+        :param pseudo_family: label of the pseudopotential family (default: the offline pslibrary family).
+        :param kwargs: passed on to the nested ``get_builder_from_protocol`` (e.g. ``electronic_type``).
+        :raises ValueError: for a bad pressure, an unknown protocol, a missing family or an element it does not cover.
+        """
+        from aiida_hydrides.pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, get_pseudo_family
+
+        if isinstance(code, str):
+            code = orm.load_code(code)
+        pressure = parse_pressure(pressure)
+        protocol = protocol or cls.get_default_protocol()
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+
+        family = get_pseudo_family(pseudo_family or DEFAULT_FAMILY_LABEL)
+        check_family_covers(family, structure)
+        stringency, scaling = inputs['cutoff_stringency'], inputs['cutoff_scaling']
+        ecutwfc, ecutrho = cls._get_cutoffs(family, structure, stringency, scaling)
+
+        parameters = {
+            'CONTROL': {'forc_conv_thr': inputs['forc_conv_thr'], 'tstress': True, 'tprnfor': True},
+            'SYSTEM': {
+                'ecutwfc': ecutwfc,
+                'ecutrho': ecutrho,
+                'occupations': 'smearing',
+                'smearing': inputs['smearing'],
+                'degauss': inputs['degauss'],
+            },
+            'ELECTRONS': {'mixing_beta': inputs['mixing_beta'], 'electron_maxstep': inputs['electron_maxstep']},
+        }
+        base = {
+            'pseudo_family': family.label,
+            'kpoints_distance': inputs['kpoints_distance'],
+            'meta_parameters': {
+                'conv_thr_per_atom': inputs['conv_thr_per_atom'],
+                'etot_conv_thr_per_atom': inputs['etot_conv_thr_per_atom'],
+            },
+            'pw': {'parameters': parameters},
+        }
+        npool = cls._get_number_of_pools(code, options)
+        if npool > 1:
+            base['pw']['parallelization'] = {'npool': npool}
+
+        cell = dict(inputs['bfgs']['CELL'], press=10.0 * pressure, press_conv_thr=inputs['press_conv_thr'])
+        relax_parameters = {'CONTROL': {'calculation': 'vc-relax'}, 'IONS': inputs['bfgs']['IONS'], 'CELL': cell}
+        base_relax = recursive_merge(copy.deepcopy(base), {'pw': {'parameters': copy.deepcopy(relax_parameters)}})
+        # The initial relax keeps aiida-quantumespresso's coarse k-points and loose thresholds.
+        base_init_relax = copy.deepcopy({key: base[key] for key in ('pseudo_family', 'pw')})
+        init_parameters = recursive_merge(copy.deepcopy(parameters), copy.deepcopy(relax_parameters))
+        base_init_relax['pw']['parameters'] = init_parameters
+        base_init_relax['pw']['parameters']['CELL']['press_conv_thr'] = max(2.0, inputs['press_conv_thr'])
+        relax_overrides = recursive_merge(
+            {
+                'max_meta_convergence_iterations': inputs['max_meta_convergence_iterations'],
+                'base_relax': base_relax,
+                'base_init_relax': base_init_relax,
+            },
+            inputs.get('relax', {}),
+        )
+        scf_overrides = recursive_merge(
+            recursive_merge(copy.deepcopy(base), {'pw': {'parameters': {'CONTROL': {'calculation': 'scf'}}}}),
+            inputs.get('scf', {}),
+        )
+
+        qe_name = qe_protocol(protocol)
+        relax = PwRelaxWorkChain.get_builder_from_protocol(
+            code, structure, protocol=qe_name, overrides=relax_overrides, options=options, **kwargs
+        )
+        relax.pop('structure', None)
+        relax.pop('clean_workdir', None)
+        if not inputs['init_relax']:
+            relax.pop('base_init_relax', None)
+
+        scf = PwBaseWorkChain.get_builder_from_protocol(
+            code, structure, protocol=qe_name, overrides=scf_overrides, options=options, **kwargs
+        )
+        scf['pw'].pop('structure', None)
+        scf.pop('clean_workdir', None)
+
+        builder = cls.get_builder()
+        builder.structure = structure
+        builder.pressure = orm.Float(pressure)
+        builder.pressure_tolerance = orm.Float(inputs['pressure_tolerance'])
+        builder.pseudo_family = orm.Str(family.label)
+        builder.protocol = orm.Str(protocol)
+        builder.clean_workdir = orm.Bool(inputs['clean_workdir'])
+        builder.relax = relax
+        builder.scf = scf
+        return builder
+
+    @staticmethod
+    def _get_cutoffs(family, structure, stringency, scaling):
+        """Return the recommended (ecutwfc, ecutrho) in Ry: max over the elements, times ``scaling``."""
+        if stringency not in family.get_cutoff_stringencies():
+            stringency = family.get_default_stringency()
+        ecutwfc, ecutrho = family.get_recommended_cutoffs(structure=structure, stringency=stringency, unit='Ry')
+        return round(ecutwfc * scaling, 1), round(ecutrho * scaling, 1)
+
+    @staticmethod
+    def _get_number_of_pools(code, options) -> int:
+        """Return the number of k-point pools.
+
+        One pool per MPI process of ``options`` if given; otherwise the code's default pools (``aiida-hydrides setup
+        --pools``) when they divide the computer's default MPI processes, else one pool per such process.
+        """
+        resources = (options or {}).get('resources', {})
+        nprocs = resources.get('num_mpiprocs_per_machine') or resources.get('tot_num_mpiprocs')
+        if nprocs is not None:
+            return max(1, int(nprocs))
+        nprocs = max(1, int(code.computer.get_default_mpiprocs_per_machine() or 1))
+        try:
+            from aiida_hydrides.codes import default_pools
+        except ImportError:
+            return nprocs
+        pools = default_pools(code)
+        return pools if nprocs % pools == 0 else nprocs
+
+    def setup(self):
+        """Check that the pseudopotentials cover every element before launching anything."""
+        from aiida_hydrides.pseudos import MissingElementsError, check_family_covers, get_pseudo_family
+
+        structure = self.inputs.structure
+        if 'pseudo_family' in self.inputs:
+            label = self.inputs.pseudo_family.value
+            try:
+                check_family_covers(get_pseudo_family(label), structure)
+            except MissingElementsError as exception:
+                self.report(str(exception))
+                return self.exit_codes.ERROR_PSEUDO_FAMILY_INCOMPLETE.format(
+                    elements=', '.join(exception.missing), family=label
+                )
+            except ValueError as exception:
+                self.report(str(exception))
+                return self.exit_codes.ERROR_PSEUDO_FAMILY_INCOMPLETE.format(
+                    elements=', '.join(sorted(structure.get_symbols_set())), family=label
+                )
+
+        for namespace in ('base_relax', 'base_init_relax'):
+            if namespace not in self.inputs.relax:
+                continue
+            pseudos = self.inputs.relax[namespace]['pw'].get('pseudos', {})
+            missing = sorted({kind.symbol for kind in structure.kinds if kind.name not in pseudos})
+            if missing:
+                return self.exit_codes.ERROR_PSEUDO_FAMILY_INCOMPLETE.format(
+                    elements=', '.join(missing), family=f'relax.{namespace}.pw.pseudos'
+                )
+        self.ctx.target_pressure = self.inputs.pressure.value
+
+    def run_relax(self):
+        """Run the `PwRelaxWorkChain` (vc-relax) at the target pressure."""
+        inputs = AttributeDict(self.exposed_inputs(PwRelaxWorkChain, namespace='relax'))
+        inputs.structure = self.inputs.structure
+        press = 10.0 * self.ctx.target_pressure
+        for namespace in ('base_relax', 'base_init_relax'):
+            if namespace not in inputs:
+                continue
+            parameters = inputs[namespace]['pw']['parameters'].get_dict()
+            control = parameters.setdefault('CONTROL', {})
+            cell = parameters.setdefault('CELL', {})
+            if control.get('calculation') == 'vc-relax' and cell.get('press') == press:
+                continue
+            if cell.get('press') not in (None, press):
+                self.report(f'overriding `{namespace}` CELL.press = {cell["press"]} kbar with {press} kbar')
+            control['calculation'] = 'vc-relax'
+            cell['press'] = press
+            cell.setdefault('cell_dofree', 'all')
+            inputs[namespace]['pw']['parameters'] = orm.Dict(parameters)
+        inputs.metadata.call_link_label = 'relax'
+        running = self.submit(PwRelaxWorkChain, **inputs)
+        self.report(f'launching PwRelaxWorkChain<{running.pk}> at {self.ctx.target_pressure} GPa ({press} kbar)')
+        return ToContext(workchain_relax=running)
+
+    def inspect_relax(self):
+        """Check the relaxation and attach the relaxed structure."""
+        workchain = self.ctx.workchain_relax
+        if not workchain.is_finished_ok or 'output_structure' not in workchain.outputs:
+            self.report(f'PwRelaxWorkChain<{workchain.pk}> failed with exit status {workchain.exit_status}')
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_RELAX
+        self.ctx.relaxed_structure = workchain.outputs.output_structure
+        self.out('relaxed_structure', self.ctx.relaxed_structure)
+
+    def run_scf(self):
+        """Run the final SCF on the relaxed structure, with the stress tensor."""
+        inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='scf'))
+        inputs.pw.structure = self.ctx.relaxed_structure
+        parameters = inputs.pw.parameters.get_dict()
+        control = parameters.setdefault('CONTROL', {})
+        if control.get('calculation', 'scf') != 'scf' or not control.get('tstress', False):
+            control.update(calculation='scf', tstress=True)
+            inputs.pw.parameters = orm.Dict(parameters)
+        inputs.metadata.call_link_label = 'scf'
+        running = self.submit(PwBaseWorkChain, **inputs)
+        self.report(f'launching PwBaseWorkChain<{running.pk}> for the final SCF')
+        return ToContext(workchain_scf=running)
+
+    def inspect_scf(self):
+        """Check the final SCF."""
+        workchain = self.ctx.workchain_scf
+        if not workchain.is_finished_ok:
+            self.report(f'final SCF PwBaseWorkChain<{workchain.pk}> failed with exit status {workchain.exit_status}')
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_SCF
+        outputs = workchain.outputs
+        if (
+            'output_trajectory' not in outputs
+            or 'stress' not in outputs.output_trajectory.get_arraynames()
+            or 'energy' not in outputs.output_parameters.get_dict()
+        ):
+            return self.exit_codes.ERROR_SCF_OUTPUT_INCOMPLETE
+
+    def results(self):
+        """Compute the enthalpy, attach the outputs, tag the relaxed structure and check the final pressure."""
+        scf = self.ctx.workchain_scf
+        metadata_inputs = {key: self.inputs[key] for key in ('protocol', 'pseudo_family') if key in self.inputs}
+        results = compute_enthalpy(
+            parameters=scf.outputs.output_parameters,
+            trajectory=scf.outputs.output_trajectory,
+            structure=self.ctx.relaxed_structure,
+            pressure=self.inputs.pressure,
+            **metadata_inputs,
+        )
+        self.out_many(results)
+
+        summary = results['output_parameters'].get_dict()
+        tag_node(
+            self.ctx.relaxed_structure,
+            pressure_gpa=summary['target_pressure_GPa'],
+            enthalpy_per_atom_ev=summary['enthalpy_per_atom_eV'],
+            formula=summary['formula'],
+        )
+        self.report(
+            f'{summary["formula"]}: H = {summary["enthalpy_per_atom_eV"]:.6f} eV/atom at '
+            f'{summary["target_pressure_GPa"]} GPa, final pressure {summary["final_pressure_GPa"]:.2f} GPa'
+        )
+
+        tolerance = self.inputs.pressure_tolerance.value
+        if abs(summary['final_pressure_GPa'] - summary['target_pressure_GPa']) > tolerance:
+            return self.exit_codes.ERROR_PRESSURE_OFF_TARGET.format(
+                final=summary['final_pressure_GPa'], target=summary['target_pressure_GPa'], tolerance=tolerance
+            )
+
+    def on_terminated(self):
+        """Clean the work directories of all calculations if ``clean_workdir`` is ``True``."""
+        super().on_terminated()
+        if not self.inputs.clean_workdir.value:
+            return
+        cleaned = []
+        for node in self.node.called_descendants:
+            if isinstance(node, orm.CalcJobNode):
+                try:
+                    node.outputs.remote_folder._clean()  # noqa: SLF001
+                    cleaned.append(node.pk)
+                except (OSError, KeyError):
+                    pass
+        if cleaned:
+            self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
