@@ -1,0 +1,104 @@
+"""``aiida-hydrides relax``: batched variable-cell relaxation of structure files with a DeePMD model, in-process."""
+import click
+
+from .utils import echo_json, fail
+
+
+@click.command('relax')
+@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option('--model', '-m', required=True, type=click.Path(dir_okay=False, path_type=str),
+              help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).')
+@click.option('--pressure', '-p', 'pressure_gpa', required=True, type=float,
+              help='Target pressure in GPa (e.g. 200).')
+@click.option('--head', default=None, help='Head of a multi-head model.')
+@click.option('--fmax', type=float, default=0.05, show_default=True, help='Force tolerance in eV/Angstrom.')
+@click.option('--stress-tol', 'stress_tol_gpa', type=float, default=0.5, show_default=True,
+              help='Stress tolerance in GPa (every component of stress + pressure).')
+@click.option('--max-steps', type=int, default=300, show_default=True, help='Step limit per structure.')
+@click.option('--optimizer', type=click.Choice(['lbfgs', 'fire']), default='lbfgs', show_default=True,
+              help='Optimizer (ASE-equivalent L-BFGS or FIRE in FrechetCellFilter coordinates).')
+@click.option('--batch-size', type=int, default=None, help='Structures in flight at once (default: all).')
+@click.option('--threads', type=int, default=None, help='Threads for the model (default: OMP_NUM_THREADS or 1).')
+@click.option('--output', '-o', type=click.Path(dir_okay=False, path_type=str), default=None,
+              help='Write the relaxed structures to this file (extxyz recommended; enthalpies in the info fields).')
+@click.option('--format', 'file_format', default=None,
+              help="ASE format of the FILES (e.g. 'cif', 'vasp', 'extxyz'); guessed from the names by default.")
+@click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
+def relax(files, model, pressure_gpa, head, fmax, stress_tol_gpa, max_steps, optimizer, batch_size, threads, output,
+          file_format, as_json):
+    """Relax the structures in FILES (cell and positions) at the target pressure with a DeePMD model.
+
+    All structures are relaxed together, one model call per step; every frame of a multi-frame extxyz or trajectory
+    file is relaxed. Prints per structure the outcome (converged / max_steps / exploded / collapsed), the enthalpy per
+    atom H = E + PV in eV, the volume per atom and the final pressure.
+    """
+    from aiida_hydrides.core.errors import HydridesInputError
+    from aiida_hydrides.core.lam.threads import configure_threads
+
+    configure_threads(threads)
+    from aiida_hydrides.core.lam.model import load_model
+    from aiida_hydrides.core.lam.relax import RelaxSettings, relax_structures
+
+    try:
+        settings = RelaxSettings(pressure_gpa=pressure_gpa, fmax=fmax, stress_tol_gpa=stress_tol_gpa,
+                                 max_steps=max_steps, optimizer=optimizer, batch_size=batch_size).validated()
+        structures, sources = read_structures(files, file_format)
+        evaluator = load_model(model, head=head)
+        evaluator.check_structures(structures)
+        results = relax_structures(structures, evaluator, **{
+            key: getattr(settings, key) for key in ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps',
+                                                    'optimizer', 'batch_size')})
+    except HydridesInputError as exc:
+        fail(str(exc))
+
+    if output:
+        import ase.io
+
+        frames = []
+        for result, source in zip(results, sources):
+            atoms = result.atoms.copy()
+            atoms.info.update({'source': source, 'flag': result.flag, 'n_steps': result.n_steps,
+                               'energy': result.energy, 'enthalpy_per_atom': result.enthalpy_per_atom,
+                               'pressure_gpa': result.pressure_gpa, 'target_pressure_gpa': pressure_gpa})
+            frames.append(atoms)
+        ase.io.write(output, frames)
+    rows = [{'source': source, **result.as_dict(), 'volume_per_atom': result.volume_per_atom}
+            for result, source in zip(results, sources)]
+    if as_json:
+        echo_json({'model': model, 'pressure_gpa': pressure_gpa, 'optimizer': optimizer, 'output': output,
+                   'structures': rows})
+        return
+    click.echo(f'{"#":>3} {"source":<28} {"formula":<12} {"flag":<10} {"steps":>5} {"H/atom (eV)":>12} '
+               f'{"V/atom (A^3)":>12} {"P (GPa)":>9}')
+    for row in rows:
+        enthalpy = 'n/a' if row['enthalpy_per_atom'] is None else f"{row['enthalpy_per_atom']:.5f}"
+        pressure = 'n/a' if row['pressure_gpa'] is None else f"{row['pressure_gpa']:.2f}"
+        click.echo(f"{row['index']:>3} {row['source'][-28:]:<28} {row['formula']:<12} {row['flag']:<10} "
+                   f"{row['n_steps']:>5} {enthalpy:>12} {row['volume_per_atom']:>12.4f} {pressure:>9}")
+    if output:
+        click.echo(f'relaxed structures written to {output}')
+
+
+def read_structures(files, file_format=None):
+    """All structures of ``files`` (every frame of multi-frame files), validated, and a source label for each."""
+    import ase.io
+
+    from aiida_hydrides.core.errors import StructureReadError
+    from aiida_hydrides.core.structures import guess_format, read_structure, validate_structure
+
+    structures, sources = [], []
+    for path in files:
+        fmt = file_format or guess_format(path)
+        if fmt in ('extxyz', 'traj'):
+            read_structure(path, format=fmt, validate=False)  # clear errors for missing or unreadable files
+            try:
+                frames = ase.io.read(path, index=':', format=fmt)
+            except Exception as exc:  # noqa: BLE001
+                raise StructureReadError(f'could not read {path}: {exc}') from exc
+            for k, atoms in enumerate(frames):
+                structures.append(validate_structure(atoms, source=f'{path}@{k}'))
+                sources.append(f'{path}@{k}' if len(frames) > 1 else path)
+        else:
+            structures.append(read_structure(path, format=fmt))
+            sources.append(path)
+    return structures, sources

@@ -1,0 +1,217 @@
+"""``hydrides-lam``: the LAM worker, a long-lived-model process that relaxes or phonon-checks a batch of structures.
+
+It reads one structure batch (``.npz`` with the compact arrays of :mod:`aiida_hydrides.core.lam.batch`, or the same
+keys in a ``.json`` file), runs the batched relaxation or the LAM phonons with one DeePMD model, and writes an ``.npz``
+with the results plus a JSON summary. Parameters come from ``--parameters params.json`` and/or command-line options
+(options win). On bad input (not a DeePMD model, an element outside the type map, an invalid pressure) it writes
+``{"error": kind, "message": ...}`` to the error file, prints ``Error: ...`` on stderr and exits with a non-zero code
+(2 model, 3 element, 4 other input), before any compute.
+
+Examples::
+
+    hydrides-lam relax --structures batch.npz --model model.pth --pressure 200 --output relaxed.npz
+    hydrides-lam phonons --structures one.npz --model model.pth --supercell 2 2 2 --mesh 8 8 8 --output ph.npz
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+EXIT_MODEL_ERROR = 2
+EXIT_ELEMENT_ERROR = 3
+EXIT_INPUT_ERROR = 4
+
+#: Parameter names accepted in ``--parameters`` for ``relax`` (all optional).
+RELAX_PARAMETERS = ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'head', 'batch_size',
+                    'relax_cell', 'maxstep', 'min_volume_per_atom', 'max_volume_per_atom', 'min_distance', 'threads')
+PHONON_PARAMETERS = ('supercell', 'mesh', 'displacement', 'imaginary_threshold_thz', 'head', 'batch_size', 'threads')
+
+
+def read_batch(path: str | os.PathLike) -> dict:
+    """Read a structure batch from ``.npz`` or ``.json``."""
+    import numpy as np
+
+    from .batch import check_batch_arrays
+    from .errors import HydridesInputError
+
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise HydridesInputError(f'structure batch file not found: {path}')
+    if path.suffix.lower() == '.json':
+        raw = json.loads(path.read_text())
+        arrays = {key: np.asarray(value) for key, value in raw.items() if key in
+                  ('numbers', 'positions', 'cells', 'offsets', 'pbc')}
+        if 'positions' in arrays:
+            arrays['positions'] = arrays['positions'].reshape(-1, 3).astype(float)
+        if 'cells' in arrays:
+            arrays['cells'] = arrays['cells'].reshape(-1, 3, 3).astype(float)
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except Exception as exc:  # noqa: BLE001
+            raise HydridesInputError(f'cannot read the structure batch {path}: {exc}') from exc
+    check_batch_arrays(arrays)
+    return arrays
+
+
+def _parameters(args, names) -> dict:
+    params = {}
+    if args.parameters:
+        params = json.loads(pathlib.Path(args.parameters).read_text())
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            from .errors import HydridesInputError
+
+            raise HydridesInputError(f'unknown parameters {unknown}; accepted: {list(names)}')
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def run_relax(args) -> dict:
+    """The ``relax`` sub-command; returns the summary."""
+    import numpy as np
+
+    from .batch import pack_structures, unpack_structures
+    from .model import configure_threads, load_model
+    from .relax import FLAGS, RelaxSettings, relax_structures
+    from .units import check_pressure_gpa
+
+    params = _parameters(args, RELAX_PARAMETERS)
+    if 'pressure_gpa' in params:
+        params['pressure_gpa'] = check_pressure_gpa(params['pressure_gpa'])
+    structures = unpack_structures(read_batch(args.structures))
+    configure_threads(params.pop('threads', None))
+    head = params.pop('head', None)
+    settings = RelaxSettings(**params).validated()
+    evaluator = load_model(args.model, head=head)
+    evaluator.check_structures(structures)
+    start = time.perf_counter()
+    results = relax_structures(structures, evaluator, **{f.name: getattr(settings, f.name)
+                                                         for f in settings.__dataclass_fields__.values()})
+    wall = time.perf_counter() - start
+    arrays = pack_structures([r.atoms for r in results])
+    for key in ('energy', 'enthalpy', 'enthalpy_per_atom', 'volume', 'pressure_gpa', 'fmax', 'stress_residual_gpa'):
+        arrays[key] = np.array([getattr(r, key) for r in results], dtype=float)
+    arrays['n_steps'] = np.array([r.n_steps for r in results], dtype=np.int64)
+    arrays['flag'] = np.array([r.flag for r in results], dtype='U16')
+    np.savez(args.output, **arrays)
+    counts = {flag: sum(r.flag == flag for r in results) for flag in FLAGS}
+    return {
+        'command': 'relax',
+        'model': str(args.model),
+        'model_type_map': evaluator.type_map,
+        'head': head,
+        'n_structures': len(results),
+        'counts': counts,
+        'settings': {key: getattr(settings, key) for key in ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps',
+                                                             'optimizer', 'relax_cell', 'batch_size')},
+        'wall_s': wall,
+        'relaxations_per_s': len(results) / wall if wall > 0 else None,
+        'structures': [r.as_dict() for r in results],
+    }
+
+
+def run_phonons(args) -> dict:
+    """The ``phonons`` sub-command; returns the summary."""
+    import numpy as np
+
+    from .batch import unpack_structures
+    from .model import configure_threads, load_model
+    from .phonons import lam_phonons
+
+    params = _parameters(args, PHONON_PARAMETERS)
+    structures = unpack_structures(read_batch(args.structures))
+    configure_threads(params.pop('threads', None))
+    evaluator = load_model(args.model, head=params.pop('head', None))
+    evaluator.check_structures(structures)
+    results = [lam_phonons(atoms, evaluator, **params) for atoms in structures]
+    np.savez(args.output,
+             max_imaginary_thz=np.array([r.max_imaginary_thz for r in results]),
+             min_frequency_thz=np.array([r.min_frequency_thz for r in results]),
+             passed=np.array([r.passed for r in results]))
+    return {'command': 'phonons', 'model': str(args.model), 'n_structures': len(results),
+            'structures': [r.as_dict() for r in results]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='hydrides-lam', description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest='command', required=True)
+
+    def common(sub):
+        sub.add_argument('--structures', required=True, help='structure batch (.npz or .json)')
+        sub.add_argument('--model', required=True, help='DeePMD model file (.pth, .pt, .pb)')
+        sub.add_argument('--head', default=None, help='head of a multi-head model')
+        sub.add_argument('--parameters', default=None, help='JSON file of parameters (options override it)')
+        sub.add_argument('--output', required=True, help='output .npz')
+        sub.add_argument('--summary', default=None, help='summary JSON (default: OUTPUT with .json suffix)')
+        sub.add_argument('--error-file', default=None, help='where to write a JSON error report (default: '
+                         'lam_error.json beside OUTPUT)')
+        sub.add_argument('--threads', type=int, default=None, help='threads for the model (default 1)')
+
+    relax = commands.add_parser('relax', help='batched variable-cell relaxation at a target pressure')
+    common(relax)
+    relax.add_argument('--pressure', dest='pressure_gpa', type=float, default=None, help='target pressure in GPa')
+    relax.add_argument('--fmax', type=float, default=None, help='force tolerance in eV/Å (default 0.05)')
+    relax.add_argument('--stress-tol', dest='stress_tol_gpa', type=float, default=None,
+                       help='stress tolerance in GPa (default 0.5)')
+    relax.add_argument('--max-steps', type=int, default=None, help='step limit per structure (default 300)')
+    relax.add_argument('--optimizer', choices=('lbfgs', 'fire'), default=None, help='optimizer (default lbfgs)')
+    relax.add_argument('--batch-size', type=int, default=None, help='structures in flight (default: all)')
+
+    phonons = commands.add_parser('phonons', help='finite-displacement phonons and the imaginary-mode rule')
+    common(phonons)
+    phonons.add_argument('--supercell', type=int, nargs=3, default=None, help='supercell repetitions (default 2 2 2)')
+    phonons.add_argument('--mesh', type=int, nargs=3, default=None, help='q-point mesh (default 8 8 8)')
+    phonons.add_argument('--threshold', dest='imaginary_threshold_thz', type=float, default=None,
+                         help='largest tolerated imaginary frequency in THz (default 3.0)')
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``hydrides-lam``."""
+    args = build_parser().parse_args(argv)
+    output = pathlib.Path(args.output)
+    error_file = pathlib.Path(args.error_file) if args.error_file else output.parent / 'lam_error.json'
+    summary_file = pathlib.Path(args.summary) if args.summary else output.with_suffix('.json')
+    from .threads import configure_threads
+
+    configure_threads(args.threads)  # before deepmd is imported
+    from .errors import HydridesInputError, LamModelError, UnknownElementError
+
+    try:
+        summary = run_relax(args) if args.command == 'relax' else run_phonons(args)
+    except (HydridesInputError, json.JSONDecodeError, TypeError) as exc:
+        if isinstance(exc, LamModelError):
+            kind, code = 'model', EXIT_MODEL_ERROR
+        elif isinstance(exc, UnknownElementError):
+            kind, code = 'element', EXIT_ELEMENT_ERROR
+        else:
+            kind, code = 'input', EXIT_INPUT_ERROR
+        error_file.write_text(json.dumps({'error': kind, 'message': str(exc)}, indent=2) + '\n')
+        print(f'Error: {exc}', file=sys.stderr)
+        return code
+    summary_file.write_text(json.dumps(summary, indent=2, default=_json_default) + '\n')
+    counts = summary.get('counts')
+    print(f"hydrides-lam {args.command}: {summary['n_structures']} structures" + (f', {counts}' if counts else ''))
+    return 0
+
+
+def _json_default(value):
+    if hasattr(value, 'tolist'):
+        return value.tolist()
+    if hasattr(value, 'item'):
+        return value.item()
+    raise TypeError(f'cannot serialise {type(value).__name__}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

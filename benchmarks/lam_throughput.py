@@ -1,0 +1,226 @@
+"""LAM relaxation throughput: the batched engine against a plain one-structure-at-a-time ASE loop.
+
+N random Ca-Y-H cells (8-40 atoms, pyxtal, seeded) are relaxed at 200 GPa with the seed model when it is present
+(``aiida_hydrides/models/seed/*.pth``), else the tiny test model, twice in one run:
+
+- batched: :class:`aiida_hydrides.core.lam.relax.BatchRelaxer` (one DeepPot, one model call per step for the batch);
+- ASE loop: ``deepmd.calculator.DP`` + ``FrechetCellFilter`` + the same optimizer (ASE LBFGS) and the same
+  tolerances, one structure after the other.
+
+Reports relaxations per second for both, their ratio, the enthalpy agreement where both converge, and where the time
+goes (model call, neighbour lists, optimizer and filter). Writes ``results/lam_throughput.json`` and
+``results/lam_throughput_agreement.json`` (per structure).
+
+Usage: python benchmarks/lam_throughput.py [--n 64] [--threads 1] [--max-steps 300] [--model FILE]
+"""
+import argparse
+import os
+import sys
+
+parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+parser.add_argument('--n', type=int, default=64, help='number of random structures')
+parser.add_argument('--threads', type=int, default=1, help='threads for the model (both methods)')
+parser.add_argument('--max-steps', type=int, default=300)
+parser.add_argument('--fmax', type=float, default=0.05)
+parser.add_argument('--stress-tol', type=float, default=0.5)
+parser.add_argument('--pressure', type=float, default=200.0)
+parser.add_argument('--seed', type=int, default=2024)
+parser.add_argument('--model', default=None, help='model file (default: seed model if present, else tiny model)')
+args = parser.parse_args()
+
+for name in ('OMP_NUM_THREADS', 'DP_INTRA_OP_PARALLELISM_THREADS'):
+    os.environ[name] = str(args.threads)
+os.environ.update({'DP_INTER_OP_PARALLELISM_THREADS': '1', 'NUM_WORKERS': '0', 'OPENBLAS_NUM_THREADS': '1',
+                   'MKL_NUM_THREADS': '1'})
+
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+from _common import RESULTS_DIR, write_result  # noqa: E402
+
+VOLUME_PER_ATOM = {'Ca': 9.5, 'Y': 9.5, 'H': 2.1}  # Å^3 near 200 GPa, for the starting density
+
+
+def pick_model():
+    if args.model:
+        return pathlib.Path(args.model), 'given'
+    seeds = sorted((ROOT / 'aiida_hydrides' / 'models' / 'seed').glob('*.pth'))
+    if seeds:
+        return seeds[0], 'seed'
+    return ROOT / 'tests' / 'data' / 'lam' / 'tiny_se_e2_a.pth', 'tiny'
+
+
+def random_cells(count, seed):
+    """``count`` random Ca-Y-H crystals of 8-40 atoms with pyxtal, scaled to a 200 GPa-like density."""
+    from pyxtal import pyxtal
+
+    rng = np.random.default_rng(seed)
+    groups = [1, 2, 5, 8, 12, 14, 15, 38, 44, 62, 63, 65, 71, 99, 123, 139, 160, 166, 191, 194, 221, 225, 229]
+    cells = []
+    while len(cells) < count:
+        n_metal = int(rng.integers(1, 5))
+        n_h = int(rng.integers(max(1, 8 - n_metal), 41 - n_metal))
+        n_h = min(n_h, 10 * n_metal)
+        if not 8 <= n_metal + n_h <= 40:
+            continue
+        n_ca = int(rng.integers(0, n_metal + 1))
+        species, counts = [], []
+        for symbol, number in (('Ca', n_ca), ('Y', n_metal - n_ca), ('H', n_h)):
+            if number:
+                species.append(symbol)
+                counts.append(number)
+        crystal = pyxtal()
+        try:
+            crystal.from_random(3, int(rng.choice(groups)), species, counts, random_state=int(rng.integers(1 << 30)))
+        except Exception:  # noqa: BLE001 - pyxtal gives up on incompatible Wyckoff sets
+            continue
+        if not crystal.valid:
+            continue
+        atoms = crystal.to_ase()
+        if not 8 <= len(atoms) <= 40:
+            continue
+        target = sum(VOLUME_PER_ATOM[s] for s in atoms.get_chemical_symbols())
+        atoms.set_cell(atoms.cell * (target / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
+        distances = atoms.get_all_distances(mic=True) + 10 * np.eye(len(atoms))
+        if distances.min() < 0.8:
+            continue
+        cells.append(atoms)
+    return cells
+
+
+def nlist_seconds(cells, rcut, sel, repeats=3):
+    """Seconds to build DeePMD's extended coordinates and neighbour lists for ``cells`` once (best of ``repeats``),
+    with deepmd's own PyTorch routine, grouped by atom count as the model calls are."""
+    import torch
+    from deepmd.pt.utils.nlist import extend_input_and_build_neighbor_list
+
+    groups = {}
+    for atoms in cells:
+        groups.setdefault(len(atoms), []).append(atoms)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for natoms, members in groups.items():
+            coord = torch.tensor(np.array([a.positions for a in members]).reshape(len(members), -1))
+            box = torch.tensor(np.array([np.asarray(a.cell) for a in members]).reshape(len(members), 9))
+            atype = torch.zeros((len(members), natoms), dtype=torch.long)
+            extend_input_and_build_neighbor_list(coord, atype, rcut, sel, mixed_types=True, box=box)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main():
+    from deepmd.calculator import DP
+
+    from aiida_hydrides.core.lam.model import load_model
+    from aiida_hydrides.core.lam.reference import TimedCalculator, ase_relax
+    from aiida_hydrides.core.lam.relax import BatchRelaxer, RelaxSettings
+
+    model_path, model_kind = pick_model()
+    cells = random_cells(args.n, args.seed)
+    settings = RelaxSettings(pressure_gpa=args.pressure, fmax=args.fmax, stress_tol_gpa=args.stress_tol,
+                             max_steps=args.max_steps, optimizer='lbfgs')
+
+    evaluator = load_model(model_path)
+    evaluator.evaluate(cells[:4])  # TorchScript warm-up, outside the timings
+    relaxer = BatchRelaxer(evaluator, settings)
+    start = time.perf_counter()
+    batched = relaxer.relax(cells)
+    batched_wall = time.perf_counter() - start
+    print(f'batched: {batched_wall:.1f} s, {relaxer.timings}', flush=True)
+
+    calculator = DP(model=str(model_path))
+    ase_probe = cells[0].copy()
+    ase_probe.calc = calculator
+    ase_probe.get_potential_energy()  # warm-up
+    timer = TimedCalculator(calculator)
+    start = time.perf_counter()
+    reference = []
+    for index, atoms in enumerate(cells):
+        reference.append(ase_relax(atoms, calculator, settings, index=index))
+    ase_wall = time.perf_counter() - start
+    print(f'ASE loop: {ase_wall:.1f} s, model {timer.seconds:.1f} s in {timer.calls} calls', flush=True)
+
+    # neighbour-list share: DeePMD's own nlist routine on the final structures, scaled by the frames evaluated
+    sel = sum(evaluator.dp.get_sel()) if hasattr(evaluator.dp, 'get_sel') else 200
+    batched_frames = relaxer.timings['frames']
+    nlist_per_pass = nlist_seconds([r.atoms for r in batched], evaluator.rcut, [sel])
+    nlist_batched = nlist_per_pass * batched_frames / len(cells)
+    single_nlist = np.mean([nlist_seconds([r.atoms], evaluator.rcut, [sel], repeats=2) for r in batched[:8]])
+    nlist_ase = single_nlist * timer.calls
+
+    both = [(b, r) for b, r in zip(batched, reference) if b.converged and r.converged]
+    deltas = [abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 for b, r in both]
+    max_delta = float(max(deltas)) if deltas else None
+    rate_batched = len(cells) / batched_wall
+    rate_ase = len(cells) / ase_wall
+    ratio = rate_batched / rate_ase
+    natoms = [len(a) for a in cells]
+    flags = {name: {flag: sum(r.flag == flag for r in results) for flag in ('converged', 'max_steps', 'exploded',
+                                                                          'collapsed')}
+             for name, results in (('batched', batched), ('ase_loop', reference))}
+    breakdown = {
+        'batched': {
+            'wall_s': batched_wall,
+            'model_call_s': relaxer.timings['model_s'],
+            'neighbour_list_s_estimated_within_model_call': nlist_batched,
+            'optimizer_and_coordinates_s': relaxer.timings['optimizer_s'],
+            'geometry_checks_s': relaxer.timings['checks_s'],
+            'model_calls': relaxer.timings['model_calls'],
+            'frames_evaluated': batched_frames,
+        },
+        'ase_loop': {
+            'wall_s': ase_wall,
+            'model_call_s': timer.seconds,
+            'neighbour_list_s_estimated_within_model_call': nlist_ase,
+            'optimizer_and_filter_s': ase_wall - timer.seconds,
+            'model_calls': timer.calls,
+        },
+    }
+    write_result(
+        'lam_throughput',
+        metric='batched / ASE-loop relaxation throughput ratio',
+        value=ratio,
+        unit='x',
+        target=3.0,
+        higher_is_better=True,
+        model=str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
+        model_kind=model_kind,
+        n_structures=len(cells),
+        atoms_per_structure={'min': min(natoms), 'max': max(natoms), 'mean': float(np.mean(natoms))},
+        pressure_gpa=args.pressure,
+        optimizer='lbfgs (ASE-equivalent, FrechetCellFilter coordinates)',
+        fmax_ev_per_a=args.fmax,
+        stress_tol_gpa=args.stress_tol,
+        max_steps=args.max_steps,
+        threads=args.threads,
+        relaxations_per_s={'batched': rate_batched, 'ase_loop': rate_ase},
+        flags=flags,
+        enthalpy_agreement={'n_both_converged': len(both), 'max_abs_delta_mev_per_atom': max_delta,
+                            'mean_abs_delta_mev_per_atom': float(np.mean(deltas)) if deltas else None,
+                            'target_mev_per_atom': 1.0},
+        time_breakdown=breakdown,
+        load_average=os.getloadavg(),
+        note='the machine is shared; load_average shows how busy it was',
+    )
+    rows = [{'index': i, 'formula': b.atoms.get_chemical_formula(mode='metal'), 'natoms': len(b.atoms),
+             'batched_flag': b.flag, 'ase_flag': r.flag, 'batched_steps': b.n_steps, 'ase_steps': r.n_steps,
+             'batched_enthalpy_per_atom': b.enthalpy_per_atom if np.isfinite(b.enthalpy_per_atom) else None,
+             'ase_enthalpy_per_atom': r.enthalpy_per_atom if np.isfinite(r.enthalpy_per_atom) else None,
+             'delta_mev_per_atom': (abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
+                                    if b.converged and r.converged else None)}
+            for i, (b, r) in enumerate(zip(batched, reference))]
+    (RESULTS_DIR / 'lam_throughput_agreement.json').write_text(json.dumps(rows, indent=1) + '\n')
+    print(json.dumps({'ratio': ratio, 'rates': [rate_batched, rate_ase], 'max_delta_mev': max_delta,
+                      'flags': flags}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
