@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Train, freeze and test the seed DeePMD model (se_e2_a, fp64, type_map H Ca Y) on the committed seed labels.
+#
+#   scripts/train_seed_model.sh                 # final model: all pieces of data/seed, 20000 steps
+#   STEPS=300 OUT=/tmp/seed-try scripts/train_seed_model.sh   # quick check of the pipeline
+#
+# Steps: merge the pieces into train / held-out deepmd/npy systems (held-out = 10 % of the frames, chosen by a hash of
+# the frame id, fixed in data/seed/manifest.json before any training); choose `sel` from `dp --pt neighbor-stat` with
+# a 25 % margin; `dp --pt train`; `dp --pt freeze`; `dp --pt test` on the held-out frames. Results go to OUT
+# (default aiida_hydrides/models/seed): seed_se_e2_a.pth, input.json, lcurve.out, heldout.json, and the benchmark
+# results benchmarks/results/seed_model_heldout{,_force}.json (only for the default OUT).
+#
+# Environment: STEPS (20000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
+# THREADS (1: the machine is shared with pw.x runs).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PY:-$ROOT/.venv/bin/python}"
+DP="${DP:-$ROOT/.venv/bin/dp}"
+STEPS="${STEPS:-20000}"
+DATA="${DATA:-$ROOT/data/seed}"
+DEFAULT_OUT="$ROOT/aiida_hydrides/models/seed"
+OUT="${OUT:-$DEFAULT_OUT}"
+WORK="${WORK:-$ROOT/build/seed_training}"
+THREADS="${THREADS:-1}"
+
+export OMP_NUM_THREADS="$THREADS" DP_INTRA_OP_PARALLELISM_THREADS="$THREADS" DP_INTER_OP_PARALLELISM_THREADS=1
+export NUM_WORKERS=0 DP_BACKEND=pytorch PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+if [[ ! -x "$DP" ]]; then
+    echo "Error: $DP not found; install deepmd-kit into .venv (make setup)" >&2
+    exit 1
+fi
+OUT="$(mkdir -p "$OUT" && cd "$OUT" && pwd)"
+rm -rf "$WORK"
+mkdir -p "$WORK/train"
+
+echo "== 1/5 split the pieces of $DATA into train / held-out"
+"$PY" -m aiida_hydrides.cli label split "$WORK/data" --data-dir "$DATA" | tee "$WORK/split.log"
+
+echo "== 2/5 neighbour statistics (rcut 5.0 A) -> sel"
+"$DP" --pt neighbor-stat -s "$WORK/data/train" -r 5.0 -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
+grep -E 'max_nbor_size|min_nbor_dist' "$WORK/neighbor_stat.log" || true
+
+"$PY" - "$WORK" "$STEPS" <<'EOF'
+import json, pathlib, sys
+from aiida_hydrides.core import seed_configs
+work, steps = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+split = json.loads((work / 'data' / 'split.json').read_text())
+neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
+config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps)
+# paths relative to the training folder, so that input.json is readable anywhere
+config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
+config['training']['training_data']['systems'] = ['../' + p for p in config['training']['training_data']['systems']]
+config['_heldout'] = ['../' + str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['heldout']]
+(work / 'train' / 'input.json').write_text(json.dumps(config, indent=2) + '\n')
+print(f"sel = {config['model']['descriptor']['sel']} from max neighbours {neighbors}; "
+      f"{split['ntrain']} training and {split['nheldout']} held-out frames")
+EOF
+
+echo "== 3/5 dp --pt train ($STEPS steps)"
+(cd "$WORK/train" && "$DP" --pt train input.json > train.log 2>&1) || { tail -30 "$WORK/train/train.log"; exit 1; }
+tail -3 "$WORK/train/lcurve.out"
+
+echo "== 4/5 dp --pt freeze"
+(cd "$WORK/train" && "$DP" --pt freeze -o seed_se_e2_a.pth > freeze.log 2>&1) || { tail -30 "$WORK/train/freeze.log"; exit 1; }
+
+echo "== 5/5 dp --pt test on the held-out frames"
+cp "$WORK/train/seed_se_e2_a.pth" "$WORK/train/input.json" "$WORK/train/lcurve.out" "$OUT/"
+RESULTS_FLAG="--no-results"
+[[ "$OUT" == "$(cd "$DEFAULT_OUT" 2>/dev/null && pwd)" ]] && RESULTS_FLAG=""
+"$PY" "$ROOT/benchmarks/seed_model_heldout.py" --model "$OUT/seed_se_e2_a.pth" --data "$DATA" \
+    --report "$OUT/heldout.json" $RESULTS_FLAG
+echo "done: $OUT"

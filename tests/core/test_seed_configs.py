@@ -1,0 +1,183 @@
+"""Tests of the seed candidate frames, the held-out split and the deepmd/npy label pieces (pure Python)."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from aiida_hydrides.core import seed_configs
+from aiida_hydrides.core.errors import HydridesInputError
+
+SEED_DIR = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'seed'
+
+
+@pytest.fixture(scope='module')
+def prototype_frames():
+    """The prototype-derived frames (all but the pyxtal random structures), generated in this process."""
+    return seed_configs.generate_seed_frames(include_random=False)
+
+
+@pytest.fixture(scope='module')
+def committed():
+    """The committed candidate frames and manifest."""
+    return seed_configs.read_candidates(SEED_DIR / 'candidates.extxyz'), json.loads((SEED_DIR / 'manifest.json').read_text())
+
+
+def test_candidate_count_and_ids(committed):
+    frames, _ = committed
+    assert len(frames) >= 300
+    ids = [frame.id for frame in frames]
+    assert ids == [f'seed-{index:04d}' for index in range(1, len(frames) + 1)]
+    assert max(frame.natoms for frame in frames) <= 16
+    small = sum(4 <= frame.natoms <= 14 for frame in frames)
+    assert small / len(frames) > 0.9
+    origins = {frame.origin for frame in frames}
+    assert origins == {'pristine', 'isotropic', 'shear', 'rattle', 'random'}
+    assert sum(frame.origin == 'rattle' for frame in frames) > len(frames) / 2
+
+
+def test_candidates_are_physical(committed):
+    frames, _ = committed
+    for frame in frames:
+        assert seed_configs.check_distances(frame.atoms) == [], frame.id
+        assert set(frame.atoms.get_chemical_symbols()) <= set(seed_configs.TYPE_MAP)
+        volume = frame.atoms.get_volume() / frame.natoms
+        assert 1.5 < volume < 15.0, frame.id
+    hydrides = [f for f in frames if 'H' in f.atoms.get_chemical_symbols() and len(set(f.atoms.get_chemical_symbols())) > 1]
+    pressures = np.array([frame.pressure for frame in hydrides])
+    assert np.median(pressures) == pytest.approx(200, abs=30)
+    pristine = {round(f.pressure) for f in frames if f.origin == 'pristine'}
+    assert pristine == {150, 200, 250}
+
+
+def _assert_same_frames(generated, stored):
+    assert [f.id for f in generated] == [f.id for f in stored]
+    for first, second in zip(generated, stored):
+        assert first.prototype == second.prototype and first.origin == second.origin
+        assert first.atoms.get_chemical_symbols() == second.atoms.get_chemical_symbols()
+        np.testing.assert_allclose(first.atoms.cell[:], second.atoms.cell[:], atol=1e-6)
+        np.testing.assert_allclose(first.atoms.positions, second.atoms.positions, atol=1e-6)
+
+
+def test_generation_matches_the_committed_file(prototype_frames, committed):
+    stored, manifest = committed
+    _assert_same_frames(prototype_frames, stored[: len(prototype_frames)])
+    assert manifest['type_map'] == ['H', 'Ca', 'Y']
+    assert [record['id'] for record in manifest['frames']] == [f.id for f in stored]
+    again = seed_configs.generate_seed_frames(include_random=False)
+    _assert_same_frames(again, prototype_frames)
+
+
+@pytest.mark.slow
+def test_full_generation_is_deterministic(committed):
+    """The whole set, pyxtal random structures included (about a minute of CPU)."""
+    stored, _ = committed
+    _assert_same_frames(seed_configs.generate_seed_frames(), stored)
+
+
+def test_another_seed_gives_other_frames():
+    first = seed_configs.generate_seed_frames(seed=1, include_random=False)
+    second = seed_configs.generate_seed_frames(seed=2, include_random=False)
+    rattled = [i for i, frame in enumerate(first) if frame.origin == 'rattle'][0]
+    assert not np.allclose(first[rattled].atoms.positions, second[rattled].atoms.positions)
+
+
+def test_heldout_split_is_stable(committed):
+    stored, manifest = committed
+    flags = {record['id']: record['heldout'] for record in manifest['frames']}
+    assert flags == {frame.id: seed_configs.is_heldout(frame.id) for frame in stored}
+    fraction = sum(flags.values()) / len(flags)
+    assert 0.06 < fraction < 0.14
+    assert seed_configs.is_heldout('seed-0272') is True
+    assert seed_configs.is_heldout('seed-0001') is False
+    order = seed_configs.labelling_order(flags)
+    assert sorted(order) == sorted(flags) and order[:5] != sorted(flags)[:5]
+
+
+def test_volume_model_errors():
+    with pytest.raises(HydridesInputError, match='positive'):
+        seed_configs.target_volume(['Ca', 'H'], pressure=0)
+    with pytest.raises(HydridesInputError, match='knows only'):
+        seed_configs.target_volume(['La', 'H'])
+
+
+def _labelled(frame_id, symbols, rng, pressure=200.0):
+    natoms = len(symbols)
+    cell = np.eye(3) * 3.0 + rng.normal(0, 0.05, (3, 3))
+    stress = np.eye(3) * pressure + rng.normal(0, 2, (3, 3))
+    return seed_configs.LabelledFrame(
+        id=frame_id, symbols=list(symbols), cell=cell, positions=rng.uniform(0, 3, (natoms, 3)),
+        energy=-100.0 * natoms + rng.normal(), forces=rng.normal(0, 1, (natoms, 3)), stress=(stress + stress.T) / 2,
+    )
+
+
+def test_piece_writer_produces_deepmd_npy(tmp_path):
+    import dpdata
+
+    rng = np.random.default_rng(0)
+    frames = [
+        _labelled('seed-0001', ['Y', 'H', 'H', 'Ca', 'H'], rng),
+        _labelled('seed-0002', ['H', 'Ca', 'H', 'H', 'Y'], rng),
+        _labelled('seed-0003', ['Ca', 'H', 'H'], rng),
+    ]
+    piece = seed_configs.write_piece(tmp_path, frames)
+    assert piece.name == 'piece-001'
+    assert not list((tmp_path / 'pieces').glob('.*'))
+    manifest = seed_configs.read_piece_manifest(piece)
+    assert manifest['systems'] == {'H2Ca1Y0': ['seed-0003'], 'H3Ca1Y1': ['seed-0001', 'seed-0002']}
+    system = dpdata.LabeledSystem(str(piece / 'H3Ca1Y1'), fmt='deepmd/npy')
+    assert system.get_atom_names() == ['H', 'Ca', 'Y']
+    assert list(system['atom_types']) == [0, 0, 0, 1, 2]
+    assert system.get_nframes() == 2
+    # atoms are sorted by type, forces follow them
+    order = np.argsort([seed_configs.TYPE_MAP.index(s) for s in frames[0].symbols], kind='stable')
+    np.testing.assert_allclose(system['forces'][0], frames[0].forces[order])
+    np.testing.assert_allclose(system['coords'][0], frames[0].positions[order])
+    np.testing.assert_allclose(system['energies'], [frames[0].energy, frames[1].energy])
+    # virial = V * stress (compressive positive) in eV: positive under compression
+    volume = abs(np.linalg.det(frames[0].cell))
+    np.testing.assert_allclose(system['virials'][0], volume * frames[0].stress / 160.21766208)
+    assert np.trace(system['virials'][0]) > 0
+    for name in ('box', 'coord', 'energy', 'force', 'virial'):
+        assert (piece / 'H3Ca1Y1' / 'set.000' / f'{name}.npy').is_file()
+
+    assert seed_configs.labelled_ids(tmp_path) == {'seed-0001', 'seed-0002', 'seed-0003'}
+    assert seed_configs.next_piece_index(tmp_path) == 2
+    second = seed_configs.write_piece(tmp_path, [_labelled('seed-0272', ['Ca'], rng)])
+    assert second.name == 'piece-002'
+
+    split = seed_configs.collect_split(tmp_path, tmp_path / 'split')
+    assert split['nheldout'] == 1 and split['ntrain'] == 3  # seed-0272 is held out
+    merged = dpdata.LabeledSystem(str(tmp_path / 'split' / 'train' / 'H3Ca1Y1'), fmt='deepmd/npy')
+    assert merged.get_nframes() == 2
+
+
+def test_piece_writer_rejects_bad_frames(tmp_path):
+    rng = np.random.default_rng(1)
+    good = _labelled('seed-0001', ['Ca', 'H'], rng)
+    with pytest.raises(HydridesInputError, match='at least one'):
+        seed_configs.write_piece(tmp_path, [])
+    with pytest.raises(HydridesInputError, match='duplicate'):
+        seed_configs.write_piece(tmp_path, [good, good])
+    bad = _labelled('seed-0002', ['La', 'H'], rng)
+    with pytest.raises(HydridesInputError, match='type map'):
+        seed_configs.write_piece(tmp_path, [bad])
+    broken = _labelled('seed-0003', ['Ca', 'H'], rng)
+    broken.forces = broken.forces[:1]
+    with pytest.raises(HydridesInputError, match='forces has shape'):
+        seed_configs.write_piece(tmp_path, [broken])
+    assert seed_configs.list_pieces(tmp_path) == []
+
+
+def test_training_input_and_neighbor_stat():
+    text = 'DEEPMD INFO    max_nbor_size: [186  20  18]\n'
+    sel = seed_configs.parse_neighbor_stat(text)
+    assert sel == [186, 20, 18]
+    config = seed_configs.training_input(['a/train/H6Ca1Y0'], ['a/heldout/H6Ca1Y0'], sel, steps=100)
+    assert config['model']['type_map'] == ['H', 'Ca', 'Y']
+    descriptor = config['model']['descriptor']
+    assert descriptor['type'] == 'se_e2_a' and descriptor['precision'] == 'float64'
+    assert all(s >= 1.2 * n for s, n in zip(descriptor['sel'], sel))
+    assert config['training']['numb_steps'] == 100
+    with pytest.raises(HydridesInputError, match='max_nbor_size'):
+        seed_configs.parse_neighbor_stat('nothing here')
