@@ -82,7 +82,7 @@ def run(protocol: str, mpiprocs: int) -> dict:
     from aiida_hydrides.pseudos import ensure_pseudo_family
     from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
 
-    codes = ensure_codes('localhost', mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn'])
+    codes = ensure_codes('localhost', mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     family = ensure_pseudo_family()
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
@@ -108,6 +108,10 @@ def run(protocol: str, mpiprocs: int) -> dict:
         stability = node.outputs.phonon_stability.get_dict()
         fields['min_phonon_frequency_cm'] = stability['min_frequency_cm']
         fields['imaginary_modes'] = [mode['description'] for mode in stability['imaginary_modes']]
+    if 'projected_dos' in node.outputs:
+        dos = node.outputs.projected_dos.get_dict()
+        fields['dos_ef_states_per_eV_cell'] = round(dos['dos_total_states_per_ev'], 4)
+        fields['hydrogen_share_of_dos_ef'] = round(dos.get('fraction_H', 0.0), 4)
     if not node.is_finished_ok:
         fields['exit_message'] = node.exit_message
         return {'metric': 'tc_mcmillan_h3s_200gpa_relative_error', 'value': None, 'unit': 'fraction',

@@ -39,8 +39,10 @@ def format_epc_summary(tc: dict) -> str:
 @click.option('--mpiprocs', type=int, default=None, help='MPI processes per calculation (default: the computer\'s).')
 @click.option('--primitive/--no-primitive', default=True, show_default=True,
               help='Reduce the structure to its standardized primitive cell (spglib) first: cheaper, same physics.')
+@click.option('--projwfc/--no-projwfc', default=True, show_default=True,
+              help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).')
 @click.option('--json', 'as_json', is_flag=True, help='Print the full Tc dictionary as JSON.')
-def epc(structure_file, protocol, family, computer, mpiprocs, primitive, as_json):
+def epc(structure_file, protocol, family, computer, mpiprocs, primitive, projwfc, as_json):
     """Compute the electron-phonon coupling and Tc of STRUCTURE_FILE with Quantum ESPRESSO.
 
     Runs dense and coarse scf, ph.x (interpolated el-ph), q2r.x and matdyn.x, then λ, ω_log and Tc (McMillan,
@@ -66,7 +68,7 @@ def epc(structure_file, protocol, family, computer, mpiprocs, primitive, as_json
     from aiida_hydrides.workflows.epc import ElectronPhononWorkChain, GridError
 
     try:
-        codes = ensure_codes(computer=computer, mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn'])
+        codes = ensure_codes(computer=computer, mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', *(['projwfc'] if projwfc else [])])
         options = {'resources': {'num_machines': 1}}
         if mpiprocs:
             options['resources']['num_mpiprocs_per_machine'] = mpiprocs
@@ -79,8 +81,13 @@ def epc(structure_file, protocol, family, computer, mpiprocs, primitive, as_json
     if not node.is_finished_ok:
         fail(f'ElectronPhononWorkChain<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
     tc = node.outputs.tc.get_dict()
+    dos = node.outputs.projected_dos.get_dict() if 'projected_dos' in node.outputs else None
     if as_json:
-        echo_json({'pk': node.pk, **tc})
+        echo_json({'pk': node.pk, **tc, **({'projected_dos': dos} if dos else {})})
         return
     click.echo(f'ElectronPhononWorkChain<{node.pk}> finished ({protocol} protocol)')
     click.echo(format_epc_summary(tc))
+    if dos:
+        shares = ', '.join(f'{key[len("fraction_"):]} {value:.2f}' for key, value in dos.items()
+                           if key.startswith('fraction_'))
+        click.echo(f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x); shares: {shares}')

@@ -1,6 +1,6 @@
 """``hydrides.epc``: electron-phonon coupling and Tc with Quantum ESPRESSO (interpolated el-ph, PHonon example03).
 
-Outline: dense-k scf with ``la2f`` → coarse-k scf on top of it → ph.x with ``electron_phonon='interpolated'`` on a q
+Outline: dense-k scf with ``la2f`` (→ optional projwfc.x: N(E_F) per element) → coarse-k scf on top of it → ph.x with ``electron_phonon='interpolated'`` on a q
 grid → dynamical-stability gate on the ph.x frequencies → q2r.x → matdyn.x (α²F, λ per σ) → ``compute_tc``.
 
 The work chain enforces the conditions the recipe needs and that QE only reports deep inside a failed run: unshifted k
@@ -17,16 +17,18 @@ import pathlib
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
-from aiida.plugins import WorkflowFactory
+from aiida.plugins import CalculationFactory, WorkflowFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_hydrides.calculations.functions.phonon_stability import analyse_phonon_stability
+from aiida_hydrides.calculations.functions.projected_dos import projected_dos_at_fermi_level
 from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 PhBaseWorkChain = WorkflowFactory('quantumespresso.ph.base')
 Q2rBaseWorkChain = WorkflowFactory('quantumespresso.q2r.base')
 MatdynBaseWorkChain = WorkflowFactory('quantumespresso.matdyn.base')
+ProjwfcCalculation = CalculationFactory('quantumespresso.projwfc')
 
 __all__ = ('ElectronPhononWorkChain', 'EL_PH_NSIGMA', 'GridError', 'check_grids', 'commensurate_grids')
 
@@ -159,6 +161,10 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
         spec.expose_inputs(MatdynBaseWorkChain, namespace='matdyn', exclude=('clean_workdir', 'matdyn.force_constants',
                                                                             'matdyn.parent_folder'),
                            namespace_options={'help': 'matdyn.x; `kpoints` is the α²F interpolation mesh.'})
+        spec.expose_inputs(ProjwfcCalculation, namespace='projwfc', exclude=('parent_folder',),
+                           namespace_options={'required': False, 'populate_defaults': False,
+                                              'help': 'Optional projwfc.x on the dense-k scf: N(E_F) total and '
+                                                      'projected on each element (the hydrogen share).'})
         spec.input('tc_parameters', valid_type=orm.Dict, required=False,
                    help='Options of `compute_tc`: mustars, eliashberg, plateau_tolerance, agreement_tolerance.')
         spec.input('imaginary_threshold_cm', valid_type=orm.Float, default=lambda: orm.Float(20.0),
@@ -173,6 +179,10 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
             cls.setup,
             cls.run_scf_dense,
             cls.inspect_scf_dense,
+            if_(cls.should_run_projwfc)(
+                cls.run_projwfc,
+                cls.inspect_projwfc,
+            ),
             cls.run_scf,
             cls.inspect_scf,
             cls.run_ph,
@@ -192,6 +202,8 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
         spec.output('force_constants', required=False, help='Real-space force constants from q2r.x.')
         spec.output('phonon_dos', valid_type=orm.XyData, required=False, help='Phonon DOS from matdyn.x.')
         spec.output('scf_parameters', valid_type=orm.Dict, required=False, help='Output of the coarse-k scf.')
+        spec.output('projected_dos', valid_type=orm.Dict, required=False,
+                    help='N(E_F) total, per atom and per element with the hydrogen share (projwfc.x, optional).')
 
         spec.exit_code(401, 'ERROR_SUB_PROCESS_FAILED_SCF_DENSE',
                        message='The dense-k scf PwBaseWorkChain<{pk}> failed with exit status {status}: {message}')
@@ -227,7 +239,8 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
                                   npool: int | None = None, **_):
         """Return a builder with commensurate grids, cutoffs and el-ph settings chosen by ``protocol``.
 
-        :param codes: ``{'pw': ..., 'ph': ..., 'q2r': ..., 'matdyn': ...}``: codes or code labels.
+        :param codes: ``{'pw': ..., 'ph': ..., 'q2r': ..., 'matdyn': ...}``: codes or code labels; add
+            ``'projwfc'`` for the optional N(E_F) per element (hydrogen share) from projwfc.x.
         :param structure: the structure.
         :param protocol: 'fast', 'moderate' (default) or 'precise'.
         :param overrides: a nested dict merged onto the protocol inputs (same nesting as the inputs, plus
@@ -322,6 +335,14 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
         builder.matdyn.matdyn.kpoints = mesh(matdyn_mesh)
         builder.matdyn.max_iterations = orm.Int(inputs['matdyn']['max_iterations'])
 
+        if codes.get('projwfc') is not None:
+            projwfc = inputs['projwfc']['projwfc']
+            builder.projwfc.code = codes['projwfc']
+            builder.projwfc.parameters = orm.Dict(projwfc['parameters'])
+            builder.projwfc.metadata = {'options': calc_options(codes['projwfc'], projwfc['metadata']['options'])}
+            if cmdline:
+                builder.projwfc.settings = orm.Dict({'CMDLINE': cmdline})
+
         builder.tc_parameters = orm.Dict(inputs['tc_parameters'])
         builder.imaginary_threshold_cm = orm.Float(inputs['imaginary_threshold_cm'])
         builder.gamma_radius = orm.Float(inputs['gamma_radius'])
@@ -392,6 +413,35 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok:
             return self._failed(self.exit_codes.ERROR_SUB_PROCESS_FAILED_SCF_DENSE, node)
         self.ctx.nbnd = node.outputs.output_parameters.get('number_of_bands')
+
+    def should_run_projwfc(self):
+        """Whether projwfc.x inputs were given."""
+        return 'projwfc' in self.inputs and 'code' in self.inputs.projwfc
+
+    def run_projwfc(self):
+        """Project the dense-k scf states on atomic orbitals (projwfc.x) for N(E_F) per element."""
+        inputs = AttributeDict(self.exposed_inputs(ProjwfcCalculation, namespace='projwfc'))
+        inputs.parent_folder = self.ctx.scf_dense.outputs.remote_folder
+        inputs.metadata.call_link_label = 'projwfc'
+        return ToContext(projwfc=self.submit(ProjwfcCalculation, **inputs))
+
+    def inspect_projwfc(self):
+        """Attach N(E_F) per element; a failure here is reported and does not stop the el-ph calculation."""
+        node = self.ctx.projwfc
+        if not node.is_finished_ok or 'projections' not in node.outputs:
+            self.report(f'projwfc.x {node.process_label}<{node.pk}> failed ({node.exit_status}: {node.exit_message}); '
+                        f'continuing without the projected DOS at E_F')
+            return
+        _, calc = projected_dos_at_fermi_level.run_get_node(
+            node.outputs.Dos, node.outputs.projections, self.ctx.scf_dense.outputs.output_parameters,
+            self.inputs.structure, metadata={'call_link_label': 'projected_dos'})
+        if not calc.is_finished_ok:
+            self.report(f'projected DOS at E_F not computed: {calc.exit_message}')
+            return
+        result = calc.outputs.result
+        self.out('projected_dos', result)
+        self.report(f"N(E_F) = {result['dos_total_states_per_ev']:.3f} states/eV/cell, hydrogen share "
+                    f"{result.get('fraction_H', 0.0):.2f}")
 
     def run_scf(self):
         """Run the coarse-k scf in a copy of the dense-k folder (``a2Fsave`` survives), with the same ``nbnd``."""

@@ -45,7 +45,7 @@ def al_structure(celldm: float = 7.5) -> orm.StructureData:
 def fake_codes(aiida_code_installed):
     """Codes for the builder tests (never executed)."""
     plugins = {'pw': 'quantumespresso.pw', 'ph': 'quantumespresso.ph', 'q2r': 'quantumespresso.q2r',
-               'matdyn': 'quantumespresso.matdyn'}
+               'matdyn': 'quantumespresso.matdyn', 'projwfc': 'quantumespresso.projwfc'}
     return {short: aiida_code_installed(label=f'epc-test-{short}', default_calc_job_plugin=plugin, with_mpi=True)
             for short, plugin in plugins.items()}
 
@@ -298,8 +298,13 @@ def test_workchain_unstable_exit_code(fake_codes, al_pseudos, data_dir):
 def test_al_chain_real_qe(qe_codes, al_pseudos):
     """fcc Al, PHonon example03 settings: the whole chain with Debian QE (about a minute on 2 free cores)."""
     builder = _al_builder(qe_codes, al_pseudos)
+    assert 'projwfc' in builder and builder.projwfc.code.label == qe_codes['projwfc'].label
     results, node = run_get_node(builder)
     assert node.is_finished_ok, f'{node.exit_status}: {node.exit_message}'
+    # projwfc.x on the dense scf: free-electron-like Al has ~0.4 states/eV/atom at E_F, all of it on Al
+    dos = results['projected_dos'].get_dict()
+    assert 0.2 < dos['dos_per_atom_states_per_ev'] < 0.7
+    assert dos['fraction_Al'] == pytest.approx(1.0) and dos['metallic'] is True
     tc = results['tc'].get_dict()
     assert abs(tc['lambda'] - tc['lambda_qsum']) / tc['lambda_qsum'] < 0.05
     assert 0.3 < tc['lambda'] < 0.5
