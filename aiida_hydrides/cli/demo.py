@@ -64,15 +64,91 @@ def _show_setup():
     click.echo('  ' + ', '.join(f'{element}({int(z)}e)' for element, z in rows))
 
 
+def _h3s_structure(a: float = 3.05):
+    """Im-3m H3S in its bcc primitive cell (conventional edge ``a`` in Å)."""
+    import numpy as np
+    from aiida import orm
+
+    cell = 0.5 * a * np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
+    structure = orm.StructureData(cell=cell.tolist())
+    structure.append_atom(position=(0.0, 0.0, 0.0), symbols='S')
+    for axis in range(3):
+        position = [0.0, 0.0, 0.0]
+        position[axis] = 0.5 * a
+        structure.append_atom(position=tuple(position), symbols='H')
+    return structure
+
+
+def _show_dft_enthalpy(pressure: float):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_hydrides.codes import ensure_codes
+    from aiida_hydrides.core.descriptors import describe
+    from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
+
+    code = ensure_codes(shorts=['pw'])['pw']
+    builder = DftEnthalpyWorkChain.get_builder_from_protocol(code, _h3s_structure(), pressure=pressure,
+                                                             protocol='fast')
+    click.echo(f'hydrides.dft.enthalpy: pw.x vc-relax of H3S at {pressure:g} GPa, then a final SCF (fast protocol)')
+    _, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(f'DftEnthalpyWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
+    relaxed = node.outputs.relaxed_structure
+    a = (2 * relaxed.get_cell_volume()) ** (1 / 3)
+    info = describe(relaxed.get_ase())
+    click.echo(f'DftEnthalpyWorkChain<{node.pk}>: a = {a:.3f} Å (PBE literature 2.98-3.00 Å), '
+               f'{info["space_group_symbol"]}, H = {node.outputs.enthalpy_per_atom.value:.4f} eV/atom, '
+               f'P = {node.outputs.pressure.value:.1f} GPa')
+    qb = orm.QueryBuilder().append(
+        orm.StructureData, filters={'extras.hydrides.pressure_gpa': pressure},
+        project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_per_atom_ev'])
+    click.echo(f'QueryBuilder, structures relaxed at {pressure:g} GPa: '
+               + ', '.join(f'<{pk}> {formula} {enthalpy:.4f} eV/atom' for pk, formula, enthalpy in qb.all()))
+
+
+def _show_epc():
+    import numpy as np
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_hydrides.cli.epc import format_epc_summary
+    from aiida_hydrides.codes import ensure_codes
+    from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
+
+    codes = ensure_codes(shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
+    a = 4.04
+    structure = orm.StructureData(cell=(0.5 * a * np.array([[-1, 0, 1], [0, 1, 1], [-1, 1, 0]])).tolist())
+    structure.append_atom(position=(0.0, 0.0, 0.0), symbols='Al')
+    overrides = {'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16],
+                                     'qpoints_mesh': [4, 4, 4], 'matdyn_kpoints_mesh': [16, 16, 16]},
+                 'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}}}
+    builder = ElectronPhononWorkChain.get_builder_from_protocol(codes, structure, protocol='fast', overrides=overrides,
+                                                                cutoffs=(30.0, 240.0))
+    click.echo('hydrides.epc on fcc Al (PHonon example03 grids: k 8^3/16^3, q 4^3): pw.x, projwfc.x, ph.x, q2r.x, '
+               'matdyn.x, then α²F, λ and Tc')
+    _, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(f'ElectronPhononWorkChain<{node.pk}> failed [{node.exit_status}]: '
+                                   f'{node.exit_message}')
+    click.echo(f'ElectronPhononWorkChain<{node.pk}> (experiment: Tc = 1.18 K)')
+    click.echo(format_epc_summary(node.outputs.tc.get_dict()))
+    if 'projected_dos' in node.outputs:
+        dos = node.outputs.projected_dos.get_dict()
+        click.echo(f'N(E_F) from projwfc.x: {dos["dos_per_atom_states_per_ev"]:.3f} states/eV/atom')
+
+
 @click.command('demo')
 @click.option('--system', default='Ca-Y', show_default=True, help='Chemical system A-B of the composition step.')
 @click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no AiiDA profile, no Quantum ESPRESSO).')
-def demo(system, skip_qe):
+@click.option('--skip-runs', is_flag=True, help='Set up QE in AiiDA but run no pw.x/ph.x calculation.')
+def demo(system, skip_qe, skip_runs):
     """Run the demonstration on the default AiiDA profile.
 
     Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
-    pressure, and the offline Quantum ESPRESSO set-up (codes and the ld1.x-generated pseudopotential family) stored
-    in AiiDA and found again with QueryBuilder.
+    pressure, the offline Quantum ESPRESSO set-up (codes and the ld1.x-generated pseudopotential family) stored
+    in AiiDA and found again with QueryBuilder, the DFT enthalpy of H3S at 200 GPa and the electron-phonon Tc of
+    fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores).
     """
     _title(f'1. Composition space of {system}-H')
     _show_compositions(system)
@@ -85,3 +161,9 @@ def demo(system, skip_qe):
     load_profile()
     _title('4. Quantum ESPRESSO codes and the offline pseudopotential family in AiiDA')
     _show_setup()
+    if skip_runs:
+        return
+    _title('5. DFT enthalpy at 200 GPa: Im-3m H3S through the hydrides.dft.enthalpy work chain')
+    _show_dft_enthalpy(200.0)
+    _title('6. Electron-phonon coupling and Tc through the hydrides.epc work chain')
+    _show_epc()
