@@ -45,21 +45,14 @@ LATTICE_POINTS = {'bcc': 2, 'fcc': 4}
 
 def build_structure(system: str):
     """The primitive cell of ``system`` at its starting lattice parameter, as ``StructureData``."""
-    import numpy as np
     from aiida import orm
     from ase.build import bulk
 
+    from aiida_hydrides.core.prototypes import h3s_primitive
+
     spec = SYSTEMS[system]
     if system == 'h3s':
-        a = spec['start']
-        cell = 0.5 * a * np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
-        structure = orm.StructureData(cell=cell.tolist())
-        structure.append_atom(position=(0.0, 0.0, 0.0), symbols='S')
-        for axis in range(3):
-            position = [0.0, 0.0, 0.0]
-            position[axis] = 0.5 * a
-            structure.append_atom(position=tuple(position), symbols='H')
-        return structure
+        return orm.StructureData(ase=h3s_primitive('S', a=spec['start']))
     return orm.StructureData(ase=bulk(spec['formula'], spec['lattice'], a=spec['start']))
 
 

@@ -64,32 +64,18 @@ def _show_setup():
     click.echo('  ' + ', '.join(f'{element}({int(z)}e)' for element, z in rows))
 
 
-def _h3s_structure(a: float = 3.05):
-    """Im-3m H3S in its bcc primitive cell (conventional edge ``a`` in Å)."""
-    import numpy as np
-    from aiida import orm
-
-    cell = 0.5 * a * np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
-    structure = orm.StructureData(cell=cell.tolist())
-    structure.append_atom(position=(0.0, 0.0, 0.0), symbols='S')
-    for axis in range(3):
-        position = [0.0, 0.0, 0.0]
-        position[axis] = 0.5 * a
-        structure.append_atom(position=tuple(position), symbols='H')
-    return structure
-
-
 def _show_dft_enthalpy(pressure: float):
     from aiida import orm
     from aiida.engine import run_get_node
 
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.descriptors import describe
+    from aiida_hydrides.core.prototypes import h3s_primitive
     from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
 
     code = ensure_codes(shorts=['pw'])['pw']
-    builder = DftEnthalpyWorkChain.get_builder_from_protocol(code, _h3s_structure(), pressure=pressure,
-                                                             protocol='fast')
+    structure = orm.StructureData(ase=h3s_primitive('S', a=3.05))
+    builder = DftEnthalpyWorkChain.get_builder_from_protocol(code, structure, pressure=pressure, protocol='fast')
     click.echo(f'hydrides.dft.enthalpy: pw.x vc-relax of H3S at {pressure:g} GPa, then a final SCF (fast protocol)')
     _, node = run_get_node(builder)
     if not node.is_finished_ok:
@@ -108,18 +94,16 @@ def _show_dft_enthalpy(pressure: float):
 
 
 def _show_epc():
-    import numpy as np
     from aiida import orm
     from aiida.engine import run_get_node
 
     from aiida_hydrides.cli.epc import format_epc_summary
     from aiida_hydrides.codes import ensure_codes
+    from aiida_hydrides.core.prototypes import fcc_element
     from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
 
     codes = ensure_codes(shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
-    a = 4.04
-    structure = orm.StructureData(cell=(0.5 * a * np.array([[-1, 0, 1], [0, 1, 1], [-1, 1, 0]])).tolist())
-    structure.append_atom(position=(0.0, 0.0, 0.0), symbols='Al')
+    structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
     overrides = {'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16],
                                      'qpoints_mesh': [4, 4, 4], 'matdyn_kpoints_mesh': [16, 16, 16]},
                  'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}}}

@@ -8,19 +8,13 @@ from aiida import orm
 from aiida.engine import run_get_node
 from aiida.plugins import WorkflowFactory
 
+from aiida_hydrides.core import prototypes
 from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain, compute_enthalpy, parse_pressure
 
 
 def h3s_primitive(a: float = 3.0) -> orm.StructureData:
     """Im-3m H3S in its 4-atom bcc primitive cell (conventional lattice parameter ``a``, Angstrom)."""
-    cell = 0.5 * a * np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
-    structure = orm.StructureData(cell=cell.tolist())
-    structure.append_atom(position=(0.0, 0.0, 0.0), symbols='S')
-    for axis in range(3):
-        position = [0.0, 0.0, 0.0]
-        position[axis] = 0.5 * a
-        structure.append_atom(position=tuple(position), symbols='H')
-    return structure
+    return orm.StructureData(ase=prototypes.h3s_primitive('S', a=a))
 
 
 def fcc_al(a: float = 4.04) -> orm.StructureData:
