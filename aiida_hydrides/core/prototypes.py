@@ -47,8 +47,9 @@ def h3s_primitive(nonmetal: str = 'S', a: float = 2.99) -> Atoms:
     return Atoms([nonmetal] + ['H'] * 3, positions=positions, cell=cell, pbc=True)
 
 
-def clathrate_mh10(metal: str = 'La', a: float = 5.1, x: float = 0.12) -> Atoms:
-    """MH10, Fm-3m (LaH10 type): M at 4a, H at 8c and 32f (x, x, x); the 11-atom primitive fcc cell."""
+def clathrate_mh10(metal: str = 'La', a: float = 5.1, x: float = 0.38) -> Atoms:
+    """MH10, Fm-3m (LaH10 type): M at 4a, H at 8c and 32f (x, x, x), x = 0.38 (M-H 2.12 Å at a = 5.1 Å); the
+    11-atom primitive fcc cell."""
     sites = [(metal, (0, 0, 0)), ('H', (0.25, 0.25, 0.25)), ('H', (0.75, 0.75, 0.75))]
     sites += [('H', signs) for signs in
               [(x, x, x), (-x, -x, x), (-x, x, -x), (x, -x, -x), (x, x, -x), (-x, -x, -x), (x, -x, x), (-x, x, x)]]

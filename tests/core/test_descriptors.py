@@ -52,7 +52,7 @@ def test_other_reference_hydrides(structures):
     assert cayh12['shortest_hh_distance'] == pytest.approx(3.45 * math.sqrt(2) / 4)
     lah10 = describe(structures['LaH10'])
     assert (lah10['space_group_number'], lah10['space_group_symbol']) == (225, 'Fm-3m')
-    # 8c-32f distance sqrt(3)*a*(1/4 - x) with a = 5.1, x = 0.12
+    # 8c-32f distance sqrt(3)*a*(x - 1/4) with a = 5.1, x = 0.38 (La-H 2.12 A)
     assert lah10['shortest_hh_distance'] == pytest.approx(math.sqrt(3) * 5.1 * 0.13)
     assert lah10['num_atoms'] == 11 and lah10['atomic_h_fraction'] == 1.0
 

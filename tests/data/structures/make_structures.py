@@ -40,7 +40,7 @@ def h3s(a: float) -> Atoms:
     return Atoms(['S'] * 2 + ['H'] * 6, scaled_positions=sulphur + hydrogens, cell=[a, a, a], pbc=True)
 
 
-def lah10_primitive(a: float = 5.1, x: float = 0.12) -> Atoms:
+def lah10_primitive(a: float = 5.1, x: float = 0.38) -> Atoms:
     """LaH10 Fm-3m: La at 4a, H at 8c (1/4,1/4,1/4) and 32f (x,x,x); the 11-atom primitive fcc cell."""
     sites = [('La', (0, 0, 0)), ('H', (0.25, 0.25, 0.25)), ('H', (0.75, 0.75, 0.75))]
     sites += [('H', signs) for signs in
