@@ -1,0 +1,228 @@
+"""The search loop: generations of random and learned candidates, relaxed in one batch each, deduplicated.
+
+Generation 0 holds the prototype seeds (:mod:`.seeding`, at most half the population) and random structures
+(:mod:`.generator`). Later generations, with ``learning=True``, make ``1 - random_fraction`` of their candidates
+with the operators of :mod:`.evolution` (chosen by ``operator_weights``) from the elite: the best
+``elite_fraction`` of the distinct minima found so far; the rest are random. With ``learning=False`` every
+candidate is random (the baseline to compare learning against).
+
+Candidates are fingerprinted (:mod:`.fingerprint`) and a candidate too close to any earlier candidate is replaced
+before relaxation (threshold ``dedup_initial``). Each generation is relaxed with ONE call of
+:func:`~aiida_hydrides.core.lam.relax.relax_structures`. Relaxed structures with a usable outcome are compared with
+the distinct minima so far (threshold ``dedup_threshold`` and enthalpy tolerance ``dedup_enthalpy_tol``); a
+duplicate records the index of the minimum it repeats. The search stops after ``budget`` relaxations.
+
+All randomness comes from one ``numpy.random.Generator`` seeded with ``seed``: the same settings, composition and
+evaluator give the same search.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ..errors import HydridesInputError
+from ..lam.units import check_pressure_gpa
+from .distances import DistanceLimits
+from .evolution import OPERATORS, make_offspring
+from .fingerprint import Deduplicator
+from .generator import WEIGHTINGS, RandomStructureGenerator, formula_unit
+from .result import USABLE_FLAGS, SearchResult
+from .seeding import prototype_seeds
+
+__all__ = ('SearchSettings', 'run_search')
+
+
+@dataclasses.dataclass
+class SearchSettings:
+    """Settings of :func:`run_search`; pressure in GPa, lengths in Å, enthalpies in eV/atom."""
+
+    pressure_gpa: float = 200.0
+    budget: int = 200
+    population: int = 20
+    random_fraction: float = 0.4
+    learning: bool = True
+    operator_weights: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {'pso': 0.4, 'heredity': 0.3, 'mutation': 0.3})
+    elite_fraction: float = 0.6
+    seed: int | None = 0
+    max_atoms: int = 40
+    space_groups: tuple[int, ...] = tuple(range(2, 231))
+    weighting: str = 'crystal_system'
+    volume_jitter: float = 0.1
+    min_hh: float = 0.8
+    min_mh: float = 1.4
+    min_mm: float = 1.9
+    min_pairs: Mapping[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    use_prototypes: bool = True
+    dedup_initial: float = 0.01
+    dedup_threshold: float = 0.03
+    dedup_enthalpy_tol: float = 0.005
+    fmax: float = 0.05
+    stress_tol_gpa: float = 0.5
+    max_steps: int = 300
+    optimizer: str = 'lbfgs'
+    batch_size: int | None = None
+
+    def validated(self) -> SearchSettings:
+        """Check the settings; raises :class:`HydridesInputError` with the reason."""
+        for name in ('budget', 'population', 'max_atoms'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
+        for name in ('random_fraction', 'elite_fraction'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise HydridesInputError(f'{name} must be a number in [0, 1], got {value!r}')
+        weights = dict(self.operator_weights)
+        unknown = set(weights) - set(OPERATORS)
+        if unknown or not weights or any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise HydridesInputError(
+                f'operator_weights must map some of {OPERATORS} to non-negative weights, got {self.operator_weights!r}')
+        if self.weighting not in WEIGHTINGS:
+            raise HydridesInputError(f'unknown space-group weighting {self.weighting!r}; choose one of {WEIGHTINGS}')
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
+            raise HydridesInputError(f'seed must be a whole number or None, got {self.seed!r}')
+        self.limits()
+        check_pressure_gpa(self.pressure_gpa)
+        return self
+
+    def limits(self) -> DistanceLimits:
+        """The minimum distances as :class:`.DistanceLimits`."""
+        return DistanceLimits(hh=self.min_hh, mh=self.min_mh, mm=self.min_mm, pairs=dict(self.min_pairs))
+
+    def relax_kwargs(self) -> dict:
+        """Keyword arguments of :func:`~aiida_hydrides.core.lam.relax.relax_structures`."""
+        return dict(pressure_gpa=self.pressure_gpa, fmax=self.fmax, stress_tol_gpa=self.stress_tol_gpa,
+                    max_steps=self.max_steps, optimizer=self.optimizer, batch_size=self.batch_size)
+
+
+class _Search:
+    """State of one run: generator, deduplicators, elite, result."""
+
+    def __init__(self, composition, evaluator, settings: SearchSettings):
+        self.settings = settings
+        self.evaluator = evaluator
+        self.unit = formula_unit(composition)
+        self.species = list(self.unit)
+        self.limits = settings.limits()
+        self.rng = np.random.default_rng(settings.seed)
+        self.generator = RandomStructureGenerator(
+            self.unit, pressure_gpa=settings.pressure_gpa, max_atoms=settings.max_atoms, limits=self.limits,
+            space_groups=settings.space_groups, weighting=settings.weighting, volume_jitter=settings.volume_jitter)
+        self.initial = Deduplicator(self.species, threshold=settings.dedup_initial, enthalpy_tol=0.0)
+        self.relaxed = Deduplicator(self.species, threshold=settings.dedup_threshold,
+                                    enthalpy_tol=settings.dedup_enthalpy_tol)
+        self.result = SearchResult(self.unit, settings)
+        self._cache: dict[int, object] = {}
+        operators = [op for op in OPERATORS if settings.operator_weights.get(op, 0) > 0]
+        weights = np.array([settings.operator_weights[op] for op in operators], dtype=float)
+        self.operators, self.operator_p = operators, weights / weights.sum()
+
+    def _accept(self, atoms, candidates: list) -> bool:
+        if self.initial.check_and_add(atoms) is None:
+            candidates.append(atoms)
+            return True
+        return False
+
+    def elite(self) -> list[int]:
+        """Best member of each of the best ``elite_fraction`` of the distinct minima so far, lowest first."""
+        best = list(self.result.distinct())
+        keep = max(2, int(np.ceil(self.settings.elite_fraction * len(best))))
+        return best[:keep]
+
+    def _structure(self, index: int):
+        if index not in self._cache:
+            self._cache[index] = self.result.structure(index)
+        return self._cache[index]
+
+    def _partner(self, index: int, elite: list[int], prefer_best: bool) -> int | None:
+        counts = Counter(self._structure(index).numbers.tolist())
+        options = [other for other in elite if other != index
+                   and Counter(self._structure(other).numbers.tolist()) == counts]
+        if not options:
+            return None
+        return options[0] if prefer_best else options[int(self.rng.integers(len(options)))]
+
+    def learned(self, count: int, candidates: list) -> None:
+        """Add up to ``count`` offspring of the elite to ``candidates``."""
+        elite = self.elite()
+        if not elite:
+            return
+        made = 0
+        for _ in range(4 * count):
+            if made >= count:
+                break
+            operator = self.operators[int(self.rng.choice(len(self.operators), p=self.operator_p))]
+            parent = elite[int(self.rng.integers(len(elite)))]
+            parents = [self._structure(parent)]
+            if operator in ('pso', 'heredity'):
+                partner = self._partner(parent, elite, prefer_best=operator == 'pso')
+                if partner is None:
+                    operator = 'mutation'
+                else:
+                    parents.append(self._structure(partner))
+            child = make_offspring(operator, parents, self.rng, self.limits)
+            if child is not None and self._accept(child, candidates):
+                made += 1
+
+    def random(self, count: int, candidates: list) -> None:
+        """Add ``count`` random structures to ``candidates`` (duplicates replaced, a few tries each)."""
+        made = 0
+        for _ in range(3 * count):
+            if made >= count:
+                return
+            if self._accept(self.generator.generate(self.rng), candidates):
+                made += 1
+        while made < count:  # a composition with few distinct structures: accept repeats
+            candidates.append(self.generator.generate(self.rng))
+            made += 1
+
+    def generation(self, number: int, size: int, callback: Callable | None) -> None:
+        from ..lam.relax import relax_structures
+
+        settings = self.settings
+        candidates: list = []
+        if number == 0 and settings.use_prototypes:
+            for seed in prototype_seeds(self.unit, settings.pressure_gpa, settings.max_atoms, self.limits, self.rng):
+                if len(candidates) >= size // 2:
+                    break
+                self._accept(seed, candidates)
+        if settings.learning and number > 0:
+            self.learned(size - len(candidates) - int(round(settings.random_fraction * size)), candidates)
+        self.random(size - len(candidates), candidates)
+        candidates = candidates[:size]
+        relaxed = relax_structures(candidates, self.evaluator, **settings.relax_kwargs())
+        for initial, outcome in zip(candidates, relaxed):
+            index = len(self.result)
+            duplicate = -1
+            if outcome.flag in USABLE_FLAGS and np.isfinite(outcome.enthalpy_per_atom):
+                found = self.relaxed.check_and_add(outcome.atoms, outcome.enthalpy_per_atom, label=index)
+                duplicate = -1 if found is None else int(found)
+            self.result.add(initial, outcome, number, initial.info.get('origin', 'random'), duplicate)
+        self.result.generation_sizes.append(len(candidates))
+        if callback is not None:
+            callback(number, self.result)
+
+
+def run_search(composition, evaluator, settings: SearchSettings | None = None, callback: Callable | None = None,
+               **overrides) -> SearchResult:
+    """Search the structures of ``composition`` (a formula, a mapping or a ``Composition``; its reduced formula is
+    the formula unit) with ``evaluator`` (a LAM ``BatchEvaluator``: DeePMD or ``AseEvaluator``).
+
+    ``overrides`` replace fields of ``settings``. ``callback(generation, result)`` runs after every generation.
+    """
+    settings = dataclasses.replace(settings or SearchSettings(), **overrides).validated()
+    unit = formula_unit(composition)
+    if hasattr(evaluator, 'check_numbers'):
+        from ase.data import atomic_numbers
+
+        evaluator.check_numbers([np.array([atomic_numbers[symbol] for symbol in unit])])
+    search = _Search(unit, evaluator, settings)
+    number = 0
+    while len(search.result) < settings.budget:
+        search.generation(number, min(settings.population, settings.budget - len(search.result)), callback)
+        number += 1
+    return search.result

@@ -1,0 +1,119 @@
+"""The search loop: budget, batched relaxation, learning vs random-only, determinism, records, minima, first hit."""
+import numpy as np
+import pytest
+from search_helpers import FAST_GROUPS, assert_limits
+
+from aiida_hydrides.core.errors import HydridesInputError, UnknownElementError
+from aiida_hydrides.core.search.engine import SearchSettings, run_search
+from aiida_hydrides.core.search.result import ORIGINS
+
+FAST = dict(max_atoms=8, max_steps=20, space_groups=FAST_GROUPS, population=6)
+
+
+@pytest.fixture(scope='module')
+def learning_run(emt_evaluator):
+    generations = []
+    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=14, seed=3, **FAST),
+                        callback=lambda number, res: generations.append((number, len(res))))
+    return result, generations
+
+
+def test_budget_generations_and_records(learning_run):
+    result, generations = learning_run
+    assert len(result) == 14
+    assert result.generation_sizes == [6, 6, 2]
+    assert generations == [(0, 6), (1, 12), (2, 14)]
+    arrays = result.arrays()
+    assert arrays['offsets'][-1] == len(arrays['numbers']) == len(arrays['positions'])
+    assert len(arrays['cells']) == len(arrays['enthalpy_per_atom']) == len(arrays['origin']) == 14
+    assert set(arrays['origin']) <= set(ORIGINS)
+    assert list(arrays['generation']) == [0] * 6 + [1] * 6 + [2] * 2
+    for index in range(len(result)):
+        atoms = result.structure(index)
+        assert atoms.get_chemical_symbols().count('H') == 3 * atoms.get_chemical_symbols().count('Al')
+        assert len(atoms) <= 8
+        assert_limits(result.structure(index, initial=True))
+
+
+def test_learning_produces_offspring_after_the_first_generation(learning_run):
+    result, _ = learning_run
+    origins = np.array(result.origins)
+    generations = np.array(result.generations)
+    assert set(origins[generations == 0]) <= {'random', 'prototype'}
+    assert set(origins[generations > 0]) & {'pso', 'heredity', 'mutation'}
+
+
+def test_one_batched_relaxation_call_per_generation(emt_evaluator, monkeypatch):
+    import aiida_hydrides.core.lam.relax as relax
+
+    calls = []
+    original = relax.relax_structures
+
+    def counting(structures, evaluator, **kwargs):
+        calls.append(len(structures))
+        return original(structures, evaluator, **kwargs)
+
+    monkeypatch.setattr(relax, 'relax_structures', counting)
+    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=7, seed=1, **{**FAST, 'max_steps': 5}))
+    assert calls == [6, 1] and len(result) == 7
+
+
+def test_random_only_search_uses_no_learning(emt_evaluator):
+    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=12, seed=3, learning=False,
+                                                              use_prototypes=False, **FAST))
+    assert set(result.origins) == {'random'}
+    assert len(result) == 12
+
+
+def test_search_is_deterministic_with_a_seed(emt_evaluator, learning_run):
+    again = run_search('AlH3', emt_evaluator, SearchSettings(budget=14, seed=3, **FAST))
+    first, second = learning_run[0].arrays(), again.arrays()
+    for key in first:
+        assert np.array_equal(first[key], second[key], equal_nan=first[key].dtype.kind == 'f'), key
+
+
+def test_minima_and_first_hit(learning_run):
+    result, _ = learning_run
+    minima = result.minima(window_mev=1e6)
+    assert minima and minima[0].index == result.best_index and minima[0].relative_mev == 0.0
+    assert all(a.enthalpy_per_atom <= b.enthalpy_per_atom for a, b in zip(minima, minima[1:]))
+    assert len({m.index for m in minima}) == len(minima)
+    assert sum(m.duplicates + 1 for m in minima) == int(result.usable().sum())
+    assert all(1 <= m.space_group_number <= 230 and m.formula.startswith('Al') for m in minima)
+    narrow = result.minima(window_mev=0.0)
+    assert [m.index for m in narrow] == [result.best_index]
+    target = minima[-1].index
+    hit = result.first_hit(result.structure(target))
+    assert hit is not None and hit <= target
+    from ase.build import bulk
+    assert result.first_hit(bulk('Al', 'fcc', a=3.6)) is None
+
+
+def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
+    settings = SearchSettings(budget=8, population=8, seed=0, max_atoms=14, max_steps=10, space_groups=FAST_GROUPS)
+    result = run_search({'Ca': 1, 'Y': 1, 'H': 12}, tiny_evaluator, settings)
+    assert len(result) == 8 and 'prototype' in result.origins and 'random' in result.origins
+    assert np.isfinite(result.best_enthalpy_per_atom)
+    for index in range(len(result)):
+        assert sorted(set(result.structure(index).get_chemical_symbols())) == ['Ca', 'H', 'Y']
+    best = result.minima(window_mev=100)[0]
+    assert best.formula == 'CaYH12' and best.natoms == 14
+
+
+@pytest.mark.parametrize('overrides, error, text', [
+    ({'budget': 0}, HydridesInputError, 'budget'),
+    ({'random_fraction': 1.5}, HydridesInputError, 'random_fraction'),
+    ({'operator_weights': {'crossover': 1.0}}, HydridesInputError, 'operator_weights'),
+    ({'pressure_gpa': '200 GPa'}, HydridesInputError, 'pressure'),
+    ({'min_hh': 0}, HydridesInputError, 'hh'),
+    ({'max_atoms': 3}, HydridesInputError, 'formula unit'),
+    ({'seed': 1.5}, HydridesInputError, 'seed'),
+])
+def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
+    with pytest.raises(error, match=text):
+        run_search('AlH3', emt_evaluator, SearchSettings(**{**FAST, **overrides}))
+
+
+def test_elements_outside_the_model_are_rejected(tiny_evaluator):
+    with pytest.raises(UnknownElementError, match='La'):
+        run_search('LaH10', tiny_evaluator, SearchSettings(budget=2))

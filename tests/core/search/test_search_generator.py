@@ -1,0 +1,87 @@
+"""Random symmetric structures: composition, atom budget, distances, volume model, determinism, bad input."""
+import numpy as np
+import pytest
+from search_helpers import FAST_GROUPS, assert_limits
+
+from aiida_hydrides.core.errors import HydridesInputError, UnknownElementError
+from aiida_hydrides.core.search.distances import DistanceLimits, distance_violations, repair_distances
+from aiida_hydrides.core.search.generator import CRYSTAL_SYSTEMS, RandomStructureGenerator, crystal_system
+from aiida_hydrides.core.search.volumes import atomic_volume, estimate_volume
+
+
+@pytest.fixture(scope='module')
+def cayh12_generator():
+    return RandomStructureGenerator({'Ca': 1, 'Y': 1, 'H': 12}, max_atoms=28, space_groups=FAST_GROUPS)
+
+
+def test_random_structures_keep_composition_budget_and_distances(cayh12_generator):
+    structures = cayh12_generator.generate_many(6, np.random.default_rng(11))
+    for atoms in structures:
+        symbols = atoms.get_chemical_symbols()
+        units = symbols.count('Ca')
+        assert units >= 1 and symbols.count('Y') == units and symbols.count('H') == 12 * units
+        assert len(atoms) <= 28
+        assert atoms.info['origin'] == 'random' and 75 <= atoms.info['space_group'] <= 230
+        assert_limits(atoms)
+        low, high = cayh12_generator.volume_range(units)
+        assert low - 1e-6 <= atoms.get_volume() <= high + 1e-6
+
+
+def test_generator_is_deterministic_with_a_seed(cayh12_generator):
+    first = cayh12_generator.generate_many(2, np.random.default_rng(5))
+    second = cayh12_generator.generate_many(2, np.random.default_rng(5))
+    other = cayh12_generator.generate_many(2, np.random.default_rng(6))
+    for a, b in zip(first, second):
+        assert np.array_equal(a.numbers, b.numbers)
+        np.testing.assert_allclose(a.positions, b.positions)
+        np.testing.assert_allclose(a.cell.array, b.cell.array)
+    assert any(len(a) != len(c) or not np.allclose(a.positions, c.positions) for a, c in zip(first, other))
+
+
+def test_space_group_weighting_is_uniform_over_crystal_systems(cayh12_generator):
+    groups = cayh12_generator.compatible[1]
+    weights = cayh12_generator._group_weights(groups)
+    per_system = {}
+    for number, weight in zip(groups, weights):
+        per_system[crystal_system(number)] = per_system.get(crystal_system(number), 0.0) + weight
+    assert np.isclose(weights.sum(), 1.0)
+    assert np.allclose(list(per_system.values()), 1.0 / len(per_system))
+    assert set(per_system) <= set(CRYSTAL_SYSTEMS)
+
+
+def test_volume_model_values():
+    assert atomic_volume('H', 200) == pytest.approx(2.3)
+    assert estimate_volume({'Ca': 1, 'Y': 1, 'H': 12}, 200) == pytest.approx(7.5 + 7.5 + 12 * 2.3)
+    assert atomic_volume('H', 100) > atomic_volume('H', 200) > atomic_volume('H', 300)
+    assert atomic_volume('Rb', 200) == pytest.approx(8.0)  # a metal outside the table
+    with pytest.raises(HydridesInputError):
+        atomic_volume('H', -5)
+
+
+def test_distance_limits_and_repair():
+    from ase import Atoms
+
+    limits = DistanceLimits()
+    assert limits.limit('H', 'H') == 0.8 and limits.limit('Ca', 'H') == 1.4 and limits.limit('Y', 'Ca') == 1.9
+    assert DistanceLimits(pairs={('H', 'La'): 1.6}).limit('La', 'H') == 1.6
+    atoms = Atoms('CaH2', positions=[(0, 0, 0), (1.0, 0, 0), (1.3, 0.5, 0)], cell=[4, 4, 4], pbc=True)
+    assert [(i, j) for i, j, _, _ in distance_violations(atoms, limits)] == [(0, 1), (0, 2), (1, 2)]
+    repaired = repair_distances(atoms, limits)
+    assert repaired is not None and distance_violations(repaired, limits) == []
+    with pytest.raises(HydridesInputError):
+        DistanceLimits(hh=-1)
+    with pytest.raises(UnknownElementError):
+        DistanceLimits(pairs={('Xx', 'H'): 1.0})
+
+
+@pytest.mark.parametrize('composition, kwargs, error, text', [
+    ({'Ca': 1, 'Y': 1, 'H': 12}, {'max_atoms': 10}, HydridesInputError, 'smaller than one formula unit'),
+    ({'Xx': 1, 'H': 3}, {}, UnknownElementError, 'Xx'),
+    ('CaYH12', {'weighting': 'favourite'}, HydridesInputError, 'weighting'),
+    ('CaYH12', {'space_groups': [0, 300]}, HydridesInputError, 'space_groups'),
+    ('CaYH12', {'max_atoms': 0}, HydridesInputError, 'max_atoms'),
+    (42, {}, HydridesInputError, 'composition'),
+])
+def test_generator_rejects_bad_input(composition, kwargs, error, text):
+    with pytest.raises(error, match=text):
+        RandomStructureGenerator(composition, **kwargs)
