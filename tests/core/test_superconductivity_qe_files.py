@@ -167,3 +167,26 @@ def test_agreement_needs_a_sigma_index(al_dir, al_rows):
     with pytest.raises(SpectrumError, match='sigma index'):
         lambda_file_agreement(spectrum, al_rows)
     assert lambda_file_agreement(spectrum, al_rows, sigma_index=5)['lambda_qe'] == pytest.approx(0.3619)
+
+
+def _with_first_row(text: str, omega_ry: float, weight: float) -> str:
+    """The a2F.dos text with one extra data row at ``omega_ry`` carrying ``weight`` in every column."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith('#'))
+    columns = len(lines[first].split())
+    row = f'  {omega_ry:.6E}' + f'  {weight:.6E}' * (columns - 1)
+    return '\n'.join(lines[:first] + [row] + lines[first:]) + '\n'
+
+
+def test_negative_frequency_rows_of_matdyn(al_dir):
+    """matdyn.x writes a first row just below omega = 0 when acoustic modes dip under zero: dropped and counted;
+    a deep imaginary part that carries weight is refused."""
+    from aiida_hydrides.core.superconductivity import SpectrumError, read_a2f_dos
+
+    text = (al_dir / 'a2F.dos3').read_text()
+    reference = read_a2f_dos(text)
+    shallow = read_a2f_dos(_with_first_row(text, -4.6e-5, 1e-6))  # -10 cm^-1, as in an H3S run
+    assert shallow.n_negative_omega == 1 and reference.n_negative_omega == 0
+    assert len(shallow.omega_ry) == len(reference.omega_ry) and shallow.omega_ry[0] >= 0
+    with pytest.raises(SpectrumError, match='imaginary phonon frequencies'):
+        read_a2f_dos(_with_first_row(text, -1e-3, 10.0))  # -110 cm^-1 with a large weight

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from .errors import SpectrumError
+from .units import RY_TO_CM1
 
 __all__ = ('A2fSpectrum', 'LambdaRow', 'read_a2f_dos', 'read_lambda_file', 'validate_spectrum')
 
@@ -40,6 +41,7 @@ class A2fSpectrum:
     :ivar n_clipped: how many negative values of the total alpha^2F were set to 0.
     :ivar lambda_clipped: the coupling 2 int |a2F|/w dw of the clipped negative values: how much clipping raised lambda.
     :ivar source: the file the spectrum came from, or ``None`` for text.
+    :ivar n_negative_omega: rows at omega < 0 dropped from the file (interpolated acoustic modes just below zero).
     """
 
     omega_ry: np.ndarray
@@ -50,6 +52,7 @@ class A2fSpectrum:
     n_clipped: int = 0
     lambda_clipped: float = 0.0
     source: str | None = None
+    n_negative_omega: int = 0
 
     @property
     def omega_K(self) -> np.ndarray:  # noqa: N802 - unit suffix
@@ -147,6 +150,7 @@ def read_a2f_dos(path_or_text) -> A2fSpectrum:
     match = _SIGMA_INDEX_RE.search(source) if source else None
     sigma_index = int(match.group(1)) if match else None
 
+    omega, total, modes, n_negative_omega = _drop_negative_frequencies(omega, total, modes, source)
     negative = total < 0
     validate_spectrum(omega, total, source=source)
     clipped = np.where(negative & (omega > 0), -total / np.where(omega > 0, omega, 1.0), 0.0)
@@ -161,7 +165,34 @@ def read_a2f_dos(path_or_text) -> A2fSpectrum:
         n_clipped=int(negative.sum()),
         lambda_clipped=lambda_clipped,
         source=source,
+        n_negative_omega=n_negative_omega,
     )
+
+
+#: rows of a2F.dos below this frequency (Ry; 20 cm^-1) are imaginary modes, not interpolation noise around Gamma
+NEGATIVE_OMEGA_TOLERANCE_RY = 20.0 / RY_TO_CM1
+#: the largest share of the alpha^2F weight that may sit at omega < 0 in a usable spectrum
+NEGATIVE_OMEGA_MAX_WEIGHT = 0.01
+
+
+def _drop_negative_frequencies(omega, total, modes, source):
+    """Drop the rows at omega < 0 that matdyn.x writes when interpolated acoustic modes dip just below zero.
+
+    :raises SpectrumError: the negative-frequency rows reach below -20 cm^-1 and hold more than 1 % of the weight:
+        the interpolated phonons are unstable (or the grids unconverged), so no Tc should be computed.
+    """
+    below = omega < 0
+    if not below.any():
+        return omega, total, modes, 0
+    weight = float(np.abs(total[below]).sum())
+    share = weight / max(float(np.abs(total).sum()), 1e-300)
+    if omega.min() < -NEGATIVE_OMEGA_TOLERANCE_RY and share > NEGATIVE_OMEGA_MAX_WEIGHT:
+        raise SpectrumError(
+            f'imaginary phonon frequencies in the spectrum{_where(source)}: down to {omega.min() * RY_TO_CM1:.0f} '
+            f'cm^-1 with {100 * share:.1f} % of the alpha^2F weight; the interpolated phonons are unstable or the '
+            f'q grid is too coarse'
+        )
+    return omega[~below], total[~below], modes[~below], int(below.sum())
 
 
 def validate_spectrum(omega, a2f, source: str | None = None) -> None:

@@ -127,6 +127,7 @@ def summarize_spectrum(
             'sigma_index': spectrum.sigma_index,
             'lambda_footer': spectrum.lambda_footer,
             'n_clipped': spectrum.n_clipped,
+            'n_negative_omega': spectrum.n_negative_omega,
             'lambda_clipped': spectrum.lambda_clipped,
             'source': spectrum.source,
             'notes': notes,
