@@ -19,6 +19,7 @@ __all__ = (
     'MissingCodeError',
     'MissingExecutableError',
     'ensure_codes',
+    'ensure_lam_code',
     'get_code',
     'get_computer',
     'default_pools',
@@ -248,3 +249,47 @@ def qe_pool_settings(mpiprocs: int, pools: int | None = None) -> dict:
     """
     pools = _pools(mpiprocs, pools)
     return {'CMDLINE': ['-nk', str(pools)]} if pools > 1 else {}
+
+
+#: label of the code of the LAM worker (``hydrides-lam``: relaxations, phonons and structure searches)
+LAM_CODE_LABEL = 'hydrides-lam'
+
+
+def ensure_lam_code(computer: str | orm.Computer = 'localhost', executable: str | pathlib.Path | None = None,
+                    report: list | None = None) -> orm.InstalledCode:
+    """Return the ``hydrides-lam`` code on ``computer``, creating it if needed (idempotent: an existing code with
+    that label is reused as it is).
+
+    :param computer: computer label or instance.
+    :param executable: path of the ``hydrides-lam`` script on the computer (default on a local computer: the one
+        installed beside the running Python interpreter, else the one on the ``PATH``).
+    :param report: if a list, one line per action is appended to it.
+    :raises MissingExecutableError: the script cannot be found.
+    """
+    import sys
+
+    computer = get_computer(computer)
+    existing = _find_existing(LAM_CODE_LABEL, computer)
+    if existing is not None:
+        if report is not None:
+            report.append(f'code {LAM_CODE_LABEL}@{computer.label} exists (pk {existing.pk})')
+        return existing
+    if executable is None:
+        if computer.transport_type != 'core.local':
+            raise CodeSetupError(f'the computer {computer.label!r} is remote; pass the path of hydrides-lam on it')
+        beside = pathlib.Path(sys.executable).parent / LAM_CODE_LABEL
+        executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(LAM_CODE_LABEL)
+        if executable is None:
+            raise MissingExecutableError(
+                'the hydrides-lam script is not installed; run `pip install -e .` in the aiida-hydrides checkout')
+    code = orm.InstalledCode(
+        label=LAM_CODE_LABEL,
+        computer=computer,
+        filepath_executable=str(executable),
+        default_calc_job_plugin='hydrides.lam.relax',
+        with_mpi=False,
+        description='The aiida-hydrides LAM worker (hydrides-lam relax / phonons / search)',
+    ).store()
+    if report is not None:
+        report.append(f'code {LAM_CODE_LABEL}@{computer.label} created (pk {code.pk}, {executable})')
+    return code

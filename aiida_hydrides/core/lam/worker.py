@@ -5,12 +5,16 @@ keys in a ``.json`` file), runs the batched relaxation or the LAM phonons with o
 with the results plus a JSON summary. Parameters come from ``--parameters params.json`` and/or command-line options
 (options win). On bad input (not a DeePMD model, an element outside the type map, an invalid pressure) it writes
 ``{"error": kind, "message": ...}`` to the error file, prints ``Error: ...`` on stderr and exits with a non-zero code
-(2 model, 3 element, 4 other input), before any compute.
+(2 model, 3 element, 4 other input, 5 composition, 6 atom budget), before any compute.
+
+``search`` runs structure searches of several compositions (:mod:`aiida_hydrides.core.search.worker`): every
+sampled structure goes to one ``.npz``, the distinct low-enthalpy minima to another, and a JSON summary.
 
 Examples::
 
     hydrides-lam relax --structures batch.npz --model model.pth --pressure 200 --output relaxed.npz
     hydrides-lam phonons --structures one.npz --model model.pth --supercell 2 2 2 --mesh 8 8 8 --output ph.npz
+    hydrides-lam search --compositions comps.json --model model.pth --parameters search.json --output samples.npz
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import time
 EXIT_MODEL_ERROR = 2
 EXIT_ELEMENT_ERROR = 3
 EXIT_INPUT_ERROR = 4
+EXIT_COMPOSITION_ERROR = 5
+EXIT_BUDGET_ERROR = 6
 
 #: Parameter names accepted in ``--parameters`` for ``relax`` (all optional).
 RELAX_PARAMETERS = ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'head', 'batch_size',
@@ -173,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     phonons.add_argument('--mesh', type=int, nargs=3, default=None, help='q-point mesh (default 8 8 8)')
     phonons.add_argument('--threshold', dest='imaginary_threshold_thz', type=float, default=None,
                          help='largest tolerated imaginary frequency in THz (default 3.0)')
+
+    from ..search.worker import add_search_parser
+
+    add_search_parser(commands)
     return parser
 
 
@@ -185,15 +195,22 @@ def main(argv=None) -> int:
     from .threads import configure_threads
 
     configure_threads(args.threads)  # before deepmd is imported
+    from ..errors import CompositionRuleError
+    from ..search.worker import AtomBudgetError, run_search_command
     from .errors import HydridesInputError, LamModelError, UnknownElementError
 
+    commands = {'relax': run_relax, 'phonons': run_phonons, 'search': run_search_command}
     try:
-        summary = run_relax(args) if args.command == 'relax' else run_phonons(args)
+        summary = commands[args.command](args)
     except (HydridesInputError, json.JSONDecodeError, TypeError) as exc:
         if isinstance(exc, LamModelError):
             kind, code = 'model', EXIT_MODEL_ERROR
         elif isinstance(exc, UnknownElementError):
             kind, code = 'element', EXIT_ELEMENT_ERROR
+        elif isinstance(exc, CompositionRuleError):
+            kind, code = 'composition', EXIT_COMPOSITION_ERROR
+        elif isinstance(exc, AtomBudgetError):
+            kind, code = 'budget', EXIT_BUDGET_ERROR
         else:
             kind, code = 'input', EXIT_INPUT_ERROR
         error_file.write_text(json.dumps({'error': kind, 'message': str(exc)}, indent=2) + '\n')

@@ -1,0 +1,472 @@
+"""``hydrides-lam search``: structure searches of several compositions with one DeePMD model, in one process.
+
+Input: a JSON list of compositions (formulas such as ``"CaYH12"`` or element -> count objects such as
+``{"Ca": 1, "Y": 1, "H": 12}``; each is searched with its reduced formula as the formula unit), the model file and
+a JSON object of parameters (the fields of :class:`~aiida_hydrides.core.search.engine.SearchSettings` plus
+``window_mev``, ``head``, ``threads`` and ``rules``).
+
+Output:
+
+- ``--output`` (``samples.npz``): EVERY relaxed structure of every composition in the batch layout of
+  :mod:`aiida_hydrides.core.lam.batch` (``numbers``, ``positions``, ``cells``, ``offsets``, ``pbc``), the starting
+  structures (``initial_positions``, ``initial_cells``), and per structure ``composition_index``, ``formula``,
+  ``local_index`` (relaxation number within its composition), ``enthalpy_per_atom`` (eV/atom), ``energy`` (eV),
+  ``volume`` (Å³), ``flag``, ``generation``, ``origin``, ``n_steps``, ``natoms`` and ``duplicate_of`` (index, in this
+  file, of the earlier structure it repeats; -1 for distinct or unusable ones); plus ``composition_formulas`` (one
+  entry per composition);
+- ``--minima`` (``minima.npz``): the distinct minima within ``window_mev`` (default 100 meV/atom) above the best
+  enthalpy of each composition, lowest first per composition, in the same batch layout, with ``composition_index``,
+  ``formula``, ``sample_index`` (index in ``samples.npz``), ``rank`` (0 = best of its composition),
+  ``enthalpy_per_atom``, ``relative_mev``, ``space_group_number``, ``space_group_symbol``, ``natoms``,
+  ``generation``, ``origin``, ``flag`` and ``duplicates``;
+- ``--summary`` (JSON): per composition the best enthalpy and space group, the number of relaxations, counts per
+  outcome and origin, the number of distinct minima, timing and a status (``finished`` or ``failed`` with the
+  error); plus the settings and the model.
+
+Every composition is checked before any compute: unknown element (exit 3), malformed composition or one that breaks
+the composition rules (exit 5), a formula unit larger than ``max_atoms`` (exit 6), an element outside the model's
+type map (exit 3), an unusable model (exit 2). A search that fails later (for instance no random structure fits the
+distance limits) is recorded as ``failed`` for its composition and the others go on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import re
+import time
+import zipfile
+
+from ..errors import CompositionRuleError, HydridesInputError, UnknownElementError
+
+__all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_from_parameters',
+           'settings_to_json', 'check_composition', 'check_compositions', 'read_type_map', 'file_md5',
+           'run_search_command', 'add_search_parser')
+
+#: Parameters of ``hydrides-lam search`` that are not :class:`SearchSettings` fields.
+WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules')
+#: Fields of :class:`SearchSettings` (kept in step with the dataclass).
+SEARCH_FIELDS = (
+    'pressure_gpa', 'budget', 'population', 'random_fraction', 'learning', 'operator_weights', 'elite_fraction',
+    'seed', 'max_atoms', 'space_groups', 'weighting', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs',
+    'use_prototypes', 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa',
+    'max_steps', 'optimizer', 'batch_size',
+)
+DEFAULT_WINDOW_MEV = 100.0
+
+
+class AtomBudgetError(HydridesInputError):
+    """A composition whose formula unit has more atoms than the atom budget ``max_atoms``."""
+
+
+def _pair_key(key) -> tuple[str, str]:
+    if isinstance(key, str):
+        parts = [part for part in re.split(r'[-,\s]+', key) if part]
+    else:
+        parts = list(key)
+    if len(parts) != 2:
+        raise HydridesInputError(f"min_pairs keys are element pairs such as 'La-H', got {key!r}")
+    return str(parts[0]), str(parts[1])
+
+
+def settings_from_parameters(parameters: dict | None):
+    """Split ``parameters`` into validated :class:`SearchSettings` and the worker options (``window_mev``, ``head``,
+    ``threads``, ``rules``). JSON forms are accepted: ``space_groups`` as a list, ``min_pairs`` as
+    ``{"La-H": 1.6}`` or ``[["La", "H", 1.6]]``.
+
+    Raises :class:`HydridesInputError` for unknown names or bad values.
+    """
+    from .engine import SearchSettings
+
+    params = dict(parameters or {})
+    unknown = sorted(set(params) - set(SEARCH_FIELDS) - set(WORKER_PARAMETERS))
+    if unknown:
+        accepted = sorted((*SEARCH_FIELDS, *WORKER_PARAMETERS))
+        raise HydridesInputError(f'unknown parameters {unknown}; accepted: {accepted}')
+    options = {name: params.pop(name) for name in WORKER_PARAMETERS if name in params}
+    params = {name: value for name, value in params.items() if value is not None or name in ('seed', 'batch_size')}
+    if 'space_groups' in params:
+        groups = params['space_groups']
+        if isinstance(groups, (str, bytes)) or not hasattr(groups, '__iter__'):
+            raise HydridesInputError(f'space_groups must be a list of space-group numbers, got {groups!r}')
+        try:
+            params['space_groups'] = tuple(int(number) for number in groups)
+        except (TypeError, ValueError) as exc:
+            raise HydridesInputError(f'space_groups must be a list of space-group numbers, got {groups!r}') from exc
+    if 'min_pairs' in params:
+        pairs = params['min_pairs']
+        if isinstance(pairs, dict):
+            try:
+                params['min_pairs'] = {_pair_key(key): float(value) for key, value in pairs.items()}
+            except (TypeError, ValueError) as exc:
+                raise HydridesInputError(f'min_pairs distances must be numbers in Å, got {pairs!r}') from exc
+        elif isinstance(pairs, (list, tuple)):
+            try:
+                params['min_pairs'] = {(str(a), str(b)): float(d) for a, b, d in pairs}
+            except (TypeError, ValueError) as exc:
+                raise HydridesInputError(f'min_pairs must be {{"A-B": distance}} or [[A, B, distance]]: {exc}') from exc
+        else:
+            raise HydridesInputError(f'min_pairs must be {{"A-B": distance}} or [[A, B, distance]], got {pairs!r}')
+    if 'operator_weights' in params and not isinstance(params['operator_weights'], dict):
+        raise HydridesInputError(f"operator_weights must map operators to weights, got {params['operator_weights']!r}")
+    for name in ('pressure_gpa', 'random_fraction', 'elite_fraction', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm',
+                 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa'):
+        value = params.get(name)
+        if name in params and (isinstance(value, (bool, str)) or not isinstance(value, (int, float))):
+            raise HydridesInputError(f'{name} must be a number, got {value!r}')
+    for name in ('max_steps',):
+        value = params.get(name)
+        if name in params and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
+    if params.get('optimizer', 'lbfgs') not in ('lbfgs', 'fire'):
+        raise HydridesInputError(f"optimizer must be 'lbfgs' or 'fire', got {params['optimizer']!r}")
+    if not isinstance(params.get('learning', True), bool) or not isinstance(params.get('use_prototypes', True), bool):
+        raise HydridesInputError('learning and use_prototypes must be true or false')
+    settings = SearchSettings(**params).validated()
+    window = options.get('window_mev', DEFAULT_WINDOW_MEV)
+    if window is None:
+        window = DEFAULT_WINDOW_MEV
+    if isinstance(window, (bool, str)) or not isinstance(window, (int, float)) or not window >= 0:
+        raise HydridesInputError(f'window_mev must be a number >= 0 (meV/atom), got {window!r}')
+    options['window_mev'] = float(window)
+    rules = options.get('rules')
+    if rules is not None:
+        from ..compositions import CompositionRules
+
+        if not isinstance(rules, dict):
+            raise HydridesInputError(f'rules must be an object of CompositionRules fields, got {rules!r}')
+        try:
+            options['rules'] = CompositionRules(**rules)
+        except TypeError as exc:
+            raise HydridesInputError(f'bad composition rules {rules!r}: {exc}') from exc
+    return settings, options
+
+
+def settings_to_json(settings) -> dict:
+    """The settings as a JSON-serialisable dictionary (``min_pairs`` keys written ``'A-B'``, space groups as a list
+    or, when they are the default 2-230, as ``'2-230'``)."""
+    data = dataclasses.asdict(settings)
+    data['min_pairs'] = {f'{a}-{b}': value for (a, b), value in dict(settings.min_pairs).items()}
+    groups = list(settings.space_groups)
+    data['space_groups'] = '2-230' if groups == list(range(2, 231)) else groups
+    data['operator_weights'] = dict(settings.operator_weights)
+    return data
+
+
+def check_composition(item, max_atoms: int | None = None, rules=None):
+    """Parse one composition (a formula or an element -> count mapping) and check it; return the reduced
+    :class:`~aiida_hydrides.core.compositions.Composition`.
+
+    Ternary hydrides A_mB_nH_x must obey ``rules`` (default: the enumeration rules, 1 <= m, n <= 4 and
+    3(m+n) <= x <= 10(m+n), checked on the reduced formula); binary hydrides the reference rules (1 <= H/A <= 10, at
+    most 4 A per formula unit); alloys at most 4 of each element; elements are always accepted; nothing with more
+    than two elements besides hydrogen. With ``max_atoms``, the formula unit must fit in it.
+
+    :raises UnknownElementError: an unknown element symbol.
+    :raises CompositionRuleError: malformed input or a composition that breaks the rules.
+    :raises AtomBudgetError: a formula unit larger than ``max_atoms``.
+    """
+    from ..compositions import DEFAULT_REFERENCE_RULES, DEFAULT_RULES, Composition, parse_formula
+
+    if isinstance(item, str):
+        composition = parse_formula(item)
+    elif isinstance(item, dict):
+        composition = Composition(item)
+    else:
+        raise CompositionRuleError(f'a composition is a formula such as "CaYH12" or an object of counts, got {item!r}')
+    reduced = composition.reduced()
+    partners = reduced.partners
+    if len(partners) > 2:
+        raise CompositionRuleError(
+            f"'{composition.formula}' has {len(partners)} elements besides hydrogen; at most two are searched")
+    if len(partners) == 2 and reduced.x:
+        (rules or DEFAULT_RULES).check_composition(reduced)
+    elif len(partners) == 1 and reduced.x:
+        allowed = {comp.formula for comp in DEFAULT_REFERENCE_RULES.hydrides(partners[0])}
+        if reduced.formula not in allowed:
+            raise CompositionRuleError(
+                f"'{composition.formula}' breaks the rules of binary hydrides A_kH_y: 1 <= k <= "
+                f'{DEFAULT_REFERENCE_RULES.max_hydride_k} and {DEFAULT_REFERENCE_RULES.min_hydride_ratio:g} <= y/k <= '
+                f'{DEFAULT_REFERENCE_RULES.max_hydride_ratio:g} (reduced formula)')
+    elif len(partners) == 2:
+        limit = DEFAULT_REFERENCE_RULES.max_alloy_k
+        if max(reduced.m, reduced.n) > limit:
+            raise CompositionRuleError(
+                f"'{composition.formula}' breaks the rules of alloys A_kB_l: 1 <= k, l <= {limit} (reduced formula)")
+    if max_atoms is not None and reduced.num_atoms > max_atoms:
+        raise AtomBudgetError(
+            f'the atom budget max_atoms={max_atoms} is smaller than one formula unit of {reduced.formula} '
+            f'({reduced.num_atoms} atoms); raise max_atoms or leave this composition out')
+    return reduced
+
+
+def check_compositions(items, max_atoms: int | None = None, rules=None) -> list:
+    """Check a list of compositions (see :func:`check_composition`); the reduced formulas must all differ."""
+    if isinstance(items, (str, dict)) or not isinstance(items, (list, tuple)):
+        raise CompositionRuleError(f'the compositions must be a list of formulas, got {items!r}')
+    if not items:
+        raise CompositionRuleError('the list of compositions is empty')
+    compositions, seen = [], {}
+    for item in items:
+        try:
+            reduced = check_composition(item, max_atoms, rules)
+        except CompositionRuleError as exc:
+            text = item if isinstance(item, str) else json.dumps(item)
+            if text in str(exc):
+                raise
+            raise type(exc)(f'{text}: {exc}') from exc
+        if reduced.formula in seen:
+            raise CompositionRuleError(
+                f'{item!r} and {seen[reduced.formula]!r} are the same composition ({reduced.formula}); give it once')
+        seen[reduced.formula] = item
+        compositions.append(reduced)
+    return compositions
+
+
+_TYPE_MAP_RE = re.compile(rb'"type_map"\s*:\s*(\[[^\]]*\])')
+
+
+def read_type_map(path: str | os.PathLike) -> list[str] | None:
+    """The type map of a frozen DeePMD PyTorch model (``.pth``) read from its model definition, without loading
+    torch or deepmd; ``None`` when it cannot be read that way (other formats, several different type maps)."""
+    path = pathlib.Path(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            return None
+        found = set()
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(('data.pkl', 'model_def_script.json')):
+                    for match in _TYPE_MAP_RE.finditer(archive.read(name)):
+                        found.add(tuple(json.loads(match.group(1).decode())))
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    if len(found) != 1:
+        return None
+    return list(found.pop())
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    """MD5 hex digest of a file."""
+    digest = hashlib.md5()  # noqa: S324 - a content fingerprint, not security
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_compositions(path) -> list:
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise HydridesInputError(f'compositions file not found: {path}')
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HydridesInputError(f'the compositions file {path} is not valid JSON: {exc}') from exc
+
+
+def _check_type_map(compositions, type_map) -> None:
+    if type_map is None:
+        return
+    known = set(type_map)
+    for composition in compositions:
+        unknown = [symbol for symbol in composition.elements if symbol not in known]
+        if unknown:
+            raise UnknownElementError(
+                f"{composition.formula} contains {', '.join(unknown)}, which the model does not know; its type map "
+                f'is {list(type_map)}')
+
+
+def _pack_search(results, compositions):
+    """Samples and minima arrays of all searches (``results``: composition index -> (SearchResult, minima))."""
+    import numpy as np
+
+    from ..lam.batch import pack_structures
+
+    sample_parts, minima_atoms, minima_rows = [], [], []
+    start = 0
+    starts = {}
+    for index, (result, minima) in results.items():
+        arrays = result.arrays()
+        count = len(result)
+        starts[index] = start
+        duplicate = arrays['duplicate_of']
+        arrays['duplicate_of'] = np.where(duplicate >= 0, duplicate + start, -1)
+        arrays['composition_index'] = np.full(count, index, dtype=np.int64)
+        arrays['formula'] = np.array([compositions[index].formula] * count, dtype='U32')
+        arrays['local_index'] = np.arange(count, dtype=np.int64)
+        sample_parts.append(arrays)
+        for rank, minimum in enumerate(minima):
+            minima_atoms.append(minimum.atoms)
+            minima_rows.append(dict(
+                composition_index=index, formula=compositions[index].formula, sample_index=start + minimum.index,
+                rank=rank, enthalpy_per_atom=minimum.enthalpy_per_atom, relative_mev=minimum.relative_mev,
+                space_group_number=minimum.space_group_number, space_group_symbol=minimum.space_group_symbol,
+                natoms=minimum.natoms, generation=minimum.generation, origin=minimum.origin, flag=minimum.flag,
+                duplicates=minimum.duplicates))
+        start += count
+
+    samples = _concatenate_samples(sample_parts)
+    samples['composition_formulas'] = np.array([c.formula for c in compositions], dtype='U32')
+    minima = pack_structures(minima_atoms)
+    dtypes = {'composition_index': np.int64, 'formula': 'U32', 'sample_index': np.int64, 'rank': np.int64,
+              'enthalpy_per_atom': float, 'relative_mev': float, 'space_group_number': np.int64,
+              'space_group_symbol': 'U16', 'natoms': np.int64, 'generation': np.int64, 'origin': 'U16',
+              'flag': 'U16', 'duplicates': np.int64}
+    for key, dtype in dtypes.items():
+        minima[key] = np.array([row[key] for row in minima_rows], dtype=dtype)
+    minima['composition_formulas'] = samples['composition_formulas']
+    return samples, minima, starts
+
+
+def _concatenate_samples(parts):
+    import numpy as np
+
+    if not parts:
+        empty_int, empty_float = np.zeros(0, np.int64), np.zeros(0)
+        return {'numbers': empty_int, 'positions': np.zeros((0, 3)), 'cells': np.zeros((0, 3, 3)),
+                'offsets': np.zeros(1, np.int64), 'pbc': np.zeros((0, 3), bool),
+                'initial_positions': np.zeros((0, 3)), 'initial_cells': np.zeros((0, 3, 3)),
+                'enthalpy_per_atom': empty_float, 'energy': empty_float, 'volume': empty_float,
+                'flag': np.zeros(0, 'U16'), 'generation': empty_int, 'origin': np.zeros(0, 'U16'),
+                'n_steps': empty_int, 'duplicate_of': empty_int, 'natoms': empty_int,
+                'composition_index': empty_int, 'formula': np.zeros(0, 'U32'), 'local_index': empty_int}
+    samples = {}
+    for key in parts[0]:
+        if key == 'offsets':
+            continue
+        samples[key] = np.concatenate([part[key] for part in parts])
+    natoms = samples['natoms']
+    offsets = np.zeros(len(natoms) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(natoms)
+    samples['offsets'] = offsets
+    samples['pbc'] = np.ones((len(natoms), 3), dtype=bool)
+    return samples
+
+
+def run_search_command(args) -> dict:
+    """The ``search`` sub-command of ``hydrides-lam``; returns the summary (checks everything before any compute)."""
+    import numpy as np
+
+    from ..lam.errors import LamModelError
+    from ..lam.model import check_model_file, load_model
+    from ..lam.threads import configure_threads
+    from .engine import run_search
+    from .generator import formula_unit
+
+    params = {}
+    if args.parameters:
+        path = pathlib.Path(args.parameters)
+        if not path.exists():
+            raise HydridesInputError(f'parameters file not found: {path}')
+        params = json.loads(path.read_text())
+        if not isinstance(params, dict):
+            raise HydridesInputError(f'the parameters file {path} must hold a JSON object')
+    for name in ('pressure_gpa', 'budget', 'window_mev', 'seed', 'max_atoms'):
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = value
+    settings, options = settings_from_parameters(params)
+    compositions = check_compositions(_read_compositions(args.compositions), settings.max_atoms, options.get('rules'))
+    check_model_file(args.model)
+    configure_threads(options.get('threads'))
+    head = args.head or options.get('head')
+    type_map = read_type_map(args.model)
+    _check_type_map(compositions, type_map)  # before the model is loaded, when the file tells
+    evaluator = load_model(args.model, head=head)
+    if not getattr(evaluator, 'type_map', None):
+        raise LamModelError(f'{args.model} has no type map')
+    _check_type_map(compositions, evaluator.type_map)
+
+    window = options['window_mev']
+    entries, results = [], {}
+    total_start = time.perf_counter()
+    for index, composition in enumerate(compositions):
+        entry = {'index': index, 'formula': composition.formula, 'formula_unit': formula_unit(composition),
+                 'status': 'finished', 'error': None}
+        start = time.perf_counter()
+        print(f'[{index + 1}/{len(compositions)}] {composition.formula}: searching', flush=True)
+        try:
+            result = run_search(composition, evaluator, settings)
+            minima = result.minima(window_mev=window)
+        except Exception as exc:  # noqa: BLE001 - one failed composition must not lose the others
+            message = str(exc) if isinstance(exc, HydridesInputError) else f'{type(exc).__name__}: {exc}'
+            entry.update(status='failed', error=message, wall_s=time.perf_counter() - start, n_relaxations=0)
+            print(f'  failed: {message}', flush=True)
+            entries.append(entry)
+            continue
+        wall = time.perf_counter() - start
+        results[index] = (result, minima)
+        best = minima[0] if minima else None
+        entry.update(
+            best_enthalpy_per_atom=best.enthalpy_per_atom if best else None,
+            best_space_group_number=best.space_group_number if best else None,
+            best_space_group_symbol=best.space_group_symbol if best else None,
+            best_natoms=best.natoms if best else None,
+            best_local_index=best.index if best else None,
+            n_relaxations=len(result), n_generations=len(result.generation_sizes),
+            counts=result.counts('flags'), origins=result.counts('origins'),
+            n_usable=int(np.count_nonzero(result.usable())), n_distinct=len(result.distinct()), n_minima=len(minima),
+            minima=[m.as_dict() for m in minima],
+            wall_s=wall, relaxations_per_s=len(result) / wall if wall > 0 else None)
+        print(f'  {len(result)} relaxations in {wall:.1f} s; '
+              + (f'best {best.enthalpy_per_atom:.5f} eV/atom ({best.space_group_symbol}), {len(minima)} minima'
+                 if best else 'no usable relaxation'), flush=True)
+        entries.append(entry)
+    wall = time.perf_counter() - total_start
+
+    samples, minima, starts = _pack_search(results, compositions)
+    for entry in entries:
+        start = starts.get(entry['index'])
+        entry['sample_start'] = start
+        entry['sample_stop'] = None if start is None else start + entry['n_relaxations']
+        if start is not None and entry.get('best_local_index') is not None:
+            entry['best_sample_index'] = start + entry['best_local_index']
+    output = pathlib.Path(args.output)
+    np.savez_compressed(output, **samples)
+    minima_path = pathlib.Path(args.minima) if args.minima else output.parent / 'minima.npz'
+    np.savez_compressed(minima_path, **minima)
+    flags = [str(flag) for flag in samples['flag']]
+    return {
+        'command': 'search',
+        'model': pathlib.Path(args.model).name,
+        'model_md5': file_md5(args.model),
+        'model_type_map': list(evaluator.type_map),
+        'head': head,
+        'settings': settings_to_json(settings),
+        'window_mev': window,
+        'n_compositions': len(compositions),
+        'n_structures': len(flags),
+        'n_minima': int(len(minima['offsets']) - 1),
+        'counts': {flag: flags.count(flag) for flag in dict.fromkeys(flags)},
+        'n_failed': sum(entry['status'] == 'failed' for entry in entries),
+        'wall_s': wall,
+        'relaxations_per_s': len(flags) / wall if wall > 0 else None,
+        'compositions': entries,
+    }
+
+
+def add_search_parser(commands) -> None:
+    """Add the ``search`` sub-command to the ``hydrides-lam`` argument parser."""
+    search = commands.add_parser('search', help='structure searches of several compositions (samples, minima, summary)')
+    search.add_argument('--compositions', required=True,
+                        help='JSON list of compositions ("CaYH12" or {"Ca": 1, "Y": 1, "H": 12})')
+    search.add_argument('--model', required=True, help='DeePMD model file (.pth, .pt, .pb)')
+    search.add_argument('--head', default=None, help='head of a multi-head model')
+    search.add_argument('--parameters', default=None,
+                        help='JSON file of SearchSettings fields plus window_mev, head, threads, rules')
+    search.add_argument('--output', required=True, help='output .npz of every sampled structure')
+    search.add_argument('--minima', default=None, help='output .npz of the distinct minima (default: minima.npz '
+                        'beside OUTPUT)')
+    search.add_argument('--summary', default=None, help='summary JSON (default: OUTPUT with .json suffix)')
+    search.add_argument('--error-file', default=None, help='where to write a JSON error report (default: '
+                        'lam_error.json beside OUTPUT)')
+    search.add_argument('--threads', type=int, default=None, help='threads for the model (default 1)')
+    search.add_argument('--pressure', dest='pressure_gpa', type=float, default=None, help='target pressure in GPa')
+    search.add_argument('--budget', type=int, default=None, help='relaxations per composition')
+    search.add_argument('--max-atoms', dest='max_atoms', type=int, default=None, help='atom budget per cell')
+    search.add_argument('--seed', type=int, default=None, help='random seed (the same for every composition)')
+    search.add_argument('--window', dest='window_mev', type=float, default=None,
+                        help='keep minima within this many meV/atom of the best (default 100)')

@@ -1,0 +1,170 @@
+"""``SearchCalculation`` on localhost: ``hydrides-lam search`` run by AiiDA on several compositions, with the tiny
+DeePMD model; and the worker's checks of compositions, atom budget and model, mapped to exit codes."""
+import pathlib
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.common.links import LinkType
+from aiida.engine import run_get_node
+from aiida.plugins import CalculationFactory, ParserFactory
+
+TINY_MODEL = pathlib.Path(__file__).resolve().parent / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+#: a few high-symmetry space groups that PyXtal fills quickly
+FAST_GROUPS = [75, 99, 123, 139, 191, 200, 221, 225, 229]
+PARAMETERS = {'pressure_gpa': 200.0, 'budget': 6, 'population': 6, 'max_atoms': 14, 'max_steps': 10, 'seed': 0,
+              'space_groups': FAST_GROUPS}
+
+
+@pytest.fixture
+def lam_code(aiida_localhost):
+    from aiida_hydrides.codes import ensure_lam_code
+
+    return ensure_lam_code(aiida_localhost)
+
+
+@pytest.fixture
+def model_node():
+    if not TINY_MODEL.exists():
+        pytest.fail(f'{TINY_MODEL} is missing; run scripts/make_tiny_test_model.sh')
+    return orm.SinglefileData(TINY_MODEL)
+
+
+def _builder(code, compositions, model, parameters):
+    builder = CalculationFactory('hydrides.search').get_builder()
+    builder.code = code
+    builder.compositions = orm.List(compositions)
+    builder.model = model
+    builder.parameters = orm.Dict(parameters)
+    builder.metadata.options.max_wallclock_seconds = 600
+    return builder
+
+
+def test_entry_points_and_fields():
+    import dataclasses
+
+    from aiida_hydrides.calculations.search import SearchCalculation
+    from aiida_hydrides.core.search.engine import SearchSettings
+    from aiida_hydrides.core.search.worker import SEARCH_FIELDS
+    from aiida_hydrides.parsers.search import SearchParser
+
+    assert CalculationFactory('hydrides.search') is SearchCalculation
+    assert ParserFactory('hydrides.search') is SearchParser
+    assert SEARCH_FIELDS == tuple(field.name for field in dataclasses.fields(SearchSettings))
+    spec = SearchCalculation.spec()
+    assert spec.inputs['metadata']['options']['withmpi'].default is False
+    assert spec.inputs['metadata']['options']['parser_name'].default == 'hydrides.search'
+
+
+def test_search_round_trip(aiida_profile, lam_code, model_node):
+    results, node = run_get_node(_builder(lam_code, ['CaH6', {'Y': 1, 'H': 6}], model_node, PARAMETERS))
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+
+    # compact: one ArrayData for all samples and one for the minima, not one node per structure
+    created = node.base.links.get_outgoing(link_type=LinkType.CREATE).all()
+    labels = sorted(link.link_label for link in created)
+    assert labels == ['minima', 'remote_folder', 'retrieved', 'samples', 'summary']
+    assert not [link for link in created if isinstance(link.node, orm.StructureData)]
+
+    samples, minima, summary = results['samples'], results['minima'], results['summary'].get_dict()
+    assert samples.base.attributes.get('n_structures') == 12
+    assert samples.base.attributes.get('compositions') == ['CaH6', 'YH6']
+    index = samples.get_array('composition_index')
+    assert np.bincount(index).tolist() == [6, 6]
+    assert samples.get_array('formula').tolist() == ['CaH6'] * 6 + ['YH6'] * 6
+    assert samples.get_array('offsets')[-1] == len(samples.get_array('numbers'))
+    assert samples.get_array('initial_positions').shape == samples.get_array('positions').shape
+    for key in ('enthalpy_per_atom', 'flag', 'generation', 'origin', 'duplicate_of', 'local_index', 'n_steps'):
+        assert len(samples.get_array(key)) == 12, key
+    duplicates = samples.get_array('duplicate_of')
+    assert all(d < i and index[d] == index[i] for i, d in enumerate(duplicates) if d >= 0)
+
+    from aiida_hydrides.core.compositions import parse_formula
+    from aiida_hydrides.data.structure_batch import array_to_structures
+
+    structures = array_to_structures(samples)
+    reduced = [parse_formula(a.get_chemical_formula(mode='metal')).reduced_formula for a in structures]
+    assert reduced == ['CaH6'] * 6 + ['YH6'] * 6
+
+    # minima: the best of each composition first, pointing at its sample
+    enthalpies = samples.get_array('enthalpy_per_atom')
+    mins = {name: minima.get_array(name) for name in minima.get_arraynames()}
+    assert minima.base.attributes.get('n_structures') == len(mins['rank']) >= 2
+    for k, sample in enumerate(mins['sample_index']):
+        assert mins['enthalpy_per_atom'][k] == pytest.approx(enthalpies[sample])
+        assert 0 <= mins['relative_mev'][k] <= 100.0
+    for c, formula in enumerate(['CaH6', 'YH6']):
+        rows = np.flatnonzero(mins['composition_index'] == c)
+        assert mins['rank'][rows[0]] == 0 and mins['relative_mev'][rows[0]] == 0.0
+        entry = summary['compositions'][c]
+        assert entry['formula'] == formula and entry['status'] == 'finished'
+        assert entry['n_relaxations'] == 6
+        usable = np.isin(samples.get_array('flag')[index == c], ['converged', 'max_steps'])
+        assert entry['best_enthalpy_per_atom'] == pytest.approx(enthalpies[index == c][usable].min())
+        assert entry['best_space_group_symbol'] == mins['space_group_symbol'][rows[0]]
+        assert entry['n_minima'] == len(rows)
+    assert summary['n_structures'] == 12
+    assert summary['model'] == 'tiny_se_e2_a.pth' and len(summary['model_md5']) == 32
+    assert summary['settings']['budget'] == 6 and summary['window_mev'] == 100.0
+
+
+@pytest.mark.parametrize(('compositions', 'parameters', 'status', 'message'), [
+    (['XxH6'], {}, 321, "unknown element symbol 'Xx'"),
+    (['LaH10'], {}, 321, 'type map'),
+    (['CaYH40'], {}, 323, 'x=40 is outside the hydrogen range'),
+    (['CaH6', 'Ca2H12'], {}, 323, 'same composition'),
+    (['CaH6'], {'max_atoms': 5}, 324, 'smaller than one formula unit of CaH6'),
+])
+def test_search_rejects_bad_compositions(aiida_profile, lam_code, model_node, compositions, parameters, status,
+                                         message):
+    _, node = run_get_node(_builder(lam_code, compositions, model_node, {**PARAMETERS, **parameters}))
+    assert node.exit_status == status, node.exit_message
+    assert message in node.exit_message
+    assert 'samples' not in node.outputs
+
+
+def test_search_bad_model(aiida_profile, lam_code, tmp_path):
+    fake = tmp_path / 'fake.pth'
+    fake.write_text('not a model')
+    _, node = run_get_node(_builder(lam_code, ['CaH6'], orm.SinglefileData(fake), PARAMETERS))
+    assert node.exit_status == 320
+    assert 'not a DeePMD model' in node.exit_message
+
+
+def test_search_input_validation(aiida_profile, lam_code, model_node):
+    with pytest.raises(ValueError, match='unknown parameters'):
+        run_get_node(_builder(lam_code, ['CaH6'], model_node, {'pressure': 200}))
+    with pytest.raises(ValueError, match='pressure_gpa must be a number in GPa'):
+        run_get_node(_builder(lam_code, ['CaH6'], model_node, {'pressure_gpa': '200 GPa'}))
+    with pytest.raises(ValueError, match='budget must be a whole number'):
+        run_get_node(_builder(lam_code, ['CaH6'], model_node, {'budget': 0}))
+    with pytest.raises(ValueError, match='list of compositions is empty'):
+        run_get_node(_builder(lam_code, [], model_node, PARAMETERS))
+
+
+def test_worker_checks_without_aiida(tmp_path):
+    """The pure-Python checks of the worker: compositions, rules and the model's type map."""
+    from aiida_hydrides.core.errors import CompositionRuleError, UnknownElementError
+    from aiida_hydrides.core.search.worker import (
+        AtomBudgetError,
+        check_compositions,
+        read_type_map,
+        settings_from_parameters,
+    )
+
+    assert [c.formula for c in check_compositions(['Ca2Y2H24', {'Y': 1, 'H': 6}, 'H', 'Ca', 'CaY'])] == \
+        ['CaYH12', 'YH6', 'H', 'Ca', 'CaY']
+    with pytest.raises(UnknownElementError):
+        check_compositions(['XxH6'])
+    with pytest.raises(CompositionRuleError, match='binary hydrides'):
+        check_compositions(['CaH20'])
+    with pytest.raises(AtomBudgetError):
+        check_compositions(['CaYH12'], max_atoms=13)
+    assert read_type_map(TINY_MODEL) == ['H', 'Ca', 'Y']
+    fake = tmp_path / 'fake.pth'
+    fake.write_text('x')
+    assert read_type_map(fake) is None
+    settings, options = settings_from_parameters({'min_pairs': {'Ca-H': 1.5}, 'space_groups': [221, 229],
+                                                  'window_mev': 50})
+    assert settings.min_pairs == {('Ca', 'H'): 1.5} and settings.space_groups == (221, 229)
+    assert options['window_mev'] == 50.0
