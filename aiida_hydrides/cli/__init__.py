@@ -15,6 +15,7 @@ COMMANDS = {
     'dft-enthalpy': 'aiida_hydrides.cli.dft_enthalpy:dft_enthalpy',
     'epc': 'aiida_hydrides.cli.epc:epc',
     'relax': 'aiida_hydrides.cli.relax:relax',
+    'search': 'aiida_hydrides.cli.search:search',
     'phonons': 'aiida_hydrides.cli.phonons:phonons',
     'label': 'aiida_hydrides.cli.label:label',
     'demo': 'aiida_hydrides.cli.demo:demo',

@@ -1,0 +1,509 @@
+"""Structure search of a whole A-B-H system at one pressure: ``SearchCalculation`` jobs over its compositions, the
+distinct minima promoted to ``StructureData`` nodes in a group, restartable.
+
+Compositions: the ``compositions`` input, or by default the elements A, B and H, the binary hydrides of A and of B
+(the reference phases of the convex hull, :func:`~aiida_hydrides.core.compositions.reference_compositions`; alloys
+with ``include_alloys``) and every distinct ternary A_mB_nH_x of the enumeration rules, leaving out those whose
+formula unit does not fit in ``max_atoms`` (listed in the summary as ``excluded``).
+
+Every distinct minimum of a finished job becomes a ``StructureData`` (made by the calcfunction :func:`extract_minima`
+from the job's ``minima`` output, so the provenance graph leads from each structure to its job), tagged with the
+``hydrides`` extra (formula, system, pressure_gpa, enthalpy_per_atom_ev, e_above_best_mev, space group, natoms,
+model, calc_uuid, ...) and added to the group ``hydrides/search/<A-B>/<P>GPa``. The group's own ``hydrides`` extra
+records every finished composition with the uuid of its job and the model's md5: a work chain launched again for the
+same group skips them (for the same model), so an interrupted search resumes where it stopped.
+"""
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import WorkChain, calcfunction, while_
+
+from aiida_hydrides.calculations.search import SearchCalculation, validate_search_parameters
+from aiida_hydrides.workflows.dft_enthalpy import HYDRIDES_EXTRA, parse_pressure, tag_node, validate_pressure
+from aiida_hydrides.workflows.protocols import ProtocolMixin
+
+__all__ = ('SystemSearchWorkChain', 'extract_minima', 'collect_search_summary', 'default_group_label',
+           'default_compositions')
+
+
+def default_group_label(system: str, pressure: float) -> str:
+    """``hydrides/search/<A-B>/<P>GPa``, e.g. ``hydrides/search/Ca-Y/200GPa``."""
+    from aiida_hydrides.core.compositions import parse_system, system_label
+
+    return f'hydrides/search/{system_label(*parse_system(system))}/{float(pressure):g}GPa'
+
+
+def default_compositions(system: str, max_atoms: int | None = None, include_alloys: bool = False):
+    """The default compositions of a system search and those left out because their formula unit exceeds
+    ``max_atoms``: ``(formulas, excluded)``; elements, binary hydrides (and alloys), then the distinct ternaries."""
+    from aiida_hydrides.core.compositions import enumerate_compositions, reference_compositions
+
+    references = reference_compositions(system)
+    candidates = [*references.elements, *references.hydrides, *(references.alloys if include_alloys else ()),
+                  *enumerate_compositions(system, distinct=True)]
+    formulas, excluded, seen = [], [], set()
+    for composition in candidates:
+        reduced = composition.reduced()
+        if reduced.formula in seen:
+            continue
+        seen.add(reduced.formula)
+        if max_atoms is not None and reduced.num_atoms > max_atoms:
+            excluded.append(reduced.formula)
+        else:
+            formulas.append(reduced.formula)
+    return formulas, excluded
+
+
+@calcfunction
+def extract_minima(minima):
+    """One ``StructureData`` per structure of a search job's ``minima`` output (``minimum_<k>``, in file order)."""
+    from aiida_hydrides.data.structure_batch import array_to_structures, batch_arrays
+
+    arrays = batch_arrays(minima)
+    results = {}
+    for k, atoms in enumerate(array_to_structures(minima)):
+        structure = orm.StructureData(ase=atoms)
+        formula = str(arrays['formula'][k])
+        symbol = str(arrays['space_group_symbol'][k])
+        structure.label = f'{formula} {symbol}'
+        structure.description = (
+            f'{formula} ({symbol}, {int(arrays["natoms"][k])} atoms): H = {float(arrays["enthalpy_per_atom"][k]):.6f} '
+            f'eV/atom, {float(arrays["relative_mev"][k]):.1f} meV/atom above the best of the search '
+            f'at {minima.base.attributes.get("pressure_gpa", None)} GPa')
+        results[f'minimum_{k}'] = structure
+    return results
+
+
+@calcfunction
+def collect_search_summary(info, **summaries):
+    """The summary of a system search: per composition the best enthalpy, space group, relaxations and minima,
+    taken from the ``summary`` outputs of the jobs (``summaries``, keyed ``job_<pk>``) that searched it.
+
+    ``info`` holds ``system``, ``pressure_gpa``, ``group``, ``group_uuid``, ``model``, ``compositions`` (the formulas
+    of the search), ``skipped`` (found finished in the group), ``excluded``, ``failed_jobs`` and ``sources`` (formula
+    -> uuid of the job whose result counts, for the compositions recorded as finished).
+    """
+    info = info.get_dict()
+    sources = info.pop('sources', {})
+    entries = {}
+    for node in summaries.values():
+        calc_uuid = node.creator.uuid if node.creator is not None else None
+        for entry in node.get_dict().get('compositions', []):
+            formula = entry['formula']
+            if formula not in info['compositions'] or sources.get(formula, calc_uuid) != calc_uuid:
+                continue
+            entries[formula] = {
+                'status': 'skipped' if formula in info['skipped'] else entry.get('status'),
+                'error': entry.get('error'),
+                'best_enthalpy_per_atom': entry.get('best_enthalpy_per_atom'),
+                'best_space_group_number': entry.get('best_space_group_number'),
+                'best_space_group_symbol': entry.get('best_space_group_symbol'),
+                'best_natoms': entry.get('best_natoms'),
+                'n_relaxations': entry.get('n_relaxations'),
+                'n_minima': entry.get('n_minima'),
+                'wall_s': entry.get('wall_s'),
+                'calc_uuid': calc_uuid,
+            }
+    compositions = {formula: entries.get(formula, {'status': 'missing'}) for formula in info['compositions']}
+    statuses = [entry['status'] for entry in compositions.values()]
+    summary = dict(info)
+    summary.update(
+        compositions=compositions,
+        n_compositions=len(compositions),
+        n_searched=statuses.count('finished'),
+        n_skipped=statuses.count('skipped'),
+        n_failed=statuses.count('failed'),
+        n_missing=statuses.count('missing'),
+        n_minima=sum(entry.get('n_minima') or 0 for entry in compositions.values()),
+    )
+    return orm.Dict(summary)
+
+
+def _validate_positive_int(node, _):
+    if node is not None and node.value < 1:
+        return f'must be a whole number >= 1, got {node.value}'
+    return None
+
+
+def _validate_window(node, _):
+    if node is not None and not node.value >= 0:
+        return f'window_mev must be >= 0 meV/atom, got {node.value}'
+    return None
+
+
+def _validate_parameters(node, _):
+    if node is None:
+        return None
+    return validate_search_parameters(node.get_dict())
+
+
+def _validate_compositions(node, _):
+    if node is None:
+        return None
+    items = node.get_list()
+    if not items:
+        return 'the list of compositions is empty'
+    if not all(isinstance(item, (str, dict)) for item in items):
+        return 'compositions must be formulas such as "CaYH12" or objects of counts'
+    return None
+
+
+class SystemSearchWorkChain(ProtocolMixin, WorkChain):
+    """Search the structures of every composition of an A-B-H system at one pressure with a DeePMD model.
+
+    Jobs (``SearchCalculation``, ``compositions_per_job`` compositions each, at most ``max_concurrent_jobs`` at a
+    time) run the searches; the distinct minima within ``window_mev`` of each composition's best become
+    ``StructureData`` nodes in the group (``group_label``, default ``hydrides/search/<A-B>/<P>GPa``), tagged with the
+    ``hydrides`` extra, so ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find them.
+    Compositions recorded as finished in the group (same model) are skipped.
+    """
+
+    _protocol_name = 'search'
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.input('system', valid_type=orm.Str, help="The A-B-H system, written 'A-B', e.g. 'Ca-Y'.")
+        spec.input('pressure', valid_type=orm.Float, validator=validate_pressure,
+                   help='Target pressure in GPa (0 to 1000); it overrides any pressure_gpa in `parameters`.')
+        spec.input('model', valid_type=orm.SinglefileData, help='The DeePMD model file (.pth, .pt or .pb).')
+        spec.input('code', valid_type=orm.AbstractCode, help='The `hydrides-lam` code that runs the searches.')
+        spec.input('parameters', valid_type=orm.Dict, required=False, validator=_validate_parameters,
+                   help='Search settings (SearchSettings fields: budget = relaxations per composition, population, '
+                        'max_atoms, seed, max_steps, fmax, ...) for every composition.')
+        spec.input('compositions', valid_type=orm.List, required=False, validator=_validate_compositions,
+                   help='The compositions to search (formulas); default: elements, binary hydrides and every '
+                        'distinct ternary of the system whose formula unit fits in max_atoms.')
+        spec.input('include_alloys', valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help='Add the A-B alloys of the reference phases to the default compositions.')
+        spec.input('compositions_per_job', valid_type=orm.Int, default=lambda: orm.Int(10),
+                   validator=_validate_positive_int, help='Compositions searched by one SearchCalculation.')
+        spec.input('max_concurrent_jobs', valid_type=orm.Int, default=lambda: orm.Int(4),
+                   validator=_validate_positive_int, help='Most SearchCalculations running at the same time.')
+        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0), validator=_validate_window,
+                   help='Minima kept per composition: distinct structures within this many meV/atom of its best.')
+        spec.input('group_label', valid_type=orm.Str, required=False,
+                   help='Group of the minima (created if needed); default hydrides/search/<A-B>/<P>GPa.')
+        spec.input('options', valid_type=dict, non_db=True, required=False,
+                   help='metadata.options of every SearchCalculation (resources, max_wallclock_seconds, ...).')
+        spec.outline(
+            cls.validate,
+            cls.setup,
+            while_(cls.should_run)(
+                cls.run_jobs,
+                cls.inspect_jobs,
+            ),
+            cls.results,
+        )
+        spec.output('summary', valid_type=orm.Dict,
+                    help='Per composition: status (finished, skipped, failed), best enthalpy per atom, space group, '
+                         'relaxations, minima, job uuid; plus the group, the model and the excluded compositions.')
+        spec.default_output_node = 'summary'
+
+        spec.exit_code(201, 'ERROR_INVALID_SYSTEM', message='the system {system!r} is not valid: {message}')
+        spec.exit_code(202, 'ERROR_UNKNOWN_ELEMENT', message='unknown element: {message}')
+        spec.exit_code(203, 'ERROR_INVALID_COMPOSITION', message='invalid composition: {message}')
+        spec.exit_code(204, 'ERROR_ATOM_BUDGET', message='atom budget too small: {message}')
+        spec.exit_code(205, 'ERROR_MODEL_LACKS_ELEMENTS',
+                       message='the model {model!r} does not know {elements} (its type map is {type_map})')
+        spec.exit_code(206, 'ERROR_INVALID_MODEL', message='the model {model!r} is not usable: {message}')
+        spec.exit_code(401, 'ERROR_SUB_PROCESS_FAILED',
+                       message='the SearchCalculation(s) {pks} failed without results; their compositions were not '
+                               'searched')
+        spec.exit_code(402, 'ERROR_COMPOSITIONS_FAILED', message='the search failed for {formulas}')
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, system, model, pressure=200.0, protocol=None, overrides=None,
+                                  options=None, compositions=None, group_label=None, **kwargs):
+        """Return a builder prepopulated with the inputs of ``protocol``.
+
+        :param code: the ``hydrides-lam`` code (instance or label such as ``'hydrides-lam@localhost'``).
+        :param system: the system, e.g. ``'Ca-Y'``.
+        :param model: the DeePMD model, a ``SinglefileData`` or a file path.
+        :param pressure: target pressure in GPa (a number or a string such as ``'200GPa'``).
+        :param protocol: ``fast``, ``moderate`` (default) or ``precise`` (search budgets, see ``search.yaml``).
+        :param overrides: dictionary overriding the protocol (``parameters`` holds the search settings, e.g.
+            ``{'parameters': {'budget': 50}, 'compositions_per_job': 5}``).
+        :param options: ``metadata.options`` of every ``SearchCalculation``.
+        :param compositions: the formulas to search (default: the whole system, see the module docstring).
+        :param group_label: the group of the minima (default ``hydrides/search/<A-B>/<P>GPa``).
+        :raises ValueError: for a bad pressure or an unknown protocol.
+        """
+        import pathlib
+
+        if isinstance(code, str):
+            code = orm.load_code(code)
+        if not isinstance(model, orm.SinglefileData):
+            path = pathlib.Path(model)
+            if not path.is_file():
+                raise ValueError(f'the model file {path} does not exist')
+            model = orm.SinglefileData(path.resolve())
+        pressure = parse_pressure(pressure)
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        parameters = dict(inputs.get('parameters', {}))
+        parameters['pressure_gpa'] = pressure
+        builder = cls.get_builder()
+        builder.system = orm.Str(system)
+        builder.pressure = orm.Float(pressure)
+        builder.model = model
+        builder.code = code
+        builder.parameters = orm.Dict(parameters)
+        builder.compositions_per_job = orm.Int(inputs['compositions_per_job'])
+        builder.max_concurrent_jobs = orm.Int(inputs['max_concurrent_jobs'])
+        builder.window_mev = orm.Float(inputs['window_mev'])
+        builder.include_alloys = orm.Bool(inputs.get('include_alloys', False))
+        if compositions is not None:
+            builder.compositions = orm.List(list(compositions))
+        if group_label is not None:
+            builder.group_label = orm.Str(group_label)
+        if options:
+            builder.options = dict(options)
+        return builder
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+    def validate(self):
+        """Check the system, the compositions, the atom budget and the model's type map before any job."""
+        from aiida_hydrides.core.compositions import HYDROGEN, parse_system, system_label
+        from aiida_hydrides.core.errors import CompositionRuleError, UnknownElementError
+        from aiida_hydrides.core.search.worker import (
+            AtomBudgetError,
+            check_compositions,
+            file_md5,
+            read_type_map,
+            settings_from_parameters,
+        )
+
+        system = self.inputs.system.value
+        try:
+            pair = parse_system(system)
+        except UnknownElementError as exc:
+            return self.exit_codes.ERROR_UNKNOWN_ELEMENT.format(message=str(exc))
+        except CompositionRuleError as exc:
+            return self.exit_codes.ERROR_INVALID_SYSTEM.format(system=system, message=str(exc))
+        self.ctx.system = system_label(*pair)
+
+        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        pressure = self.inputs.pressure.value
+        if parameters.get('pressure_gpa', pressure) != pressure:
+            self.report(f'the pressure input ({pressure} GPa) overrides parameters.pressure_gpa '
+                        f'({parameters["pressure_gpa"]} GPa)')
+        parameters.update(pressure_gpa=pressure, window_mev=self.inputs.window_mev.value)
+        settings, options = settings_from_parameters(parameters)  # validated by the port already
+        self.ctx.parameters = parameters
+
+        excluded = []
+        if 'compositions' in self.inputs:
+            items = self.inputs.compositions.get_list()
+        else:
+            items, excluded = default_compositions(self.ctx.system, settings.max_atoms,
+                                                   self.inputs.include_alloys.value)
+            if excluded:
+                self.report(f'{len(excluded)} compositions have more atoms per formula unit than max_atoms='
+                            f'{settings.max_atoms} and are left out, e.g. {", ".join(excluded[:3])}')
+        try:
+            compositions = check_compositions(items, settings.max_atoms, options.get('rules'))
+        except UnknownElementError as exc:
+            return self.exit_codes.ERROR_UNKNOWN_ELEMENT.format(message=str(exc))
+        except AtomBudgetError as exc:
+            return self.exit_codes.ERROR_ATOM_BUDGET.format(message=str(exc))
+        except CompositionRuleError as exc:
+            return self.exit_codes.ERROR_INVALID_COMPOSITION.format(message=str(exc))
+        allowed = {*pair, HYDROGEN}
+        for composition in compositions:
+            outside = [symbol for symbol in composition.elements if symbol not in allowed]
+            if outside:
+                return self.exit_codes.ERROR_INVALID_COMPOSITION.format(
+                    message=f'{composition.formula} contains {", ".join(outside)}, which is not part of the system '
+                            f'{self.ctx.system}')
+        self.ctx.compositions = [composition.formula for composition in compositions]
+        self.ctx.excluded = excluded
+
+        model = self.inputs.model
+        try:
+            with model.as_path() as path:
+                self.ctx.model_md5 = file_md5(path)
+                type_map = read_type_map(path)
+        except OSError as exc:
+            return self.exit_codes.ERROR_INVALID_MODEL.format(model=model.filename, message=str(exc))
+        if model.filename.lower().endswith('.pth') and type_map is None:
+            self.report(f'the type map of {model.filename} could not be read without loading it; the jobs check it')
+        if type_map is not None:
+            missing = sorted({symbol for c in compositions for symbol in c.elements} - set(type_map))
+            if missing:
+                return self.exit_codes.ERROR_MODEL_LACKS_ELEMENTS.format(
+                    model=model.filename, elements=', '.join(missing), type_map=type_map)
+        self.ctx.model_info = {'filename': model.filename, 'md5': self.ctx.model_md5, 'uuid': model.uuid,
+                               'type_map': type_map}
+
+    def setup(self):
+        """Open the group, skip the compositions it records as finished (same model) and plan the jobs."""
+        label = self.inputs.group_label.value if 'group_label' in self.inputs else \
+            default_group_label(self.ctx.system, self.inputs.pressure.value)
+        group, created = orm.Group.collection.get_or_create(label)
+        extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
+        if created or not extras:
+            extras.update(kind='search', system=self.ctx.system, pressure_gpa=self.inputs.pressure.value, finished={})
+            group.base.extras.set(HYDRIDES_EXTRA, extras)
+        elif extras.get('system') != self.ctx.system or extras.get('pressure_gpa') != self.inputs.pressure.value:
+            self.report(f'group {label!r} was made for {extras.get("system")} at {extras.get("pressure_gpa")} GPa; '
+                        f'adding {self.ctx.system} at {self.inputs.pressure.value} GPa to it')
+        self.ctx.group_uuid = group.uuid
+        self.ctx.group_label = label
+        finished = extras.get('finished', {})
+        skipped, todo = [], []
+        for formula in self.ctx.compositions:
+            record = finished.get(formula)
+            if record is not None and record.get('model_md5') == self.ctx.model_md5:
+                skipped.append(formula)
+            else:
+                todo.append(formula)
+        self.ctx.skipped = skipped
+        size = self.inputs.compositions_per_job.value
+        self.ctx.batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        self.ctx.next_batch = 0
+        self.ctx.running = []
+        self.ctx.job_pks = []
+        self.ctx.failed_jobs = []
+        self.ctx.failed_compositions = []
+        if skipped:
+            self.report(f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
+                        f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}')
+        self.report(f'{len(todo)} compositions to search in {len(self.ctx.batches)} job(s) of up to {size}; '
+                    f'minima go to group {label!r}')
+
+    def should_run(self):
+        """Whether jobs remain to be launched."""
+        return self.ctx.next_batch < len(self.ctx.batches)
+
+    def run_jobs(self):
+        """Launch the next ``max_concurrent_jobs`` SearchCalculations."""
+        options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
+        options.update(self.inputs.get('options', None) or {})
+        parameters = orm.Dict(self.ctx.parameters)
+        running = {}
+        for _ in range(self.inputs.max_concurrent_jobs.value):
+            if not self.should_run():
+                break
+            number = self.ctx.next_batch
+            batch = self.ctx.batches[number]
+            self.ctx.next_batch += 1
+            builder = SearchCalculation.get_builder()
+            builder.code = self.inputs.code
+            builder.model = self.inputs.model
+            builder.compositions = orm.List(batch)
+            builder.parameters = parameters
+            builder.metadata.options = options
+            builder.metadata.call_link_label = f'search_{number}'
+            builder.metadata.label = f'search {self.ctx.system} {self.inputs.pressure.value:g} GPa: {", ".join(batch)}'
+            node = self.submit(builder)
+            self.report(f'launching SearchCalculation<{node.pk}> for {", ".join(batch)} '
+                        f'(job {number + 1}/{len(self.ctx.batches)})')
+            running[f'job_{number}'] = node
+        self.ctx.running = list(running)
+        return self.to_context(**running)
+
+    def inspect_jobs(self):
+        """Promote the minima of every finished job to tagged StructureData in the group; record its compositions."""
+        group = orm.load_group(uuid=self.ctx.group_uuid)
+        for name in self.ctx.running:
+            calc = self.ctx[name]
+            if 'summary' not in calc.outputs or 'minima' not in calc.outputs:
+                self.report(f'SearchCalculation<{calc.pk}> failed with exit status {calc.exit_status}: '
+                            f'{calc.exit_message}')
+                self.ctx.failed_jobs.append(calc.pk)
+                continue
+            self.ctx.job_pks.append(calc.pk)
+            summary = calc.outputs.summary.get_dict()
+            structures = self._promote_minima(calc, group, summary)
+            extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
+            finished = dict(extras.get('finished', {}))
+            lines = []
+            for entry in summary.get('compositions', []):
+                formula = entry['formula']
+                if entry.get('status') != 'finished':
+                    self.ctx.failed_compositions.append(formula)
+                    lines.append(f'{formula} failed ({entry.get("error")})')
+                    continue
+                finished[formula] = {
+                    'calc_uuid': calc.uuid, 'model_md5': self.ctx.model_md5,
+                    'best_enthalpy_per_atom_ev': entry.get('best_enthalpy_per_atom'),
+                    'best_space_group_symbol': entry.get('best_space_group_symbol'),
+                    'n_relaxations': entry.get('n_relaxations'), 'n_minima': entry.get('n_minima'),
+                }
+                best = entry.get('best_enthalpy_per_atom')
+                lines.append(f'{formula} ' + ('no usable relaxation' if best is None else
+                                              f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, '
+                                              f'{entry.get("n_minima")} minima)'))
+            extras['finished'] = finished
+            group.base.extras.set(HYDRIDES_EXTRA, extras)
+            self.report(f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; '
+                        + '; '.join(lines))
+
+    def _promote_minima(self, calc, group, summary) -> list:
+        minima = calc.outputs.minima
+        if minima.base.attributes.get('n_structures', 0) == 0:
+            return []
+        arrays = {name: minima.get_array(name) for name in minima.get_arraynames()}
+        results = extract_minima(minima, metadata={'call_link_label': f'minima_{calc.pk}'})
+        structures = []
+        for k in range(len(results)):
+            structure = results[f'minimum_{k}']
+            tag_node(
+                structure,
+                kind='search_minimum',
+                formula=str(arrays['formula'][k]),
+                cell_formula=structure.get_formula(mode='hill_compact'),
+                system=self.ctx.system,
+                pressure_gpa=float(self.inputs.pressure.value),
+                enthalpy_per_atom_ev=float(arrays['enthalpy_per_atom'][k]),
+                e_above_best_mev=float(arrays['relative_mev'][k]),
+                rank=int(arrays['rank'][k]),
+                space_group_number=int(arrays['space_group_number'][k]),
+                space_group_symbol=str(arrays['space_group_symbol'][k]),
+                natoms=int(arrays['natoms'][k]),
+                origin=str(arrays['origin'][k]),
+                generation=int(arrays['generation'][k]),
+                flag=str(arrays['flag'][k]),
+                duplicates=int(arrays['duplicates'][k]),
+                sample_index=int(arrays['sample_index'][k]),
+                model={'filename': self.ctx.model_info['filename'], 'md5': self.ctx.model_md5},
+                calc_uuid=calc.uuid,
+                workchain_uuid=self.node.uuid,
+            )
+            structures.append(structure)
+        group.add_nodes(structures)
+        return structures
+
+    def results(self):
+        """Attach the summary (made by a calcfunction from the job summaries, including those of skipped
+        compositions) and check for failures."""
+        group = orm.load_group(uuid=self.ctx.group_uuid)
+        finished = (group.base.extras.get(HYDRIDES_EXTRA, None) or {}).get('finished', {})
+        summaries = {}
+        for pk in self.ctx.job_pks:
+            summaries[f'job_{pk}'] = orm.load_node(pk).outputs.summary
+        for formula in self.ctx.skipped:
+            calc = orm.load_node(finished[formula]['calc_uuid'])
+            summaries.setdefault(f'job_{calc.pk}', calc.outputs.summary)
+        info = orm.Dict({
+            'system': self.ctx.system, 'pressure_gpa': self.inputs.pressure.value, 'group': self.ctx.group_label,
+            'group_uuid': self.ctx.group_uuid, 'model': self.ctx.model_info, 'compositions': self.ctx.compositions,
+            'skipped': self.ctx.skipped, 'excluded': self.ctx.excluded, 'failed_jobs': self.ctx.failed_jobs,
+            'window_mev': self.inputs.window_mev.value,
+            'sources': {formula: finished[formula]['calc_uuid'] for formula in self.ctx.compositions
+                        if formula in finished},
+        })
+        summary = collect_search_summary(info, **summaries, metadata={'call_link_label': 'summary'})
+        self.out('summary', summary)
+        extras = {'group': self.ctx.group_label, 'system': self.ctx.system,
+                  'pressure_gpa': self.inputs.pressure.value}
+        tag_node(self.node, **extras)
+        data = summary.get_dict()
+        self.report(f'{data["n_searched"]} compositions searched, {data["n_skipped"]} skipped, {data["n_failed"]} '
+                    f'failed; {data["n_minima"]} minima in group {self.ctx.group_label!r}')
+        if self.ctx.failed_jobs:
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pks=', '.join(map(str, self.ctx.failed_jobs)))
+        if self.ctx.failed_compositions:
+            return self.exit_codes.ERROR_COMPOSITIONS_FAILED.format(formulas=', '.join(self.ctx.failed_compositions))
+        return None
