@@ -9,6 +9,10 @@ with the fixed settings of ``workflows/protocols/labels.yaml``. Each frame is on
   ids, written to a temporary folder and renamed, so a piece is complete or absent;
 * ``data/seed/archives/piece-XXX.aiida``: an AiiDA archive of the calculations of the piece (full provenance).
 
+When the set is complete, :func:`pack_archives` (``aiida-hydrides label pack``) merges the piece archives into one
+archive of the whole set (``archives/<label set>.aiida``): the pseudopotentials and codes that every piece repeats are
+then stored once, which halves the size that is committed.
+
 A run can be stopped at any time and started again: frames stored in a piece, or already finished in the database
 (they go into the next piece), are never recomputed. Failed SCFs are recorded in ``data/seed/failed.json`` (id,
 exit status, message) and skipped, unless ``retry_failed`` is set.
@@ -38,6 +42,7 @@ __all__ = (
     'frame_from_calculation',
     'get_label_builder',
     'load_label_settings',
+    'pack_archives',
     'run_labels',
     'write_calculation_piece',
 )
@@ -235,6 +240,77 @@ def _write_archive(nodes, path: pathlib.Path) -> pathlib.Path:
     create_archive(nodes, filename=temporary, include_logs=False, compression=9, overwrite=True)
     temporary.rename(path)
     return path
+
+
+def pack_archives(data_dir=None, name: str | None = None, remove: bool = True) -> dict:
+    """Merge the piece archives of ``data_dir`` into one archive ``archives/<name>.aiida`` (default: the label set).
+
+    The pieces are imported into a temporary in-memory profile and its label calculations (with everything they
+    need: structures, parameters, pseudopotentials, codes, outputs) exported again. The merged archive is checked to
+    hold one calculation per labelled frame before the piece archives are removed (``remove``) and the piece
+    manifests are pointed at it. Returns a summary (frames, bytes before and after).
+    """
+    from aiida import load_profile, orm
+    from aiida.manage import get_manager
+    from aiida.storage.sqlite_temp import SqliteTempBackend
+    from aiida.tools.archive import create_archive, import_archive
+    from aiida.tools.archive.abstract import get_format
+
+    data_dir = pathlib.Path(data_dir or default_data_dir())
+    name = name or load_label_settings().get('label_set', 'labels')
+    target = data_dir / ARCHIVES_DIR / f'{name}.aiida'
+    pieces = seed_configs.list_pieces(data_dir)
+    sources = [data_dir / ARCHIVES_DIR / f'{piece.name}.aiida' for piece in pieces]
+    sources = [path for path in sources if path.exists()]
+    if target.exists():
+        sources.insert(0, target)
+    if not sources:
+        raise HydridesInputError(f'no archives to pack in {data_dir / ARCHIVES_DIR}')
+    labelled = seed_configs.labelled_ids(data_dir)
+    before = sum(path.stat().st_size for path in sources)
+
+    previous = get_manager().get_profile()
+    with _exclusive(data_dir):
+        load_profile(SqliteTempBackend.create_profile(debug=False), allow_switch=True)
+        try:
+            for path in sources:
+                import_archive(path, import_new_extras=True)
+            query = orm.QueryBuilder().append(
+                orm.CalcJobNode, filters={f'extras.{LABEL_EXTRA}.label_id': {'in': sorted(labelled)}},
+                project=['*', f'extras.{LABEL_EXTRA}.label_id'])
+            nodes, ids = {}, set()
+            for node, frame_id in query.iterall():
+                if node.is_finished_ok:
+                    nodes[node.pk] = node
+                    ids.add(frame_id)
+            missing = sorted(labelled - ids)
+            if missing:
+                raise HydridesInputError(f'the archives lack the calculations of {len(missing)} labelled frames, e.g. '
+                                         f'{missing[:5]}; relabel them or keep the piece archives')
+            temporary = target.with_name(f'.{target.name}.tmp')
+            create_archive(list(nodes.values()), filename=temporary, include_logs=False, compression=9, overwrite=True)
+            with get_format().open(temporary, 'r') as archive:
+                count = archive.querybuilder().append(orm.CalcJobNode).count()
+            if count < len(labelled):
+                raise HydridesInputError(f'the merged archive holds {count} calculations, expected {len(labelled)}')
+            temporary.replace(target)
+        finally:
+            get_manager().unload_profile()
+            if previous is not None:
+                load_profile(previous.name, allow_switch=True)
+    for piece in pieces:
+        manifest_path = piece / MANIFEST_FILE
+        manifest = json.loads(manifest_path.read_text())
+        manifest['archive'] = f'{ARCHIVES_DIR}/{target.name}'
+        manifest_path.write_text(json.dumps(manifest, indent=1) + '\n')
+    removed = []
+    if remove:
+        for path in sources:
+            if path != target:
+                path.unlink()
+                removed.append(path.name)
+    return {'archive': str(target), 'frames': len(labelled), 'calculations': count, 'bytes_before': before,
+            'bytes': target.stat().st_size, 'removed': removed}
 
 
 # --------------------------------------------------------------------------------------------------------------------

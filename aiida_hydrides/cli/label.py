@@ -19,6 +19,7 @@ def label():
       aiida-hydrides label generate             # candidate frames + manifest (once; committed)
       aiida-hydrides label run --chunk 20       # label them, one piece per chunk; resumable
       aiida-hydrides label status               # progress
+      aiida-hydrides label pack                 # merge the piece archives into one (set complete)
       aiida-hydrides label split OUT            # train/held-out deepmd/npy systems for training
     """
 
@@ -97,6 +98,25 @@ def status(data_dir):
 
     try:
         echo_json(label_status(_data_dir(data_dir)))
+    except HydridesInputError as exception:
+        fail(str(exception))
+
+
+@label.command('pack')
+@_DATA_DIR
+@click.option('--name', default=None, help='Name of the merged archive  [default: the label set of labels.yaml].')
+@click.option('--keep', is_flag=True, help='Keep the piece archives after merging.')
+def pack(data_dir, name, keep):
+    """Merge the piece archives into one archive of the whole label set (pseudopotentials and codes stored once).
+
+    Uses a temporary in-memory profile: no AiiDA profile is needed or touched. Running it again after new pieces
+    merges them into the same archive.
+    """
+    from aiida_hydrides.core.errors import HydridesInputError
+    from aiida_hydrides.labelling import pack_archives
+
+    try:
+        echo_json(pack_archives(_data_dir(data_dir), name=name, remove=not keep))
     except HydridesInputError as exception:
         fail(str(exception))
 
