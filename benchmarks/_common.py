@@ -5,7 +5,8 @@ import pathlib
 import platform
 import subprocess
 
-RESULTS_DIR = pathlib.Path(__file__).resolve().parent / 'results'
+#: where results go; ``HYDRIDES_BENCHMARK_RESULTS`` redirects them (trial runs that must not replace committed figures)
+RESULTS_DIR = pathlib.Path(os.environ.get('HYDRIDES_BENCHMARK_RESULTS') or pathlib.Path(__file__).resolve().parent / 'results')
 REQUIRED = ('metric', 'value', 'unit', 'target', 'higher_is_better')
 
 
@@ -45,3 +46,15 @@ def write_result(name: str, **fields) -> pathlib.Path:
     path = RESULTS_DIR / f'{name}.json'
     path.write_text(json.dumps(fields, indent=2) + '\n')
     return path
+
+
+def pick_model(given=None):
+    """The model of a LAM benchmark and its kind: ``given`` if set, else the committed seed model
+    (``aiida_hydrides/models/seed/*.pth``), else the tiny test model; kind is ``given``, ``seed`` or ``tiny``."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    if given:
+        return pathlib.Path(given), 'given'
+    seeds = sorted((root / 'aiida_hydrides' / 'models' / 'seed').glob('*.pth'))
+    if seeds:
+        return seeds[0], 'seed'
+    return root / 'tests' / 'data' / 'lam' / 'tiny_se_e2_a.pth', 'tiny'

@@ -43,18 +43,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from _common import RESULTS_DIR, write_result  # noqa: E402
+from _common import RESULTS_DIR, pick_model, write_result  # noqa: E402
 
 VOLUME_PER_ATOM = {'Ca': 9.5, 'Y': 9.5, 'H': 2.1}  # Å^3 near 200 GPa, for the starting density
-
-
-def pick_model():
-    if args.model:
-        return pathlib.Path(args.model), 'given'
-    seeds = sorted((ROOT / 'aiida_hydrides' / 'models' / 'seed').glob('*.pth'))
-    if seeds:
-        return seeds[0], 'seed'
-    return ROOT / 'tests' / 'data' / 'lam' / 'tiny_se_e2_a.pth', 'tiny'
 
 
 def random_cells(count, seed):
@@ -123,7 +114,7 @@ def main():
     from aiida_hydrides.core.lam.reference import TimedCalculator, ase_relax
     from aiida_hydrides.core.lam.relax import BatchRelaxer, RelaxSettings
 
-    model_path, model_kind = pick_model()
+    model_path, model_kind = pick_model(args.model)
     cells = random_cells(args.n, args.seed)
     settings = RelaxSettings(pressure_gpa=args.pressure, fmax=args.fmax, stress_tol_gpa=args.stress_tol,
                              max_steps=args.max_steps, optimizer='lbfgs')
