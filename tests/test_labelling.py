@@ -164,3 +164,6 @@ def test_label_cli(tmp_path):
 
     result = runner.invoke(cli, ['label', 'status', '--data-dir', str(tmp_path / 'nothing')])
     assert result.exit_code == 1 and 'does not exist' in result.output
+
+    result = runner.invoke(cli, ['label', 'pack', '--data-dir', str(data_dir)])
+    assert result.exit_code == 1 and 'no archives to pack' in result.output
