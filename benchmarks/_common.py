@@ -58,3 +58,11 @@ def pick_model(given=None):
     if seeds:
         return seeds[0], 'seed'
     return root / 'tests' / 'data' / 'lam' / 'tiny_se_e2_a.pth', 'tiny'
+
+
+def set_model_threads(threads: int) -> None:
+    """Pin the DeePMD / PyTorch / BLAS thread counts; call before the model libraries are imported."""
+    for name in ('OMP_NUM_THREADS', 'DP_INTRA_OP_PARALLELISM_THREADS'):
+        os.environ[name] = str(threads)
+    os.environ.update({'DP_INTER_OP_PARALLELISM_THREADS': '1', 'NUM_WORKERS': '0', 'OPENBLAS_NUM_THREADS': '1',
+                       'MKL_NUM_THREADS': '1'})

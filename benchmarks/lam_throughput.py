@@ -28,10 +28,10 @@ parser.add_argument('--seed', type=int, default=2024)
 parser.add_argument('--model', default=None, help='model file (default: seed model if present, else tiny model)')
 args = parser.parse_args()
 
-for name in ('OMP_NUM_THREADS', 'DP_INTRA_OP_PARALLELISM_THREADS'):
-    os.environ[name] = str(args.threads)
-os.environ.update({'DP_INTER_OP_PARALLELISM_THREADS': '1', 'NUM_WORKERS': '0', 'OPENBLAS_NUM_THREADS': '1',
-                   'MKL_NUM_THREADS': '1'})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import RESULTS_DIR, pick_model, set_model_threads, write_result  # noqa: E402
+
+set_model_threads(args.threads)
 
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -41,9 +41,7 @@ import numpy as np  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from _common import RESULTS_DIR, pick_model, write_result  # noqa: E402
 
 VOLUME_PER_ATOM = {'Ca': 9.5, 'Y': 9.5, 'H': 2.1}  # Å^3 near 200 GPa, for the starting density
 

@@ -34,9 +34,10 @@ parser.add_argument('--threads', type=int, default=1)
 parser.add_argument('--model', default=None, help='model file (default: the seed model if present, else the tiny one)')
 args = parser.parse_args()
 
-for name in ('OMP_NUM_THREADS', 'DP_INTRA_OP_PARALLELISM_THREADS'):
-    os.environ[name] = str(args.threads)
-os.environ.update({'DP_INTER_OP_PARALLELISM_THREADS': '1', 'NUM_WORKERS': '0'})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import RESULTS_DIR, pick_model, set_model_threads, write_result  # noqa: E402
+
+set_model_threads(args.threads)
 
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -45,9 +46,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from _common import RESULTS_DIR, pick_model, write_result  # noqa: E402
 
 
 def known_structures():
