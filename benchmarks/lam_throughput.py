@@ -11,7 +11,10 @@ Reports relaxations per second for both, their ratio, the enthalpy agreement whe
 goes (model call, neighbour lists, optimizer and filter). Writes ``results/lam_throughput.json`` and
 ``results/lam_throughput_agreement.json`` (per structure).
 
-Usage: python benchmarks/lam_throughput.py [--n 64] [--threads 1] [--max-steps 300] [--model FILE]
+Both methods evaluate the same model file: by default the compressed copy of the model (``dp --pt compress``, see
+``aiida_hydrides.core.lam.compress``), which gives the same numbers faster; ``--no-compress`` uses the file as it is.
+
+Usage: python benchmarks/lam_throughput.py [--n 64] [--threads 1] [--max-steps 300] [--model FILE] [--no-compress]
 """
 import argparse
 import os
@@ -26,6 +29,8 @@ parser.add_argument('--stress-tol', type=float, default=0.5)
 parser.add_argument('--pressure', type=float, default=200.0)
 parser.add_argument('--seed', type=int, default=2024)
 parser.add_argument('--model', default=None, help='model file (default: seed model if present, else tiny model)')
+parser.add_argument('--no-compress', dest='compress', action='store_false',
+                    help='evaluate the model as it is (default: its compressed copy, for both methods)')
 args = parser.parse_args()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -117,7 +122,8 @@ def main():
     settings = RelaxSettings(pressure_gpa=args.pressure, fmax=args.fmax, stress_tol_gpa=args.stress_tol,
                              max_steps=args.max_steps, optimizer='lbfgs')
 
-    evaluator = load_model(model_path)
+    evaluator = load_model(model_path, compress=args.compress)
+    evaluated_path = evaluator.path  # the compressed copy when compressed: the same file for both methods
     evaluator.evaluate(cells[:4])  # TorchScript warm-up, outside the timings
     relaxer = BatchRelaxer(evaluator, settings)
     start = time.perf_counter()
@@ -125,7 +131,7 @@ def main():
     batched_wall = time.perf_counter() - start
     print(f'batched: {batched_wall:.1f} s, {relaxer.timings}', flush=True)
 
-    calculator = DP(model=str(model_path))
+    calculator = DP(model=str(evaluated_path))
     ase_probe = cells[0].copy()
     ase_probe.calc = calculator
     ase_probe.get_potential_energy()  # warm-up
@@ -148,6 +154,26 @@ def main():
     both = [(b, r) for b, r in zip(batched, reference) if b.converged and r.converged]
     deltas = [abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 for b, r in both]
     max_delta = float(max(deltas)) if deltas else None
+
+    # Control for the structures where the two disagree by more than 1 meV/atom: the ASE loop against itself with
+    # the starting positions moved by 1e-9 Å. When the ASE loop then also lands in another minimum, the trajectory
+    # amplifies rounding differences (of the order of 1e-12 in the first steps) and the two minima are both
+    # legitimate outcomes of the same algorithm.
+    control = []
+    for index, (b, r) in enumerate(zip(batched, reference)):
+        if not (b.converged and r.converged) or abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 <= 1.0:
+            continue
+        nudged = cells[index].copy()
+        nudged.positions += np.random.default_rng(index).normal(scale=1e-9, size=nudged.positions.shape)
+        again = ase_relax(nudged, calculator, settings, index=index)
+        control.append({
+            'index': index, 'formula': b.atoms.get_chemical_formula(mode='metal'),
+            'batched_vs_ase_mev_per_atom': abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000,
+            'ase_vs_ase_nudged_1e-9_A_mev_per_atom': (abs(again.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
+                                                      if again.converged else None),
+            'steps': {'batched': b.n_steps, 'ase': r.n_steps, 'ase_nudged': again.n_steps},
+        })
+    within = sum(d <= 1.0 for d in deltas)
     rate_batched = len(cells) / batched_wall
     rate_ase = len(cells) / ase_wall
     ratio = rate_batched / rate_ase
@@ -182,6 +208,7 @@ def main():
         higher_is_better=True,
         model=str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
         model_kind=model_kind,
+        model_compressed=bool(evaluator.compressed),
         n_structures=len(cells),
         atoms_per_structure={'min': min(natoms), 'max': max(natoms), 'mean': float(np.mean(natoms))},
         pressure_gpa=args.pressure,
@@ -194,7 +221,9 @@ def main():
         flags=flags,
         enthalpy_agreement={'n_both_converged': len(both), 'max_abs_delta_mev_per_atom': max_delta,
                             'mean_abs_delta_mev_per_atom': float(np.mean(deltas)) if deltas else None,
-                            'target_mev_per_atom': 1.0},
+                            'n_within_target': within,
+                            'target_mev_per_atom': 1.0,
+                            'rounding_sensitivity_control': control},
         time_breakdown=breakdown,
         load_average=os.getloadavg(),
         note='the machine is shared; load_average shows how busy it was',

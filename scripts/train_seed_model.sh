@@ -11,7 +11,10 @@
 # results benchmarks/results/seed_model_heldout{,_force}.json (only for the default OUT).
 #
 # Environment: STEPS (20000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
-# THREADS (1: the machine is shared with pw.x runs).
+# THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: the energy-weighted second
+# stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`).
+#
+#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=4000 scripts/train_seed_model.sh   # second stage
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +26,15 @@ DEFAULT_OUT="$ROOT/aiida_hydrides/models/seed"
 OUT="${OUT:-$DEFAULT_OUT}"
 WORK="${WORK:-$ROOT/build/seed_training}"
 THREADS="${THREADS:-1}"
+INIT="${INIT:-}"
+STAGE=forces
+if [[ -n "$INIT" ]]; then
+    INIT="$(cd "$(dirname "$INIT")" && pwd)/$(basename "$INIT")"
+    STAGE=energy
+    # the first-stage model is read before OUT (perhaps the same folder) is overwritten
+    cp "$INIT" "${TMPDIR:-/tmp}/hydrides-init-$$.pth"
+    INIT="${TMPDIR:-/tmp}/hydrides-init-$$.pth"
+fi
 
 export OMP_NUM_THREADS="$THREADS" DP_INTRA_OP_PARALLELISM_THREADS="$THREADS" DP_INTER_OP_PARALLELISM_THREADS=1
 export NUM_WORKERS=0 DP_BACKEND=pytorch PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -42,13 +54,13 @@ echo "== 2/5 neighbour statistics (rcut 5.0 A) -> sel"
 "$DP" --pt neighbor-stat -s "$WORK/data/train" -r 5.0 -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
 grep -E 'max_nbor_size|min_nbor_dist' "$WORK/neighbor_stat.log" || true
 
-"$PY" - "$WORK" "$STEPS" <<'EOF'
+"$PY" - "$WORK" "$STEPS" "$STAGE" <<'EOF'
 import json, pathlib, sys
 from aiida_hydrides.core import seed_configs
-work, steps = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+work, steps, stage = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 split = json.loads((work / 'data' / 'split.json').read_text())
 neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
-config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps)
+config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage)
 # paths relative to the training folder, so that input.json is readable anywhere
 config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
 config['training']['training_data']['systems'] = ['../' + p for p in config['training']['training_data']['systems']]
@@ -58,8 +70,11 @@ print(f"sel = {config['model']['descriptor']['sel']} from max neighbours {neighb
       f"{split['ntrain']} training and {split['nheldout']} held-out frames")
 EOF
 
-echo "== 3/5 dp --pt train ($STEPS steps)"
-(cd "$WORK/train" && "$DP" --pt train input.json > train.log 2>&1) || { tail -30 "$WORK/train/train.log"; exit 1; }
+echo "== 3/5 dp --pt train ($STEPS steps, stage $STAGE)"
+INIT_ARGS=()
+[[ -n "$INIT" ]] && INIT_ARGS=(--init-frz-model "$INIT")
+(cd "$WORK/train" && "$DP" --pt train input.json "${INIT_ARGS[@]}" > train.log 2>&1) \
+    || { tail -30 "$WORK/train/train.log"; exit 1; }
 tail -3 "$WORK/train/lcurve.out"
 
 echo "== 4/5 dp --pt freeze"

@@ -9,6 +9,8 @@ pytest_plugins = ['aiida.tools.pytest_fixtures']
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA_DIR = pathlib.Path(__file__).resolve().parent / 'data'
+# compressed copies of the test models, made once per checkout (workers of the CalcJob tests inherit it)
+os.environ.setdefault('HYDRIDES_MODEL_CACHE', str(ROOT / 'build' / 'model-cache'))
 
 
 @pytest.fixture(scope='session')

@@ -22,7 +22,7 @@ __all__ = ('LamRelaxCalculation',)
 ALLOWED_PARAMETERS = {
     'pressure_gpa': 0.0, 'fmax': 0.05, 'stress_tol_gpa': 0.5, 'max_steps': 300, 'optimizer': 'lbfgs', 'head': None,
     'batch_size': None, 'relax_cell': True, 'maxstep': 0.2, 'min_volume_per_atom': 0.5, 'max_volume_per_atom': 100.0,
-    'min_distance': 0.4, 'threads': None,
+    'min_distance': 0.4, 'threads': None, 'compress': True,
 }
 
 
@@ -74,7 +74,8 @@ class LamRelaxCalculation(CalcJob):
                    help='The DeePMD model file (.pth frozen, .pt checkpoint or .pb).')
         spec.input('parameters', valid_type=orm.Dict, validator=_validate_parameters, required=False,
                    help='pressure_gpa (GPa), fmax (eV/Å), stress_tol_gpa (GPa), max_steps, optimizer '
-                        "('lbfgs' or 'fire'), head (multi-head models), batch_size, relax_cell, threads.")
+                        "('lbfgs' or 'fire'), head (multi-head models), batch_size, relax_cell, threads, compress "
+                        '(evaluate the compressed copy of a frozen .pth model, made once on the computer; default True).')
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         spec.inputs['metadata']['options']['parser_name'].default = 'hydrides.lam.relax'
         spec.inputs['metadata']['options']['withmpi'].default = False

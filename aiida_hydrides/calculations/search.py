@@ -86,7 +86,8 @@ class SearchCalculation(CalcJob):
         spec.input('parameters', valid_type=orm.Dict, validator=_validate_parameters, required=False,
                    help='Fields of SearchSettings (pressure_gpa in GPa, budget = relaxations per composition, '
                         'population, max_atoms, seed, max_steps, fmax, ...) plus window_mev (meV/atom above the best '
-                        'for the minima, default 100), head, threads and rules (CompositionRules fields).')
+                        'for the minima, default 100), head, threads, rules (CompositionRules fields) and compress '
+                        '(evaluate the compressed copy of a frozen .pth model; default True).')
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         spec.inputs['metadata']['options']['parser_name'].default = 'hydrides.search'
         spec.inputs['metadata']['options']['withmpi'].default = False

@@ -16,9 +16,12 @@ from .utils import echo_json, fail
               help='Largest tolerated imaginary frequency in THz: the structure fails beyond it.')
 @click.option('--displacement', type=float, default=0.01, show_default=True, help='Displacement in Angstrom.')
 @click.option('--threads', type=int, default=None, help='Threads for the model (default: OMP_NUM_THREADS or 1).')
+@click.option('--compress/--no-compress', default=True, show_default=True,
+              help='Evaluate the compressed copy of a frozen .pth model (dp --pt compress, made once and cached): '
+                   'same results, faster.')
 @click.option('--format', 'file_format', default=None, help='ASE format of FILE; guessed from the name by default.')
 @click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
-def phonons(file, model, head, supercell, mesh, threshold_thz, displacement, threads, file_format, as_json):
+def phonons(file, model, head, supercell, mesh, threshold_thz, displacement, threads, compress, file_format, as_json):
     """Phonons of the structure in FILE with a DeePMD model (phonopy finite displacements, evaluated in batches).
 
     The structure should be relaxed with the same model first (`aiida-hydrides relax`). It passes when no mode on the
@@ -34,7 +37,7 @@ def phonons(file, model, head, supercell, mesh, threshold_thz, displacement, thr
 
     try:
         atoms = read_structure(file, format=file_format)
-        evaluator = load_model(model, head=head)
+        evaluator = load_model(model, head=head, compress=compress)
         result = lam_phonons(atoms, evaluator, supercell=supercell, mesh=mesh, displacement=displacement,
                              imaginary_threshold_thz=threshold_thz)
     except HydridesInputError as exc:

@@ -221,3 +221,15 @@ def test_training_input_and_neighbor_stat():
     assert config['training']['numb_steps'] == 100
     with pytest.raises(HydridesInputError, match='max_nbor_size'):
         seed_configs.parse_neighbor_stat('nothing here')
+
+
+def test_energy_stage_training_input():
+    forces = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000)
+    energy = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000, stage='energy')
+    assert energy['model'] == forces['model']  # same network: the second stage starts from the first's weights
+    assert energy['loss']['start_pref_e'] > forces['loss']['start_pref_e']
+    assert energy['loss']['start_pref_f'] < forces['loss']['start_pref_f']
+    assert energy['learning_rate']['start_lr'] < forces['learning_rate']['start_lr']
+    assert energy['training']['training_data']['systems'] == ['t'] and energy['_heldout'] == ['h']
+    with pytest.raises(HydridesInputError, match="'forces' or 'energy'"):
+        seed_configs.training_input(['t'], ['h'], [186, 20, 18], stage='both')

@@ -193,6 +193,56 @@ def check_model_file(path: str | os.PathLike) -> pathlib.Path:
     return path
 
 
+class _DevicePinned:
+    """Stands in for the model module of a DeePMD PyTorch ``DeepEval``: ``.to(device)`` returns the module at once.
+
+    DeePMD moves the model to its device on every ``eval`` call, a walk over all submodules that costs several
+    milliseconds per call (a third of a compressed model's call on a small cell); the model already lives on that
+    device, so the walk is skipped. Everything else goes to the module itself.
+    """
+
+    def __init__(self, module):
+        object.__setattr__(self, 'module', module)
+
+    def to(self, *args, **kwargs):  # noqa: ARG002 - the module is on its device since loading
+        return self.module
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+    def __setattr__(self, name, value):
+        setattr(self.module, name, value)
+
+
+def _plain_torchscript_executor(deep_pot) -> None:
+    """Run TorchScript models without the profiling graph executor (PyTorch backend only).
+
+    The profiling executor re-specialises a scripted model for new input shapes, and the first calls at a new shape
+    run several times slower; the relaxation engine's batches change shape as structures converge, and its workers
+    are short-lived processes. The plain executor runs the same graph at a steady speed, as fast or faster here.
+    """
+    if not type(getattr(deep_pot, 'deep_eval', None)).__module__.startswith('deepmd.pt'):
+        return
+    import torch
+
+    setter = getattr(torch._C, '_set_graph_executor_optimize', None)  # noqa: SLF001 - no public switch exists
+    if setter is not None:
+        setter(False)
+
+
+def _pin_device(deep_pot) -> bool:
+    """Skip DeePMD's per-call ``model.to(device)`` where the backend is PyTorch (see :class:`_DevicePinned`)."""
+    deep_eval = getattr(deep_pot, 'deep_eval', None)
+    module = getattr(deep_eval, 'dp', None)
+    if module is None or not type(deep_eval).__module__.startswith('deepmd.pt') or not hasattr(module, 'to'):
+        return False
+    deep_eval.dp = _DevicePinned(module)
+    return True
+
+
 class DeepMDEvaluator(BatchEvaluator):
     """A DeePMD model (``deepmd.infer.DeepPot``) evaluating batches of structures.
 
@@ -225,7 +275,11 @@ class DeepMDEvaluator(BatchEvaluator):
             raise LamModelError(f'cannot load {path} as a DeePMD model{hint}: {text[:500]}') from exc
         if getattr(self.dp, 'deep_eval', None) is not None and 'Property' in type(self.dp).__name__:
             raise LamModelError(f'{path} is not an energy model')
+        self.device_pinned = _pin_device(self.dp)
+        _plain_torchscript_executor(self.dp)
         self.path = path
+        self.source_model = path
+        self.compressed = False
         self.head = head
         self.timings['nlist_s'] = 0.0
         self._time_neighbour_lists()
@@ -302,10 +356,25 @@ class DeepMDEvaluator(BatchEvaluator):
 _MODEL_CACHE: dict[tuple, DeepMDEvaluator] = {}
 
 
-def load_model(model: str | os.PathLike, head: str | None = None, threads: int | None = None) -> DeepMDEvaluator:
-    """The process-wide :class:`DeepMDEvaluator` for ``model`` (and ``head``), loaded on first use."""
+def load_model(model: str | os.PathLike, head: str | None = None, threads: int | None = None,
+               compress: bool = False) -> DeepMDEvaluator:
+    """The process-wide :class:`DeepMDEvaluator` for ``model`` (and ``head``), loaded on first use.
+
+    ``compress``: evaluate the compressed copy of a frozen ``.pth`` model (``dp --pt compress``, made once and cached,
+    see :mod:`.compress`): same results, several times faster; other models are used as they are.
+    """
     path = check_model_file(model).resolve()
-    key = (str(path), path.stat().st_mtime_ns, head)
+    key = (str(path), path.stat().st_mtime_ns, head, bool(compress))
     if key not in _MODEL_CACHE:
-        _MODEL_CACHE[key] = DeepMDEvaluator(path, head=head, threads=threads)
+        source = path
+        if compress and head is None:
+            from .compress import compressed_model
+
+            source = compressed_model(path)
+        evaluator = DeepMDEvaluator(source, head=head, threads=threads)
+        evaluator.source_model = path
+        evaluator.compressed = source != path
+        if evaluator.compressed:
+            evaluator.description = f'DeePMD {path.name} (compressed)'
+        _MODEL_CACHE[key] = evaluator
     return _MODEL_CACHE[key]

@@ -33,8 +33,10 @@ EXIT_BUDGET_ERROR = 6
 
 #: Parameter names accepted in ``--parameters`` for ``relax`` (all optional).
 RELAX_PARAMETERS = ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'head', 'batch_size',
-                    'relax_cell', 'maxstep', 'min_volume_per_atom', 'max_volume_per_atom', 'min_distance', 'threads')
-PHONON_PARAMETERS = ('supercell', 'mesh', 'displacement', 'imaginary_threshold_thz', 'head', 'batch_size', 'threads')
+                    'relax_cell', 'maxstep', 'min_volume_per_atom', 'max_volume_per_atom', 'min_distance', 'threads',
+                    'compress')
+PHONON_PARAMETERS = ('supercell', 'mesh', 'displacement', 'imaginary_threshold_thz', 'head', 'batch_size', 'threads',
+                     'compress')
 
 
 def read_batch(path: str | os.PathLike) -> dict:
@@ -96,8 +98,9 @@ def run_relax(args) -> dict:
     structures = unpack_structures(read_batch(args.structures))
     configure_threads(params.pop('threads', None))
     head = params.pop('head', None)
+    compress = bool(params.pop('compress', True))
     settings = RelaxSettings(**params).validated()
-    evaluator = load_model(args.model, head=head)
+    evaluator = load_model(args.model, head=head, compress=compress)
     evaluator.check_structures(structures)
     start = time.perf_counter()
     results = relax_structures(structures, evaluator, **{f.name: getattr(settings, f.name)
@@ -115,6 +118,7 @@ def run_relax(args) -> dict:
         'model': str(args.model),
         'model_type_map': evaluator.type_map,
         'head': head,
+        'compressed': evaluator.compressed,
         'n_structures': len(results),
         'counts': counts,
         'settings': {key: getattr(settings, key) for key in ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps',
@@ -136,7 +140,7 @@ def run_phonons(args) -> dict:
     params = _parameters(args, PHONON_PARAMETERS)
     structures = unpack_structures(read_batch(args.structures))
     configure_threads(params.pop('threads', None))
-    evaluator = load_model(args.model, head=params.pop('head', None))
+    evaluator = load_model(args.model, head=params.pop('head', None), compress=bool(params.pop('compress', True)))
     evaluator.check_structures(structures)
     results = [lam_phonons(atoms, evaluator, **params) for atoms in structures]
     np.savez(args.output,

@@ -3,7 +3,7 @@
 Input: a JSON list of compositions (formulas such as ``"CaYH12"`` or element -> count objects such as
 ``{"Ca": 1, "Y": 1, "H": 12}``; each is searched with its reduced formula as the formula unit), the model file and
 a JSON object of parameters (the fields of :class:`~aiida_hydrides.core.search.engine.SearchSettings` plus
-``window_mev``, ``head``, ``threads`` and ``rules``).
+``window_mev``, ``head``, ``threads``, ``rules`` and ``compress``).
 
 Output:
 
@@ -46,7 +46,7 @@ __all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_fr
            'run_search_command', 'add_search_parser')
 
 #: Parameters of ``hydrides-lam search`` that are not :class:`SearchSettings` fields.
-WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules')
+WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress')
 #: Fields of :class:`SearchSettings` (kept in step with the dataclass).
 SEARCH_FIELDS = (
     'pressure_gpa', 'budget', 'population', 'random_fraction', 'learning', 'operator_weights', 'elite_fraction',
@@ -375,7 +375,7 @@ def run_search_command(args) -> dict:
     head = args.head or options.get('head')
     type_map = read_type_map(args.model)
     _check_type_map(compositions, type_map)  # before the model is loaded, when the file tells
-    evaluator = load_model(args.model, head=head)
+    evaluator = load_model(args.model, head=head, compress=bool(options.get('compress', True)))
     if not getattr(evaluator, 'type_map', None):
         raise LamModelError(f'{args.model} has no type map')
     _check_type_map(compositions, evaluator.type_map)
@@ -435,6 +435,7 @@ def run_search_command(args) -> dict:
         'model_md5': file_md5(args.model),
         'model_type_map': list(evaluator.type_map),
         'head': head,
+        'compressed': bool(getattr(evaluator, 'compressed', False)),
         'settings': settings_to_json(settings),
         'window_mev': window,
         'n_compositions': len(compositions),
