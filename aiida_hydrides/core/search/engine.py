@@ -28,7 +28,7 @@ from ..lam.units import check_pressure_gpa
 from .distances import DistanceLimits
 from .evolution import OPERATORS, make_offspring
 from .fingerprint import Deduplicator
-from .generator import WEIGHTINGS, RandomStructureGenerator, formula_unit
+from .generator import WEIGHTINGS, RandomStructureGenerator, check_formula_units, formula_unit
 from .result import USABLE_FLAGS, SearchResult
 from .seeding import prototype_seeds
 
@@ -49,6 +49,9 @@ class SearchSettings:
     elite_fraction: float = 0.6
     seed: int | None = 0
     max_atoms: int = 40
+    #: allowed formula units per cell (the primitive cell of random structures), like CALYPSO's NumberOfFormula;
+    #: ``None``: every number within ``max_atoms``
+    formula_units: tuple[int, ...] | None = None
     space_groups: tuple[int, ...] = tuple(range(2, 231))
     weighting: str = 'crystal_system'
     volume_jitter: float = 0.1
@@ -87,6 +90,7 @@ class SearchSettings:
             raise HydridesInputError(f'seed must be a whole number or None, got {self.seed!r}')
         self.limits()
         check_pressure_gpa(self.pressure_gpa)
+        check_formula_units(self.formula_units)
         return self
 
     def limits(self) -> DistanceLimits:
@@ -111,7 +115,8 @@ class _Search:
         self.rng = np.random.default_rng(settings.seed)
         self.generator = RandomStructureGenerator(
             self.unit, pressure_gpa=settings.pressure_gpa, max_atoms=settings.max_atoms, limits=self.limits,
-            space_groups=settings.space_groups, weighting=settings.weighting, volume_jitter=settings.volume_jitter)
+            space_groups=settings.space_groups, weighting=settings.weighting, volume_jitter=settings.volume_jitter,
+            formula_units=settings.formula_units)
         self.initial = Deduplicator(self.species, threshold=settings.dedup_initial, enthalpy_tol=0.0)
         self.relaxed = Deduplicator(self.species, threshold=settings.dedup_threshold,
                                     enthalpy_tol=settings.dedup_enthalpy_tol)
@@ -189,6 +194,8 @@ class _Search:
             for seed in prototype_seeds(self.unit, settings.pressure_gpa, settings.max_atoms, self.limits, self.rng):
                 if len(candidates) >= size // 2:
                     break
+                if settings.formula_units is not None and seed.info.get('formula_units') not in settings.formula_units:
+                    continue
                 self._accept(seed, candidates)
         if settings.learning and number > 0:
             self.learned(size - len(candidates) - int(round(settings.random_fraction * size)), candidates)

@@ -3,7 +3,8 @@
 One structure is drawn in four steps:
 
 1. the number of formula units ``z`` per primitive cell, uniformly among those that fit the atom budget
-   (``z * atoms per formula unit <= max_atoms``) and have at least one compatible space group;
+   (``z * atoms per formula unit <= max_atoms``), are allowed by ``formula_units`` (default: all) and have at least
+   one compatible space group;
 2. the space group, among those whose Wyckoff multiplicities can hold the atoms of the conventional cell (PyXtal's
    ``Group.check_compatible``), with the weighting ``'crystal_system'`` (default: uniform over the crystal systems
    that have a compatible group, then uniform over their compatible groups; this favours high symmetry compared with
@@ -104,12 +105,28 @@ def formula_unit(composition: Composition | Mapping[str, int] | str) -> dict[str
     return composition.reduced().counts
 
 
+def check_formula_units(formula_units) -> tuple[int, ...] | None:
+    """The allowed numbers of formula units per primitive cell as a sorted tuple (``None``: any number)."""
+    if formula_units is None:
+        return None
+    try:
+        values = sorted({int(value) for value in formula_units})
+        if any(isinstance(value, bool) or int(value) != value for value in formula_units):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise HydridesInputError(f'formula_units must be whole numbers >= 1, got {formula_units!r}') from None
+    if not values or values[0] < 1:
+        raise HydridesInputError(f'formula_units must be whole numbers >= 1, got {formula_units!r}')
+    return tuple(values)
+
+
 class RandomStructureGenerator:
     """Random symmetric structures of one composition (see the module docstring for the procedure)."""
 
     def __init__(self, composition, pressure_gpa: float = 200.0, max_atoms: int = 40,
                  limits: DistanceLimits | None = None, space_groups: Iterable[int] = range(2, 231),
-                 weighting: str = 'crystal_system', volume_jitter: float = 0.1, max_attempts: int = 40):
+                 weighting: str = 'crystal_system', volume_jitter: float = 0.1, max_attempts: int = 40,
+                 formula_units: Iterable[int] | None = None):
         self.formula_unit = formula_unit(composition)
         self.species = list(self.formula_unit)
         self.atoms_per_formula_unit = sum(self.formula_unit.values())
@@ -127,6 +144,12 @@ class RandomStructureGenerator:
         groups = sorted(set(int(n) for n in space_groups))
         if not groups or groups[0] < 1 or groups[-1] > 230:
             raise HydridesInputError('space_groups must be a non-empty set of numbers from 1 to 230')
+        self.formula_units = check_formula_units(formula_units)
+        if self.formula_units is not None and min(self.formula_units) * self.atoms_per_formula_unit > max_atoms:
+            formula = Composition(self.formula_unit).formula
+            raise HydridesInputError(
+                f'none of formula_units={list(self.formula_units)} of {formula} ({self.atoms_per_formula_unit} atoms '
+                f'each) fits the atom budget max_atoms={max_atoms}')
         self.pressure_gpa = float(pressure_gpa)
         self.volume_per_formula_unit = estimate_volume(self.formula_unit, pressure_gpa)
         self.max_atoms = int(max_atoms)
@@ -146,6 +169,8 @@ class RandomStructureGenerator:
         counts = np.array(list(self.formula_unit.values()))
         compatible = {}
         for units in range(1, self.max_atoms // self.atoms_per_formula_unit + 1):
+            if self.formula_units is not None and units not in self.formula_units:
+                continue
             fitting = []
             for number in groups:
                 group = _group(number)

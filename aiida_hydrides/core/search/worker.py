@@ -50,7 +50,7 @@ WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress')
 #: Fields of :class:`SearchSettings` (kept in step with the dataclass).
 SEARCH_FIELDS = (
     'pressure_gpa', 'budget', 'population', 'random_fraction', 'learning', 'operator_weights', 'elite_fraction',
-    'seed', 'max_atoms', 'space_groups', 'weighting', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs',
+    'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs',
     'use_prototypes', 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa',
     'max_steps', 'optimizer', 'batch_size',
 )
@@ -95,6 +95,13 @@ def settings_from_parameters(parameters: dict | None):
             params['space_groups'] = tuple(int(number) for number in groups)
         except (TypeError, ValueError) as exc:
             raise HydridesInputError(f'space_groups must be a list of space-group numbers, got {groups!r}') from exc
+    if params.get('formula_units') is not None:
+        from .generator import check_formula_units
+
+        units = params['formula_units']
+        if isinstance(units, int) and not isinstance(units, bool):
+            units = [units]
+        params['formula_units'] = check_formula_units(units)
     if 'min_pairs' in params:
         pairs = params['min_pairs']
         if isinstance(pairs, dict):

@@ -85,3 +85,21 @@ def test_distance_limits_and_repair():
 def test_generator_rejects_bad_input(composition, kwargs, error, text):
     with pytest.raises(error, match=text):
         RandomStructureGenerator(composition, **kwargs)
+
+
+def test_formula_units_restrict_the_cells():
+    from aiida_hydrides.core.search.engine import SearchSettings
+    from aiida_hydrides.core.search.worker import settings_from_parameters
+
+    generator = RandomStructureGenerator('CaH6', max_atoms=28, formula_units=[4, 2], space_groups=FAST_GROUPS)
+    assert generator.formula_units == (2, 4) and set(generator.compatible) <= {2, 4}
+    sizes = {len(atoms) for atoms in generator.generate_many(6, np.random.default_rng(3))}
+    assert sizes <= {14, 28} and sizes
+    with pytest.raises(HydridesInputError, match=r'none of formula_units=\[5\] of CaH6 \(7 atoms each\) fits'):
+        RandomStructureGenerator('CaH6', max_atoms=28, formula_units=[5])
+    for bad in ([0], ['two'], [1.5], []):
+        with pytest.raises(HydridesInputError, match='formula_units must be whole numbers'):
+            SearchSettings(formula_units=bad).validated()
+    settings, _ = settings_from_parameters({'formula_units': [2]})
+    assert settings.formula_units == (2,)
+    assert settings_from_parameters({'formula_units': 3})[0].formula_units == (3,)
