@@ -108,10 +108,10 @@ def main():
     from aiida_hydrides.core.lam.model import load_model
     from aiida_hydrides.core.search.engine import SearchSettings
 
-    import hashlib
+    from aiida_hydrides.core.search.worker import file_md5
 
     model_path, model_kind = pick_model(args.model)
-    model_md5 = hashlib.md5(model_path.read_bytes()).hexdigest()
+    model_md5 = file_md5(model_path)
     evaluator = load_model(model_path, threads=args.threads, compress=args.compress)
     targets = known_structures()
     chosen = [t.strip() for t in args.targets.split(',') if t.strip()]

@@ -34,6 +34,7 @@ if [[ -n "$INIT" ]]; then
     # the first-stage model is read before OUT (perhaps the same folder) is overwritten
     cp "$INIT" "${TMPDIR:-/tmp}/hydrides-init-$$.pth"
     INIT="${TMPDIR:-/tmp}/hydrides-init-$$.pth"
+    trap 'rm -f "$INIT"' EXIT
 fi
 
 export OMP_NUM_THREADS="$THREADS" DP_INTRA_OP_PARALLELISM_THREADS="$THREADS" DP_INTER_OP_PARALLELISM_THREADS=1

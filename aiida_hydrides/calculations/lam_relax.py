@@ -14,6 +14,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 from aiida_hydrides.core.lam.batch import check_batch_arrays
+from aiida_hydrides.core.lam.compress import COMPRESS_BY_DEFAULT
 from aiida_hydrides.core.lam.model import MODEL_SUFFIXES
 
 __all__ = ('LamRelaxCalculation',)
@@ -22,7 +23,7 @@ __all__ = ('LamRelaxCalculation',)
 ALLOWED_PARAMETERS = {
     'pressure_gpa': 0.0, 'fmax': 0.05, 'stress_tol_gpa': 0.5, 'max_steps': 300, 'optimizer': 'lbfgs', 'head': None,
     'batch_size': None, 'relax_cell': True, 'maxstep': 0.2, 'min_volume_per_atom': 0.5, 'max_volume_per_atom': 100.0,
-    'min_distance': 0.4, 'threads': None, 'compress': True,
+    'min_distance': 0.4, 'threads': None, 'compress': COMPRESS_BY_DEFAULT,
 }
 
 

@@ -25,6 +25,8 @@ from .errors import LamModelError
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_STRIDE = 0.01
+#: Whether the workers and the CLI evaluate the compressed copy when the parameters do not say.
+COMPRESS_BY_DEFAULT = True
 
 
 def cache_dir() -> pathlib.Path:
@@ -35,13 +37,18 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get('XDG_CACHE_HOME', '~/.cache')).expanduser() / 'aiida-hydrides' / 'models'
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = 'sha256') -> str:
+    """Hex digest of a file's content (``hashlib`` algorithm name), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, 'rb') as handle:
         for block in iter(lambda: handle.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file."""
+    return file_digest(path, 'sha256')
 
 
 def dp_command() -> list[str]:

@@ -217,29 +217,25 @@ class _DevicePinned:
         setattr(self.module, name, value)
 
 
-def _plain_torchscript_executor(deep_pot) -> None:
-    """Run TorchScript models without the profiling graph executor (PyTorch backend only).
+def _trim_pytorch_call_overhead(deep_pot) -> bool:
+    """Cut the fixed cost of each ``eval`` call of a PyTorch-backend ``DeepPot``; ``False`` for other backends.
 
-    The profiling executor re-specialises a scripted model for new input shapes, and the first calls at a new shape
-    run several times slower; the relaxation engine's batches change shape as structures converge, and its workers
-    are short-lived processes. The plain executor runs the same graph at a steady speed, as fast or faster here.
+    - DeePMD's per-call ``model.to(device)`` is skipped (see :class:`_DevicePinned`);
+    - TorchScript runs without the profiling graph executor: it re-specialises a scripted model for new input shapes
+      and the first calls at a new shape run several times slower, while the relaxation engine's batches change
+      shape as structures converge and its workers are short-lived processes. The plain executor runs the same graph
+      at a steady speed, as fast or faster here.
     """
-    if not type(getattr(deep_pot, 'deep_eval', None)).__module__.startswith('deepmd.pt'):
-        return
-    import torch
-
-    setter = getattr(torch._C, '_set_graph_executor_optimize', None)  # noqa: SLF001 - no public switch exists
-    if setter is not None:
-        setter(False)
-
-
-def _pin_device(deep_pot) -> bool:
-    """Skip DeePMD's per-call ``model.to(device)`` where the backend is PyTorch (see :class:`_DevicePinned`)."""
     deep_eval = getattr(deep_pot, 'deep_eval', None)
     module = getattr(deep_eval, 'dp', None)
     if module is None or not type(deep_eval).__module__.startswith('deepmd.pt') or not hasattr(module, 'to'):
         return False
     deep_eval.dp = _DevicePinned(module)
+    import torch
+
+    setter = getattr(torch._C, '_set_graph_executor_optimize', None)  # noqa: SLF001 - no public switch exists
+    if setter is not None:
+        setter(False)
     return True
 
 
@@ -275,8 +271,7 @@ class DeepMDEvaluator(BatchEvaluator):
             raise LamModelError(f'cannot load {path} as a DeePMD model{hint}: {text[:500]}') from exc
         if getattr(self.dp, 'deep_eval', None) is not None and 'Property' in type(self.dp).__name__:
             raise LamModelError(f'{path} is not an energy model')
-        self.device_pinned = _pin_device(self.dp)
-        _plain_torchscript_executor(self.dp)
+        self.device_pinned = _trim_pytorch_call_overhead(self.dp)
         self.path = path
         self.source_model = path
         self.compressed = False

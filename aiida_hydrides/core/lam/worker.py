@@ -25,6 +25,8 @@ import pathlib
 import sys
 import time
 
+from .compress import COMPRESS_BY_DEFAULT
+
 EXIT_MODEL_ERROR = 2
 EXIT_ELEMENT_ERROR = 3
 EXIT_INPUT_ERROR = 4
@@ -98,7 +100,7 @@ def run_relax(args) -> dict:
     structures = unpack_structures(read_batch(args.structures))
     configure_threads(params.pop('threads', None))
     head = params.pop('head', None)
-    compress = bool(params.pop('compress', True))
+    compress = bool(params.pop('compress', COMPRESS_BY_DEFAULT))
     settings = RelaxSettings(**params).validated()
     evaluator = load_model(args.model, head=head, compress=compress)
     evaluator.check_structures(structures)
@@ -140,7 +142,7 @@ def run_phonons(args) -> dict:
     params = _parameters(args, PHONON_PARAMETERS)
     structures = unpack_structures(read_batch(args.structures))
     configure_threads(params.pop('threads', None))
-    evaluator = load_model(args.model, head=params.pop('head', None), compress=bool(params.pop('compress', True)))
+    evaluator = load_model(args.model, head=params.pop('head', None), compress=bool(params.pop('compress', COMPRESS_BY_DEFAULT)))
     evaluator.check_structures(structures)
     results = [lam_phonons(atoms, evaluator, **params) for atoms in structures]
     np.savez(args.output,

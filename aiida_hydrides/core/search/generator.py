@@ -106,9 +106,12 @@ def formula_unit(composition: Composition | Mapping[str, int] | str) -> dict[str
 
 
 def check_formula_units(formula_units) -> tuple[int, ...] | None:
-    """The allowed numbers of formula units per primitive cell as a sorted tuple (``None``: any number)."""
+    """The allowed numbers of formula units per primitive cell (one number or several) as a sorted tuple
+    (``None``: any number)."""
     if formula_units is None:
         return None
+    if isinstance(formula_units, (int, np.integer)) and not isinstance(formula_units, bool):
+        formula_units = (formula_units,)
     try:
         values = sorted({int(value) for value in formula_units})
         if any(isinstance(value, bool) or int(value) != value for value in formula_units):

@@ -31,7 +31,6 @@ distance limits) is recorded as ``failed`` for its composition and the others go
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -40,6 +39,7 @@ import time
 import zipfile
 
 from ..errors import CompositionRuleError, HydridesInputError, UnknownElementError
+from ..lam.compress import COMPRESS_BY_DEFAULT, file_digest
 
 __all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_from_parameters',
            'settings_to_json', 'check_composition', 'check_compositions', 'read_type_map', 'file_md5',
@@ -50,8 +50,8 @@ WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress')
 #: Fields of :class:`SearchSettings` (kept in step with the dataclass).
 SEARCH_FIELDS = (
     'pressure_gpa', 'budget', 'population', 'random_fraction', 'learning', 'operator_weights', 'elite_fraction',
-    'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs',
-    'use_prototypes', 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa',
+    'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm',
+    'min_pairs', 'use_prototypes', 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa',
     'max_steps', 'optimizer', 'batch_size',
 )
 DEFAULT_WINDOW_MEV = 100.0
@@ -98,10 +98,7 @@ def settings_from_parameters(parameters: dict | None):
     if params.get('formula_units') is not None:
         from .generator import check_formula_units
 
-        units = params['formula_units']
-        if isinstance(units, int) and not isinstance(units, bool):
-            units = [units]
-        params['formula_units'] = check_formula_units(units)
+        params['formula_units'] = check_formula_units(params['formula_units'])
     if 'min_pairs' in params:
         pairs = params['min_pairs']
         if isinstance(pairs, dict):
@@ -256,12 +253,8 @@ def read_type_map(path: str | os.PathLike) -> list[str] | None:
 
 
 def file_md5(path: str | os.PathLike) -> str:
-    """MD5 hex digest of a file."""
-    digest = hashlib.md5()  # noqa: S324 - a content fingerprint, not security
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+    """MD5 hex digest of a file (a content fingerprint, not security)."""
+    return file_digest(path, 'md5')
 
 
 def _read_compositions(path) -> list:
@@ -382,7 +375,7 @@ def run_search_command(args) -> dict:
     head = args.head or options.get('head')
     type_map = read_type_map(args.model)
     _check_type_map(compositions, type_map)  # before the model is loaded, when the file tells
-    evaluator = load_model(args.model, head=head, compress=bool(options.get('compress', True)))
+    evaluator = load_model(args.model, head=head, compress=bool(options.get('compress', COMPRESS_BY_DEFAULT)))
     if not getattr(evaluator, 'type_map', None):
         raise LamModelError(f'{args.model} has no type map')
     _check_type_map(compositions, evaluator.type_map)
