@@ -160,6 +160,9 @@ def test_worker_checks_without_aiida(tmp_path):
         check_compositions(['CaH20'])
     with pytest.raises(AtomBudgetError):
         check_compositions(['CaYH12'], max_atoms=13)
+    with pytest.raises(AtomBudgetError, match=r'none of formula_units=\[2\]'):
+        check_compositions(['CaH6', 'CaYH12'], max_atoms=20, formula_units=2)
+    assert [c.formula for c in check_compositions(['CaH6'], max_atoms=20, formula_units=[2, 3])] == ['CaH6']
     assert read_type_map(TINY_MODEL) == ['H', 'Ca', 'Y']
     fake = tmp_path / 'fake.pth'
     fake.write_text('x')

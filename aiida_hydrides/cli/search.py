@@ -19,6 +19,8 @@ from .utils import echo_json, fail, load_profile
 @click.option('--budget', type=int, default=None, help='Relaxations per composition (overrides the protocol).')
 @click.option('--population', type=int, default=None, help='Relaxations per generation (overrides the protocol).')
 @click.option('--max-atoms', type=int, default=None, help='Atom budget per cell (overrides the protocol).')
+@click.option('--formula-units', default=None, metavar='N[,N...]',
+              help='Allowed formula units per cell, e.g. 2 or 1,2,4 (default: any that fits --max-atoms).')
 @click.option('--max-steps', type=int, default=None, help='Relaxation step limit (overrides the protocol).')
 @click.option('--seed', type=int, default=None, help='Random seed of every composition (default 0).')
 @click.option('--window', 'window_mev', type=float, default=None,
@@ -31,8 +33,8 @@ from .utils import echo_json, fail, load_profile
                    'skipped.')
 @click.option('--computer', default='localhost', show_default=True, help='Computer of the hydrides-lam code.')
 @click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
-def search(system, pressure, model, compositions, protocol, budget, population, max_atoms, max_steps, seed, window_mev,
-           per_job, max_jobs, group_label, computer, as_json):
+def search(system, pressure, model, compositions, protocol, budget, population, max_atoms, formula_units, max_steps,
+           seed, window_mev, per_job, max_jobs, group_label, computer, as_json):
     """Search the crystal structures of the compositions of SYSTEM (e.g. Ca-Y) at a target pressure.
 
     Each composition gets its own search (random symmetric cells and learned offspring relaxed with the DeePMD model);
@@ -55,6 +57,14 @@ def search(system, pressure, model, compositions, protocol, budget, population, 
                         ('--max-steps', max_steps), ('--per-job', per_job), ('--max-jobs', max_jobs)):
         if value is not None and value < 1:
             fail(f'{name} must be >= 1, got {value}')
+    units = None
+    if formula_units is not None:
+        try:
+            units = [int(item) for item in formula_units.split(',') if item.strip()]
+        except ValueError:
+            fail(f'--formula-units takes whole numbers separated by commas, got {formula_units!r}')
+        if not units or min(units) < 1:
+            fail(f'--formula-units takes whole numbers >= 1, got {formula_units!r}')
     formulas = None
     if compositions:
         formulas = [item.strip() for item in compositions.split(',') if item.strip()]
@@ -74,6 +84,8 @@ def search(system, pressure, model, compositions, protocol, budget, population, 
     parameters = {key: value for key, value in (('budget', budget), ('population', population),
                                                 ('max_atoms', max_atoms), ('max_steps', max_steps), ('seed', seed))
                   if value is not None}
+    if units is not None:
+        parameters['formula_units'] = units
     overrides = {'parameters': parameters, 'max_concurrent_jobs': max_jobs}
     if window_mev is not None:
         overrides['window_mev'] = window_mev
@@ -138,7 +150,7 @@ def _echo_table(data):
                f"{data['n_skipped']} skipped, {data['n_failed']} failed; {data['n_minima']} minima in group "
                f"'{data['group']}'")
     if data.get('excluded'):
-        click.echo(f"{len(data['excluded'])} compositions left out (formula unit larger than max_atoms)")
+        click.echo(f"{len(data['excluded'])} compositions left out (their smallest allowed cell is larger than max_atoms)")
     click.echo(f'{"composition":<14} {"status":<9} {"best H (eV/atom)":>17} {"space group":<14} {"natoms":>6} '
                f'{"relax":>6} {"minima":>6}')
     for formula, entry in data['compositions'].items():

@@ -33,10 +33,15 @@ def default_group_label(system: str, pressure: float) -> str:
     return f'hydrides/search/{system_label(*parse_system(system))}/{float(pressure):g}GPa'
 
 
-def default_compositions(system: str, max_atoms: int | None = None, include_alloys: bool = False):
-    """The default compositions of a system search and those left out because their formula unit exceeds
-    ``max_atoms``: ``(formulas, excluded)``; elements, binary hydrides (and alloys), then the distinct ternaries."""
+def default_compositions(system: str, max_atoms: int | None = None, include_alloys: bool = False,
+                         formula_units=None):
+    """The default compositions of a system search and those left out because their formula unit (times the
+    smallest of ``formula_units``, when given) exceeds ``max_atoms``: ``(formulas, excluded)``; elements, binary
+    hydrides (and alloys), then the distinct ternaries."""
     from aiida_hydrides.core.compositions import enumerate_compositions, reference_compositions
+    from aiida_hydrides.core.search.generator import check_formula_units
+
+    smallest = min(check_formula_units(formula_units)) if formula_units is not None else 1
 
     references = reference_compositions(system)
     candidates = [*references.elements, *references.hydrides, *(references.alloys if include_alloys else ()),
@@ -47,7 +52,7 @@ def default_compositions(system: str, max_atoms: int | None = None, include_allo
         if reduced.formula in seen:
             continue
         seen.add(reduced.formula)
-        if max_atoms is not None and reduced.num_atoms > max_atoms:
+        if max_atoms is not None and smallest * reduced.num_atoms > max_atoms:
             excluded.append(reduced.formula)
         else:
             formulas.append(reduced.formula)
@@ -297,12 +302,13 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             items = self.inputs.compositions.get_list()
         else:
             items, excluded = default_compositions(self.ctx.system, settings.max_atoms,
-                                                   self.inputs.include_alloys.value)
+                                                   self.inputs.include_alloys.value, settings.formula_units)
             if excluded:
-                self.report(f'{len(excluded)} compositions have more atoms per formula unit than max_atoms='
-                            f'{settings.max_atoms} and are left out, e.g. {", ".join(excluded[:3])}')
+                units = '' if settings.formula_units is None else f' (with formula_units={list(settings.formula_units)})'
+                self.report(f'{len(excluded)} compositions do not fit max_atoms={settings.max_atoms}{units} and are '
+                            f'left out, e.g. {", ".join(excluded[:3])}')
         try:
-            compositions = check_compositions(items, settings.max_atoms, options.get('rules'))
+            compositions = check_compositions(items, settings.max_atoms, options.get('rules'), settings.formula_units)
         except UnknownElementError as exc:
             return self.exit_codes.ERROR_UNKNOWN_ELEMENT.format(message=str(exc))
         except AtomBudgetError as exc:

@@ -65,6 +65,11 @@ def test_entry_point_and_default_compositions():
     assert excluded and all(parse_formula(formula).num_atoms > 40 for formula in excluded)
     assert all(parse_formula(formula).num_atoms <= 40 for formula in formulas)
     assert len(set(formulas)) == len(formulas)
+    # with two formula units per cell at least, a formula unit of more than 20 atoms does not fit 40
+    paired, left_out = default_compositions('Ca-Y', max_atoms=40, formula_units=[2, 3])
+    assert set(paired) | set(left_out) == set(formulas) | set(excluded)
+    assert all(parse_formula(formula).num_atoms <= 20 for formula in paired)
+    assert 'CaYH12' in paired and 'Ca3YH24' in left_out
 
 
 def test_builder_from_protocol(aiida_profile, lam_code):
@@ -161,6 +166,7 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     ('Ca-Y', ['CaYH40'], {}, 203, 'x=40 is outside the hydrogen range'),
     ('Ca-Y', ['LaH10'], {}, 203, 'not part of the system Ca-Y'),
     ('Ca-Y', ['CaYH12'], {'max_atoms': 10}, 204, 'smaller than one formula unit of CaYH12'),
+    ('Ca-Y', ['CaH6', 'CaYH12'], {'max_atoms': 24, 'formula_units': [2, 4]}, 204, 'none of formula_units=[2, 4]'),
     ('Ca-La', ['CaLaH12'], {}, 205, 'does not know La'),
     ('CaYH12', None, {}, 201, 'looks like a formula'),
     ('Ca-La', None, {}, 205, 'does not know La'),  # the default compositions of the system
@@ -217,3 +223,8 @@ def test_cli_errors(aiida_profile, aiida_localhost, tmp_path):
     assert result.exit_code == 1 and 'kbar' in result.output
     result = _cli(['Ca-La', '--model', TINY_MODEL, '--compositions', 'CaLaH12', '--budget', 2])
     assert result.exit_code == 1 and 'does not know La' in result.output
+    result = _cli(['Ca-Y', '--model', TINY_MODEL, '--formula-units', 'two'])
+    assert result.exit_code == 1 and 'whole numbers' in result.output
+    result = _cli(['Ca-Y', '--model', TINY_MODEL, '--compositions', 'CaYH12', '--max-atoms', 20,
+                   '--formula-units', '2,4', '--budget', 2])
+    assert result.exit_code == 1 and 'none of formula_units=[2, 4]' in result.output

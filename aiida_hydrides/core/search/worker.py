@@ -159,14 +159,15 @@ def settings_to_json(settings) -> dict:
     return data
 
 
-def check_composition(item, max_atoms: int | None = None, rules=None):
+def check_composition(item, max_atoms: int | None = None, rules=None, formula_units=None):
     """Parse one composition (a formula or an element -> count mapping) and check it; return the reduced
     :class:`~aiida_hydrides.core.compositions.Composition`.
 
     Ternary hydrides A_mB_nH_x must obey ``rules`` (default: the enumeration rules, 1 <= m, n <= 4 and
     3(m+n) <= x <= 10(m+n), checked on the reduced formula); binary hydrides the reference rules (1 <= H/A <= 10, at
     most 4 A per formula unit); alloys at most 4 of each element; elements are always accepted; nothing with more
-    than two elements besides hydrogen. With ``max_atoms``, the formula unit must fit in it.
+    than two elements besides hydrogen. With ``max_atoms``, the formula unit must fit in it, and with
+    ``formula_units`` (allowed formula units per cell) the smallest allowed cell must fit in it.
 
     :raises UnknownElementError: an unknown element symbol.
     :raises CompositionRuleError: malformed input or a composition that breaks the rules.
@@ -203,10 +204,19 @@ def check_composition(item, max_atoms: int | None = None, rules=None):
         raise AtomBudgetError(
             f'the atom budget max_atoms={max_atoms} is smaller than one formula unit of {reduced.formula} '
             f'({reduced.num_atoms} atoms); raise max_atoms or leave this composition out')
+    if max_atoms is not None and formula_units is not None:
+        from .generator import check_formula_units
+
+        smallest = min(check_formula_units(formula_units))
+        if smallest * reduced.num_atoms > max_atoms:
+            raise AtomBudgetError(
+                f'{reduced.formula} has {reduced.num_atoms} atoms per formula unit: none of formula_units='
+                f'{list(check_formula_units(formula_units))} fits the atom budget max_atoms={max_atoms}; raise '
+                f'max_atoms, allow fewer formula units or leave this composition out')
     return reduced
 
 
-def check_compositions(items, max_atoms: int | None = None, rules=None) -> list:
+def check_compositions(items, max_atoms: int | None = None, rules=None, formula_units=None) -> list:
     """Check a list of compositions (see :func:`check_composition`); the reduced formulas must all differ."""
     if isinstance(items, (str, dict)) or not isinstance(items, (list, tuple)):
         raise CompositionRuleError(f'the compositions must be a list of formulas, got {items!r}')
@@ -215,7 +225,7 @@ def check_compositions(items, max_atoms: int | None = None, rules=None) -> list:
     compositions, seen = [], {}
     for item in items:
         try:
-            reduced = check_composition(item, max_atoms, rules)
+            reduced = check_composition(item, max_atoms, rules, formula_units)
         except CompositionRuleError as exc:
             text = item if isinstance(item, str) else json.dumps(item)
             if text in str(exc):
@@ -369,7 +379,8 @@ def run_search_command(args) -> dict:
         if value is not None:
             params[name] = value
     settings, options = settings_from_parameters(params)
-    compositions = check_compositions(_read_compositions(args.compositions), settings.max_atoms, options.get('rules'))
+    compositions = check_compositions(_read_compositions(args.compositions), settings.max_atoms, options.get('rules'),
+                                      settings.formula_units)
     check_model_file(args.model)
     configure_threads(options.get('threads'))
     head = args.head or options.get('head')
