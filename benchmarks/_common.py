@@ -42,10 +42,25 @@ def write_result(name: str, **fields) -> pathlib.Path:
     if missing:
         raise ValueError(f'benchmark result {name!r} lacks {missing}')
     fields.setdefault('machine', machine_description())
+    if isinstance(fields.get('model'), str) and 'model_md5' not in fields:
+        fields['model_md5'] = model_md5(fields['model'])
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f'{name}.json'
     path.write_text(json.dumps(fields, indent=2) + '\n')
     return path
+
+
+def model_md5(model: str) -> str | None:
+    """MD5 of a benchmark's model file, given as a path (absolute or from the repository root) or as the name of a
+    file of ``aiida_hydrides/models/seed``; ``None`` when no such file exists. Results record it because the seed
+    model's file name stays the same when it is retrained."""
+    import hashlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    for path in (pathlib.Path(model), root / model, root / 'aiida_hydrides' / 'models' / 'seed' / model):
+        if path.is_file():
+            return hashlib.md5(path.read_bytes()).hexdigest()
+    return None
 
 
 def pick_model(given=None):

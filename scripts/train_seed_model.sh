@@ -14,7 +14,10 @@
 # THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: the energy-weighted second
 # stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`).
 #
-#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=4000 scripts/train_seed_model.sh   # second stage
+#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=8000 scripts/train_seed_model.sh   # second stage
+#
+# The committed model is the second stage (8000 steps) of the first (20000 steps); the first stage's input and
+# learning curve are kept beside it as stage1-input.json and stage1-lcurve.out (moved there by the second stage).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,6 +85,11 @@ echo "== 4/5 dp --pt freeze"
 (cd "$WORK/train" && "$DP" --pt freeze -o seed_se_e2_a.pth > freeze.log 2>&1) || { tail -30 "$WORK/train/freeze.log"; exit 1; }
 
 echo "== 5/5 dp --pt test on the held-out frames"
+if [[ "$STAGE" == energy && -f "$OUT/input.json" ]] && ! grep -q '"_stage"' "$OUT/input.json"; then
+    # keep the record of the first stage that the second one started from
+    mv "$OUT/input.json" "$OUT/stage1-input.json"
+    [[ -f "$OUT/lcurve.out" ]] && mv "$OUT/lcurve.out" "$OUT/stage1-lcurve.out"
+fi
 cp "$WORK/train/seed_se_e2_a.pth" "$WORK/train/input.json" "$WORK/train/lcurve.out" "$OUT/"
 RESULTS_FLAG="--no-results"
 [[ "$OUT" == "$(cd "$DEFAULT_OUT" 2>/dev/null && pwd)" ]] && RESULTS_FLAG=""
