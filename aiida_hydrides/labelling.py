@@ -37,6 +37,7 @@ __all__ = (
     'LABEL_EXTRA',
     'LabelRunSummary',
     'default_data_dir',
+    'extend_candidates',
     'ensure_label_profile',
     'finished_label_calculations',
     'frame_from_calculation',
@@ -479,6 +480,38 @@ def run_labels(
             _write_failed(data_dir, failed)
     summary['finished_at'] = datetime.datetime.now().isoformat(timespec='seconds')
     return summary
+
+
+def extend_candidates(data_dir=None, round_number: int = 2) -> dict:
+    """Append the frames of extension round ``round_number`` (``seed_configs.EXTENSION_ROUNDS``) to the candidates
+    and the manifest of ``data_dir``, with ids after the last one and held-out flags by the same id hash.
+
+    The existing frames, their ids and their held-out flags are never changed; a round is added once.
+    """
+    data_dir = pathlib.Path(data_dir or default_data_dir())
+    with _exclusive(data_dir):
+        frames = seed_configs.read_candidates(data_dir / CANDIDATES_FILE)
+        manifest_path = data_dir / MANIFEST_FILE
+        manifest = json.loads(manifest_path.read_text())
+        rounds = manifest.get('rounds', [{'round': 1, 'first_id': frames[0].id, 'last_id': frames[-1].id,
+                                          'frames': len(frames)}])
+        if any(entry['round'] == round_number for entry in rounds):
+            raise HydridesInputError(f'round {round_number} is already part of the candidates in {data_dir}')
+        last = max(int(frame.id.split('-')[1]) for frame in frames)
+        seed = manifest.get('seed', seed_configs.DEFAULT_SEED)
+        new = seed_configs.generate_extension_frames(round_number, last + 1, seed)
+        records = []
+        for frame in new:
+            record = frame.record()
+            record.update(heldout=seed_configs.is_heldout(frame.id), round=round_number)
+            records.append(record)
+        rounds.append({'round': round_number, 'first_id': new[0].id, 'last_id': new[-1].id, 'frames': len(new)})
+        seed_configs.write_candidates(frames + new, data_dir / CANDIDATES_FILE)
+        manifest['frames'] = manifest['frames'] + records
+        manifest['rounds'] = rounds
+        seed_configs.write_manifest(manifest, manifest_path)
+    return {'round': round_number, 'added': len(new), 'first_id': new[0].id, 'last_id': new[-1].id,
+            'heldout': sum(record['heldout'] for record in records), 'candidates': len(frames) + len(new)}
 
 
 def label_status(data_dir=None) -> dict:

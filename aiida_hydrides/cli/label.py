@@ -18,6 +18,7 @@ def label():
     Typical use:
       aiida-hydrides label generate             # candidate frames + manifest (once; committed)
       aiida-hydrides label run --chunk 20       # label them, one piece per chunk; resumable
+      aiida-hydrides label extend --round 2     # append the frames of a later round (new ids)
       aiida-hydrides label status               # progress
       aiida-hydrides label pack                 # merge the piece archives into one (set complete)
       aiida-hydrides label split OUT            # train/held-out deepmd/npy systems for training
@@ -54,6 +55,24 @@ def generate(data_dir, seed, force):
     seed_configs.write_manifest(manifest, data_dir / MANIFEST_FILE)
     echo_json({'candidates': str(target), 'frames': len(frames),
                'heldout': sum(record['heldout'] for record in manifest['frames'])})
+
+
+@label.command('extend')
+@_DATA_DIR
+@click.option('--round', 'round_number', type=int, default=2, show_default=True,
+              help='Extension round to append (seed_configs.EXTENSION_ROUNDS).')
+def extend(data_dir, round_number):
+    """Append the frames of an extension round to the candidates and the manifest (new ids, held-out by the id hash).
+
+    The existing frames and their labels are untouched; `label run` then labels the new frames.
+    """
+    from aiida_hydrides.core.errors import HydridesInputError
+    from aiida_hydrides.labelling import extend_candidates
+
+    try:
+        echo_json(extend_candidates(_data_dir(data_dir), round_number))
+    except HydridesInputError as exception:
+        fail(str(exception))
 
 
 @label.command('run')

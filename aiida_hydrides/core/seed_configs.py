@@ -42,6 +42,8 @@ __all__ = (
     'check_distances',
     'estimate_pressure',
     'generate_seed_frames',
+    'generate_extension_frames',
+    'EXTENSION_ROUNDS',
     'is_heldout',
     'labelling_order',
     'read_candidates',
@@ -415,6 +417,62 @@ def _random_frames(seed):
             frames.append((prototype, atoms, 'random'))
             for _ in range(RANDOM_RATTLES):
                 frames.append((prototype, _rattled(atoms, rng, rng.uniform(*RATTLE_RANGE)), 'rattle'))
+    return frames
+
+
+#: later rounds of candidate frames, appended to the committed set with new ids (``aiida-hydrides label extend``):
+#: random symmetric structures of the families the seed model fits worst (random CaH6 and pure-hydrogen cells carry
+#: most of its energy error), each with ``rattles`` rattled copies, and more compressed phases of the metals
+EXTENSION_ROUNDS = {
+    2: {
+        'random': (
+            ({'Ca': 1, 'H': 6}, 3), ({'Y': 1, 'H': 6}, 2), ({'H': 8}, 2), ({'H': 6}, 2), ({'Ca': 1, 'H': 8}, 2),
+            ({'Y': 1, 'H': 9}, 2), ({'Y': 1, 'H': 7}, 1), ({'Ca': 1, 'H': 10}, 1), ({'Ca': 1, 'Y': 1, 'H': 10}, 2),
+            ({'Ca': 1, 'Y': 1, 'H': 12}, 1), ({'Ca': 1, 'H': 4}, 1), ({'Y': 1, 'H': 4}, 1),
+        ),
+        'rattles': 2,
+        'metals': (('Ca-fcc', 'Ca', 'fcc'), ('Ca-sc', 'Ca', 'sc'), ('Y-bcc', 'Y', 'bcc'), ('Y-hcp', 'Y', 'hcp')),
+    },
+}
+
+
+def _extension_metal(symbol: str, lattice: str):
+    from ase.build import bulk
+
+    if lattice == 'hcp':
+        return bulk(symbol, 'hcp', a=3.0, c=3.0 * 1.6)
+    return bulk(symbol, lattice, a=3.0)
+
+
+def generate_extension_frames(round_number: int, first_index: int, seed: int = DEFAULT_SEED) -> list[SeedFrame]:
+    """The candidate frames of extension round ``round_number`` (:data:`EXTENSION_ROUNDS`), with ids from
+    ``seed-<first_index>`` on; deterministic for a given ``seed`` (random streams of their own, named by the round)."""
+    if round_number not in EXTENSION_ROUNDS:
+        raise HydridesInputError(f'unknown extension round {round_number!r}; defined: {sorted(EXTENSION_ROUNDS)}')
+    recipe = EXTENSION_ROUNDS[round_number]
+    raw = []
+    for composition, number in recipe['random']:
+        label = ''.join(f'{s}{n if n > 1 else ""}' for s, n in composition.items())
+        rng = _stream(seed, f'round{round_number}:random:{label}')
+        for _ in range(number):
+            atoms, group = _random_structure(composition, rng)
+            if atoms is None:
+                continue
+            prototype = f'random-{label}-sg{group}'
+            raw.append((prototype, atoms, 'random'))
+            for _ in range(recipe['rattles']):
+                raw.append((prototype, _rattled(atoms, rng, rng.uniform(*RATTLE_RANGE)), 'rattle'))
+    for name, symbol, lattice in recipe['metals']:
+        base = _extension_metal(symbol, lattice)
+        scale = VOLUME_CALIBRATION.get('Ca-bcc', 1.0) if symbol == 'Ca' else 1.0
+        for pressure in TARGET_PRESSURES:
+            volume = target_volume(base.get_chemical_symbols(), pressure) * scale
+            raw.append((name, _scale_to_volume(base, volume), 'pristine'))
+    frames = []
+    for index, (prototype, atoms, origin) in enumerate(raw, start=first_index):
+        atoms.pbc = True
+        scale = VOLUME_CALIBRATION.get('Ca-bcc', 1.0) if set(atoms.get_chemical_symbols()) == {'Ca'} else 1.0
+        frames.append(SeedFrame(f'seed-{index:04d}', atoms, prototype, origin, estimate_pressure(atoms, scale)))
     return frames
 
 

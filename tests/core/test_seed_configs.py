@@ -68,6 +68,16 @@ def test_generation_matches_the_committed_file(prototype_frames, committed):
     _assert_same_frames(again, prototype_frames)
 
 
+def _round_frames(frames, manifest, number):
+    """The frames of round ``number`` (1: the generated seed set, later: ``label extend`` rounds)."""
+    rounds = {entry['round']: entry for entry in manifest.get('rounds', [])}
+    if number not in rounds:
+        assert number == 1 and not rounds
+        return list(frames)
+    first, last = (int(rounds[number][key].split('-')[1]) for key in ('first_id', 'last_id'))
+    return [frame for frame in frames if first <= int(frame.id.split('-')[1]) <= last]
+
+
 def _site_permutation(first, second, atol=1e-5):
     """Indices ``p`` with ``first[i]`` at the place of ``second[p[i]]`` (same symbol), or ``None``."""
     symbols_a, symbols_b = first.get_chemical_symbols(), second.get_chemical_symbols()
@@ -92,7 +102,8 @@ def test_full_generation_is_deterministic(committed):
     """
     from ase.geometry import find_mic
 
-    stored, _ = committed
+    stored, manifest = committed
+    stored = _round_frames(stored, manifest, 1)
     generated = seed_configs.generate_seed_frames()
     assert [f.id for f in generated] == [f.id for f in stored]
     permutations = {}
@@ -233,3 +244,54 @@ def test_energy_stage_training_input():
     assert energy['training']['training_data']['systems'] == ['t'] and energy['_heldout'] == ['h']
     with pytest.raises(HydridesInputError, match="'forces' or 'energy'"):
         seed_configs.training_input(['t'], ['h'], [186, 20, 18], stage='both')
+
+
+@pytest.mark.slow
+def test_committed_extension_round_is_reproduced(committed):
+    """The committed round-2 frames are those of ``generate_extension_frames`` (random sites may be listed in
+    another order by pyxtal in another process: same cells, same element counts)."""
+    stored, manifest = committed
+    rounds = {entry['round']: entry for entry in manifest.get('rounds', [])}
+    if 2 not in rounds:
+        pytest.skip('no extension round in the committed candidates')
+    frames = _round_frames(stored, manifest, 2)
+    generated = seed_configs.generate_extension_frames(2, int(rounds[2]['first_id'].split('-')[1]))
+    assert [f.id for f in generated] == [f.id for f in frames] and len(frames) == rounds[2]['frames']
+    for first, second in zip(generated, frames):
+        assert (first.prototype, first.origin) == (second.prototype, second.origin)
+        assert sorted(first.atoms.get_chemical_symbols()) == sorted(second.atoms.get_chemical_symbols())
+        np.testing.assert_allclose(first.atoms.cell[:], second.atoms.cell[:], atol=1e-6)
+    records = {record['id']: record for record in manifest['frames']}
+    assert all(records[f.id]['round'] == 2 for f in frames)
+
+
+def test_extend_candidates_appends_a_round_once(tmp_path, monkeypatch):
+    """``extend_candidates`` appends new ids after the last one, keeps the old frames and flags, refuses a repeat."""
+    from ase import Atoms
+
+    from aiida_hydrides.labelling import extend_candidates
+
+    monkeypatch.setitem(seed_configs.EXTENSION_ROUNDS, 9, {
+        'random': (({'H': 8}, 1),), 'rattles': 1, 'metals': (('Y-bcc', 'Y', 'bcc'),)})
+    old = [seed_configs.SeedFrame(f'seed-{i:04d}', Atoms('H2', positions=[(0, 0, 0), (0.9, 0.9, 0.9)],
+                                                         cell=np.eye(3) * 1.8, pbc=True), 'test-H2', 'pristine', 300.0)
+           for i in (1, 2)]
+    seed_configs.write_candidates(old, tmp_path / 'candidates.extxyz')
+    seed_configs.write_manifest(seed_configs.build_manifest(old), tmp_path / 'manifest.json')
+
+    summary = extend_candidates(tmp_path, 9)
+    assert summary['added'] == 5 and (summary['first_id'], summary['last_id']) == ('seed-0003', 'seed-0007')
+    frames = seed_configs.read_candidates(tmp_path / 'candidates.extxyz')
+    assert [f.id for f in frames] == [f'seed-{i:04d}' for i in range(1, 8)]
+    np.testing.assert_allclose(frames[1].atoms.positions, old[1].atoms.positions)
+    assert [f.origin for f in frames[2:]] == ['random', 'rattle', 'pristine', 'pristine', 'pristine']
+    assert all(seed_configs.check_distances(f.atoms) == [] for f in frames[2:])
+    manifest = json.loads((tmp_path / 'manifest.json').read_text())
+    assert [r['round'] for r in manifest['rounds']] == [1, 9]
+    assert [r['heldout'] for r in manifest['frames']] == [seed_configs.is_heldout(f.id) for f in frames]
+    assert [r.get('round') for r in manifest['frames']] == [None, None, 9, 9, 9, 9, 9]
+    with pytest.raises(HydridesInputError, match='round 9 is already part'):
+        extend_candidates(tmp_path, 9)
+    with pytest.raises(HydridesInputError, match='unknown extension round'):
+        extend_candidates(tmp_path, 8)
+    assert len(seed_configs.read_candidates(tmp_path / 'candidates.extxyz')) == 7
