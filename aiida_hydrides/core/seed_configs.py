@@ -404,18 +404,20 @@ def _random_structure(composition: dict, rng, attempts: int = 60):
     return None, None
 
 
-def _random_frames(seed):
+def _random_frames(seed, compositions=RANDOM_COMPOSITIONS, rattles: int = RANDOM_RATTLES, stream: str = 'random'):
+    """Random symmetric structures of ``compositions`` (each with its number of structures), each followed by
+    ``rattles`` rattled copies; one random stream per composition, named ``<stream>:<label>``."""
     frames = []
-    for composition, number in RANDOM_COMPOSITIONS:
+    for composition, number in compositions:
         label = ''.join(f'{s}{n if n > 1 else ""}' for s, n in composition.items())
-        rng = _stream(seed, f'random:{label}')
+        rng = _stream(seed, f'{stream}:{label}')
         for _ in range(number):
             atoms, group = _random_structure(composition, rng)
             if atoms is None:
                 continue
             prototype = f'random-{label}-sg{group}'
             frames.append((prototype, atoms, 'random'))
-            for _ in range(RANDOM_RATTLES):
+            for _ in range(rattles):
                 frames.append((prototype, _rattled(atoms, rng, rng.uniform(*RATTLE_RANGE)), 'rattle'))
     return frames
 
@@ -450,18 +452,7 @@ def generate_extension_frames(round_number: int, first_index: int, seed: int = D
     if round_number not in EXTENSION_ROUNDS:
         raise HydridesInputError(f'unknown extension round {round_number!r}; defined: {sorted(EXTENSION_ROUNDS)}')
     recipe = EXTENSION_ROUNDS[round_number]
-    raw = []
-    for composition, number in recipe['random']:
-        label = ''.join(f'{s}{n if n > 1 else ""}' for s, n in composition.items())
-        rng = _stream(seed, f'round{round_number}:random:{label}')
-        for _ in range(number):
-            atoms, group = _random_structure(composition, rng)
-            if atoms is None:
-                continue
-            prototype = f'random-{label}-sg{group}'
-            raw.append((prototype, atoms, 'random'))
-            for _ in range(recipe['rattles']):
-                raw.append((prototype, _rattled(atoms, rng, rng.uniform(*RATTLE_RANGE)), 'rattle'))
+    raw = _random_frames(seed, recipe['random'], recipe['rattles'], stream=f'round{round_number}:random')
     for name, symbol, lattice in recipe['metals']:
         base = _extension_metal(symbol, lattice)
         scale = VOLUME_CALIBRATION.get('Ca-bcc', 1.0) if symbol == 'Ca' else 1.0
