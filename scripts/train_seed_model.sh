@@ -58,13 +58,15 @@ echo "== 2/5 neighbour statistics (rcut 5.0 A) -> sel"
 "$DP" --pt neighbor-stat -s "$WORK/data/train" -r 5.0 -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
 grep -E 'max_nbor_size|min_nbor_dist' "$WORK/neighbor_stat.log" || true
 
-"$PY" - "$WORK" "$STEPS" "$STAGE" <<'EOF'
+"$PY" - "$WORK" "$STEPS" "$STAGE" "$INIT" <<'EOF'
 import json, pathlib, sys
 from aiida_hydrides.core import seed_configs
-work, steps, stage = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+work, steps, stage, init = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 split = json.loads((work / 'data' / 'split.json').read_text())
 neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
-config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage)
+# the second stage keeps the descriptor (sel) of the model it starts from
+sel = seed_configs.model_selection(init) if init else None
+config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage, sel=sel)
 # paths relative to the training folder, so that input.json is readable anywhere
 config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
 config['training']['training_data']['systems'] = ['../' + p for p in config['training']['training_data']['systems']]

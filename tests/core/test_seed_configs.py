@@ -246,6 +246,22 @@ def test_energy_stage_training_input():
         seed_configs.training_input(['t'], ['h'], [186, 20, 18], stage='both')
 
 
+def test_second_stage_keeps_the_descriptor_of_its_initial_model(tmp_path):
+    """The second stage takes ``sel`` from the model it starts from (a frozen .pth), not from the new data."""
+    tiny = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+    sel = seed_configs.model_selection(tiny)
+    assert isinstance(sel, list) and len(sel) == 3 and all(n > 0 for n in sel)
+    seed = pathlib.Path(__file__).resolve().parents[2] / 'aiida_hydrides' / 'models' / 'seed' / 'seed_se_e2_a.pth'
+    committed_input = json.loads((seed.parent / 'input.json').read_text())
+    assert seed_configs.model_selection(seed) == committed_input['model']['descriptor']['sel']
+    (tmp_path / 'not-a-model.pth').write_text('x')
+    assert seed_configs.model_selection(tmp_path / 'not-a-model.pth') is None
+    config = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', sel=[264, 76, 68])
+    assert config['model']['descriptor']['sel'] == [264, 76, 68]
+    with pytest.raises(HydridesInputError, match='train the first stage again'):
+        seed_configs.training_input(['t'], ['h'], [200, 80, 50], stage='energy', sel=[264, 76, 68])
+
+
 @pytest.mark.slow
 def test_committed_extension_round_is_reproduced(committed):
     """The committed round-2 frames are those of ``generate_extension_frames`` (random sites may be listed in
