@@ -207,11 +207,11 @@ def check_composition(item, max_atoms: int | None = None, rules=None, formula_un
     if max_atoms is not None and formula_units is not None:
         from .generator import check_formula_units
 
-        smallest = min(check_formula_units(formula_units))
-        if smallest * reduced.num_atoms > max_atoms:
+        units = check_formula_units(formula_units)
+        if min(units) * reduced.num_atoms > max_atoms:
             raise AtomBudgetError(
                 f'{reduced.formula} has {reduced.num_atoms} atoms per formula unit: none of formula_units='
-                f'{list(check_formula_units(formula_units))} fits the atom budget max_atoms={max_atoms}; raise '
+                f'{list(units)} fits the atom budget max_atoms={max_atoms}; raise '
                 f'max_atoms, allow fewer formula units or leave this composition out')
     return reduced
 
