@@ -54,12 +54,15 @@ def model_md5(model: str) -> str | None:
     """MD5 of a benchmark's model file, given as a path (absolute or from the repository root) or as the name of a
     file of ``aiida_hydrides/models/seed``; ``None`` when no such file exists. Results record it because the seed
     model's file name stays the same when it is retrained."""
-    import hashlib
+    import sys
 
     root = pathlib.Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from aiida_hydrides.core.search.worker import file_md5
+
     for path in (pathlib.Path(model), root / model, root / 'aiida_hydrides' / 'models' / 'seed' / model):
         if path.is_file():
-            return hashlib.md5(path.read_bytes()).hexdigest()
+            return file_md5(path)
     return None
 
 
