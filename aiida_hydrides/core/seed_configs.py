@@ -799,19 +799,12 @@ def selection_from_neighbors(max_neighbors, margin: float = SEL_MARGIN) -> list[
 def model_selection(path) -> list[int] | None:
     """The descriptor ``sel`` of a frozen DeePMD PyTorch model (``.pth``), read from its stored model definition;
     ``None`` when it cannot be read that way. A second training stage must keep the ``sel`` of its initial model."""
-    import re
-    import zipfile
+    from .lam.model_definition import stored_list_values
 
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if name.endswith(('data.pkl', 'model_def_script.json')):
-                    match = re.search(rb'"sel"\s*:\s*(\[[^\]]*\])', archive.read(name))
-                    if match:
-                        return [int(value) for value in json.loads(match.group(1).decode())]
-    except (OSError, ValueError, zipfile.BadZipFile):
+    found = stored_list_values(path, 'sel')
+    if not found:
         return None
-    return None
+    return [int(value) for value in found[0]]
 
 
 #: Loss and learning rate of the energy-weighted second stage (``stage='energy'``), started from the first stage's

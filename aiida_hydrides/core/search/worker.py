@@ -36,10 +36,10 @@ import os
 import pathlib
 import re
 import time
-import zipfile
 
 from ..errors import CompositionRuleError, HydridesInputError, UnknownElementError
 from ..lam.compress import COMPRESS_BY_DEFAULT, file_digest
+from ..lam.model_definition import stored_list_values
 
 __all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_from_parameters',
            'settings_to_json', 'check_composition', 'check_compositions', 'read_type_map', 'file_md5',
@@ -239,27 +239,13 @@ def check_compositions(items, max_atoms: int | None = None, rules=None, formula_
     return compositions
 
 
-_TYPE_MAP_RE = re.compile(rb'"type_map"\s*:\s*(\[[^\]]*\])')
-
-
 def read_type_map(path: str | os.PathLike) -> list[str] | None:
     """The type map of a frozen DeePMD PyTorch model (``.pth``) read from its model definition, without loading
     torch or deepmd; ``None`` when it cannot be read that way (other formats, several different type maps)."""
-    path = pathlib.Path(path)
-    try:
-        if not zipfile.is_zipfile(path):
-            return None
-        found = set()
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if name.endswith(('data.pkl', 'model_def_script.json')):
-                    for match in _TYPE_MAP_RE.finditer(archive.read(name)):
-                        found.add(tuple(json.loads(match.group(1).decode())))
-    except (OSError, ValueError, zipfile.BadZipFile):
+    found = stored_list_values(path, 'type_map')
+    if not found or len(found) != 1:
         return None
-    if len(found) != 1:
-        return None
-    return list(found.pop())
+    return list(found[0])
 
 
 def file_md5(path: str | os.PathLike) -> str:
