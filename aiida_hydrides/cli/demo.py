@@ -122,6 +122,42 @@ def _show_epc():
         click.echo(f'N(E_F) from projwfc.x: {dos["dos_per_atom_states_per_ev"]:.3f} states/eV/atom')
 
 
+#: Group of the demo's search minima; a second demo run finds the compositions finished and skips them.
+DEMO_SEARCH_GROUP = 'hydrides/demo/search/Ca-Y/200GPa'
+
+
+def _show_search(pressure: float, computer='localhost'):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_hydrides.codes import ensure_lam_code
+    from aiida_hydrides.models import seed_model_path
+    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+
+    overrides = {'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
+                 'max_concurrent_jobs': 1}
+    builder = SystemSearchWorkChain.get_builder_from_protocol(
+        ensure_lam_code(computer), 'Ca-Y', str(seed_model_path()), pressure=pressure, protocol='fast', overrides=overrides,
+        compositions=['CaH6', 'YH6'], group_label=DEMO_SEARCH_GROUP)
+    click.echo(f'hydrides.search.system: CaH6 and YH6 at {pressure:g} GPa, 24 relaxations each (random symmetric '
+               'cells, then learned offspring) with the seed DeePMD model')
+    _, node = run_get_node(builder)
+    if 'summary' not in node.outputs:
+        raise click.ClickException(f'SystemSearchWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
+    for formula, entry in node.outputs.summary.get_dict()['compositions'].items():
+        click.echo(f"  {formula:<6} {entry.get('status', '-'):<9} best {entry.get('best_space_group_symbol') or '-'} "
+                   f"H = {entry.get('best_enthalpy_per_atom') or float('nan'):.4f} eV/atom, "
+                   f"{entry.get('n_minima') or 0} minima")
+    qb = orm.QueryBuilder().append(orm.Group, filters={'label': DEMO_SEARCH_GROUP}, tag='group')
+    qb.append(orm.StructureData, with_group='group', filters={'extras.hydrides.space_group_number': {'>': 75}},
+              project=['id', 'extras.hydrides.formula', 'extras.hydrides.space_group_symbol',
+                       'extras.hydrides.e_above_best_mev'])
+    rows = sorted(qb.all(), key=lambda row: (row[1], row[3]))
+    click.echo('QueryBuilder, minima with space group > 75: '
+               + (', '.join(f'<{pk}> {formula} {symbol} (+{mev:.0f} meV/atom)' for pk, formula, symbol, mev in rows)
+                  or 'none'))
+
+
 @click.command('demo')
 @click.option('--system', default='Ca-Y', show_default=True, help='Chemical system A-B of the composition step.')
 @click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no AiiDA profile, no Quantum ESPRESSO).')
@@ -132,7 +168,8 @@ def demo(system, skip_qe, skip_runs):
     Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
     pressure, the offline Quantum ESPRESSO set-up (codes and the ld1.x-generated pseudopotential family) stored
     in AiiDA and found again with QueryBuilder, the DFT enthalpy of H3S at 200 GPa and the electron-phonon Tc of
-    fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores).
+    fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores), and a structure search of CaH6 and YH6
+    with the seed DeePMD model whose minima are found again with QueryBuilder.
     """
     _title(f'1. Composition space of {system}-H')
     _show_compositions(system)
@@ -151,3 +188,5 @@ def demo(system, skip_qe, skip_runs):
     _show_dft_enthalpy(200.0)
     _title('6. Electron-phonon coupling and Tc through the hydrides.epc work chain')
     _show_epc()
+    _title('7. Structure search at 200 GPa with the seed DeePMD model through the hydrides.search.system work chain')
+    _show_search(200.0)
