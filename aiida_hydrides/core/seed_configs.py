@@ -62,6 +62,7 @@ __all__ = (
     'parse_neighbor_stat',
     'selection_from_neighbors',
     'model_selection',
+    'model_type_one_side',
     'training_input',
 )
 
@@ -807,6 +808,20 @@ def model_selection(path) -> list[int] | None:
     return [int(value) for value in found[0]]
 
 
+def model_type_one_side(path) -> bool | None:
+    """The descriptor's ``type_one_side`` of a frozen DeePMD PyTorch model (``.pth``); ``None`` when it cannot be
+    read. A second training stage keeps it, like ``sel``."""
+    from .lam.model_definition import stored_values
+
+    found = [value for value in (stored_values(path, 'type_one_side') or []) if isinstance(value, bool)]
+    return found[0] if len(found) == 1 else None
+
+
+#: The seed model's embedding: one net per neighbour type (``type_one_side`` true) or per pair of centre and
+#: neighbour types (false).
+SEED_TYPE_ONE_SIDE = True
+
+
 #: Loss and learning rate of the energy-weighted second stage (``stage='energy'``), started from the first stage's
 #: model: forces already fit, so the energy prefactor leads from the start and grows as the learning rate decays.
 ENERGY_STAGE = {
@@ -817,13 +832,14 @@ ENERGY_STAGE = {
 
 
 def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 20000, seed: int = 1,
-                   stage: str = 'forces', sel=None) -> dict:
+                   stage: str = 'forces', sel=None, type_one_side: bool = SEED_TYPE_ONE_SIDE) -> dict:
     """The DeePMD (PyTorch) input of the seed model: small se_e2_a, fp64, ``type_map`` = :data:`TYPE_MAP`.
 
     ``stage``: ``'forces'`` (training from scratch, force-led loss) or ``'energy'`` (the energy-weighted second stage,
     :data:`ENERGY_STAGE`, meant to start from the first stage's model with ``dp --pt train --init-frz-model``).
     ``heldout_systems`` are only recorded (``_heldout``); they are never used for training or validation. ``sel``
     (the initial model's, for the second stage) replaces the one derived from ``max_neighbors``; it must hold them.
+    ``type_one_side``: one embedding net per neighbour type (``True``) or per pair of centre and neighbour types.
     """
     if stage not in ('forces', 'energy'):
         raise HydridesInputError(f"the training stage is 'forces' or 'energy', got {stage!r}")
@@ -845,7 +861,7 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 2
             'type_map': list(TYPE_MAP),
             'descriptor': {
                 'type': 'se_e2_a', 'sel': selection, 'rcut': SEED_RCUT,
-                'rcut_smth': 0.5, 'neuron': [16, 32, 64], 'axis_neuron': 8, 'type_one_side': True,
+                'rcut_smth': 0.5, 'neuron': [16, 32, 64], 'axis_neuron': 8, 'type_one_side': bool(type_one_side),
                 'precision': 'float64', 'seed': seed,
             },
             'fitting_net': {'neuron': [64, 64, 64], 'resnet_dt': True, 'precision': 'float64', 'seed': seed},

@@ -256,6 +256,11 @@ def test_second_stage_keeps_the_descriptor_of_its_initial_model(tmp_path):
     assert seed_configs.model_selection(seed) == committed_input['model']['descriptor']['sel']
     (tmp_path / 'not-a-model.pth').write_text('x')
     assert seed_configs.model_selection(tmp_path / 'not-a-model.pth') is None
+    descriptor = committed_input['model']['descriptor']
+    assert seed_configs.model_type_one_side(seed) is descriptor['type_one_side']
+    assert seed_configs.model_type_one_side(tmp_path / 'not-a-model.pth') is None
+    both_sides = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', type_one_side=False)
+    assert both_sides['model']['descriptor']['type_one_side'] is False
     config = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', sel=[264, 76, 68])
     assert config['model']['descriptor']['sel'] == [264, 76, 68]
     with pytest.raises(HydridesInputError, match='train the first stage again'):

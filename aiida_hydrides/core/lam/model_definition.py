@@ -1,7 +1,8 @@
 """Values read from the model definition stored in a frozen DeePMD PyTorch model, without loading torch or deepmd.
 
 A frozen ``.pth`` is a zip archive whose ``data.pkl`` / ``model_def_script.json`` hold the training input's model
-section as JSON text; list-valued keys such as ``type_map`` and the descriptor's ``sel`` can be read from it directly.
+section as JSON text; the lists and plain values of keys such as ``type_map``, the descriptor's ``sel`` or ``type_one_side`` can be read
+from it directly.
 """
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ import os
 import re
 import zipfile
 
-__all__ = ('stored_list_values',)
+__all__ = ('stored_list_values', 'stored_values')
 
 _DEFINITION_FILES = ('data.pkl', 'model_def_script.json')
 
 
-def stored_list_values(path: str | os.PathLike, key: str) -> list[list] | None:
-    """Every distinct JSON list stored under ``"key"`` in the model definition of the frozen model at ``path``, in
-    order of appearance; ``None`` when the file is not a readable zip archive (other formats, missing file)."""
-    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*(\[[^\]]*\])')
-    found: list[list] = []
+#: A JSON list without nested lists, or a plain JSON value (true, false, null, a number, a string).
+_VALUE = rb'(\[[^\]]*\]|true|false|null|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|"[^"]*")'
+
+
+def stored_values(path: str | os.PathLike, key: str) -> list | None:
+    """Every distinct value (a list without nested lists, or a plain value) stored under ``"key"`` in the model
+    definition of the frozen model at ``path``, in order of appearance; ``None`` when the file is not a readable zip
+    archive (other formats, missing file)."""
+    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*' + _VALUE)
+    found: list = []
     try:
         if not zipfile.is_zipfile(path):
             return None
@@ -33,3 +39,9 @@ def stored_list_values(path: str | os.PathLike, key: str) -> list[list] | None:
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
     return found
+
+
+def stored_list_values(path: str | os.PathLike, key: str) -> list[list] | None:
+    """The list values of :func:`stored_values` (``type_map``, ``sel``, ...)."""
+    found = stored_values(path, key)
+    return None if found is None else [value for value in found if isinstance(value, list)]
