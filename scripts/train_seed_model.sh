@@ -64,9 +64,14 @@ from aiida_hydrides.core import seed_configs
 work, steps, stage, init = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 split = json.loads((work / 'data' / 'split.json').read_text())
 neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
-# the second stage keeps the descriptor (sel) of the model it starts from
-sel = seed_configs.model_selection(init) if init else None
-config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage, sel=sel)
+# the second stage keeps the descriptor (sel, type_one_side) of the model it starts from
+kept = {}
+if init:
+    kept['sel'] = seed_configs.model_selection(init)
+    one_side = seed_configs.model_type_one_side(init)
+    if one_side is not None:
+        kept['type_one_side'] = one_side
+config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage, **kept)
 # paths relative to the training folder, so that input.json is readable anywhere
 config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
 config['training']['training_data']['systems'] = ['../' + p for p in config['training']['training_data']['systems']]

@@ -823,11 +823,13 @@ SEED_TYPE_ONE_SIDE = True
 
 
 #: Loss and learning rate of the energy-weighted second stage (``stage='energy'``), started from the first stage's
-#: model: forces already fit, so the energy prefactor leads from the start and grows as the learning rate decays.
+#: model: forces already fit, so the energy prefactor leads from the start and grows as the learning rate decays. The
+#: virial weight is small: under 200 GPa the virials are large (V*P, about 12 eV per atom) and a virial term of weight
+#: 1 outweighs the energy term (legacy 1/N normalisation) while adding little once energies and forces fit.
 ENERGY_STAGE = {
     'learning_rate': {'type': 'exp', 'start_lr': 3.0e-4, 'stop_lr': 3.0e-6},
     'loss': {'type': 'ener', 'start_pref_e': 2.0, 'limit_pref_e': 20.0, 'start_pref_f': 4.0, 'limit_pref_f': 1.0,
-             'start_pref_v': 0.2, 'limit_pref_v': 1.0},
+             'start_pref_v': 0.02, 'limit_pref_v': 0.02},
 }
 
 
