@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train, freeze and test the seed DeePMD model (se_e2_a, fp64, type_map H Ca Y) on the committed seed labels.
 #
-#   scripts/train_seed_model.sh                 # final model: all pieces of data/seed, 20000 steps
+#   scripts/train_seed_model.sh                 # final model: all pieces of data/seed, 60000 steps
 #   STEPS=300 OUT=/tmp/seed-try scripts/train_seed_model.sh   # quick check of the pipeline
 #
 # Steps: merge the pieces into train / held-out deepmd/npy systems (held-out = 10 % of the frames, chosen by a hash of
@@ -10,27 +10,27 @@
 # (default aiida_hydrides/models/seed): seed_se_e2_a.pth, input.json, lcurve.out, heldout.json, and the benchmark
 # results benchmarks/results/seed_model_heldout{,_force}.json (only for the default OUT).
 #
-# Environment: STEPS (20000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
-# THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: the energy-weighted second
+# Environment: STEPS (60000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
+# THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: an energy-weighted further
 # stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`).
 #
-#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=8000 scripts/train_seed_model.sh   # second stage
+#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=8000 scripts/train_seed_model.sh   # further stage
 #
-# The committed model is the second stage (8000 steps) of the first (20000 steps); the first stage's input and
-# learning curve are kept beside it as stage1-input.json and stage1-lcurve.out (moved there by the second stage).
+# The committed model is one run from scratch (`seed_configs.SCRATCH_STAGE`, float32, 60000 steps); a further stage
+# moves the first stage's input and learning curve to stage1-input.json and stage1-lcurve.out beside the model.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 DP="${DP:-$ROOT/.venv/bin/dp}"
-STEPS="${STEPS:-20000}"
+STEPS="${STEPS:-60000}"
 DATA="${DATA:-$ROOT/data/seed}"
 DEFAULT_OUT="$ROOT/aiida_hydrides/models/seed"
 OUT="${OUT:-$DEFAULT_OUT}"
 WORK="${WORK:-$ROOT/build/seed_training}"
 THREADS="${THREADS:-1}"
 INIT="${INIT:-}"
-STAGE=forces
+STAGE=scratch
 if [[ -n "$INIT" ]]; then
     INIT="$(cd "$(dirname "$INIT")" && pwd)/$(basename "$INIT")"
     STAGE=energy
@@ -64,13 +64,16 @@ from aiida_hydrides.core import seed_configs
 work, steps, stage, init = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 split = json.loads((work / 'data' / 'split.json').read_text())
 neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
-# the second stage keeps the descriptor (sel, type_one_side) of the model it starts from
+# a further stage keeps the descriptor (sel, type_one_side, precision) of the model it starts from
 kept = {}
 if init:
     kept['sel'] = seed_configs.model_selection(init)
     one_side = seed_configs.model_type_one_side(init)
     if one_side is not None:
         kept['type_one_side'] = one_side
+    precision = seed_configs.model_precision(init)
+    if precision is not None:
+        kept['precision'] = precision
 config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage, **kept)
 # paths relative to the training folder, so that input.json is readable anywhere
 config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
@@ -90,6 +93,17 @@ tail -3 "$WORK/train/lcurve.out"
 
 echo "== 4/5 dp --pt freeze"
 (cd "$WORK/train" && "$DP" --pt freeze -o seed_se_e2_a.pth > freeze.log 2>&1) || { tail -30 "$WORK/train/freeze.log"; exit 1; }
+
+if grep -q '"precision": "float32"' "$WORK/train/input.json"; then
+    echo "== 4b/5 float64 copy of the float32-trained model (seed_configs.float64_copy_input)"
+    mkdir -p "$WORK/float64"
+    "$PY" -c "import json, sys; from aiida_hydrides.core import seed_configs
+json.dump(seed_configs.float64_copy_input(json.load(open(sys.argv[1]))), open(sys.argv[2], 'w'), indent=2)" \
+        "$WORK/train/input.json" "$WORK/float64/input.json"
+    (cd "$WORK/float64" && "$DP" --pt train input.json --init-frz-model ../train/seed_se_e2_a.pth > train.log 2>&1 \
+        && "$DP" --pt freeze -o seed_se_e2_a.pth > freeze.log 2>&1) || { tail -30 "$WORK/float64/train.log"; exit 1; }
+    cp "$WORK/float64/seed_se_e2_a.pth" "$WORK/train/seed_se_e2_a.pth"
+fi
 
 echo "== 5/5 dp --pt test on the held-out frames"
 if [[ "$STAGE" == energy && -f "$OUT/input.json" ]] && ! grep -q '"_stage"' "$OUT/input.json"; then

@@ -227,7 +227,17 @@ def test_training_input_and_neighbor_stat():
     config = seed_configs.training_input(['a/train/H6Ca1Y0'], ['a/heldout/H6Ca1Y0'], sel, steps=100)
     assert config['model']['type_map'] == ['H', 'Ca', 'Y']
     descriptor = config['model']['descriptor']
-    assert descriptor['type'] == 'se_e2_a' and descriptor['precision'] == 'float64'
+    assert descriptor['type'] == 'se_e2_a' and descriptor['precision'] == 'float32'
+    assert config['model']['fitting_net']['precision'] == 'float32'
+    wide = seed_configs.training_input(['t'], ['h'], sel, precision='float64')
+    assert wide['model']['descriptor']['precision'] == wide['model']['fitting_net']['precision'] == 'float64'
+    with pytest.raises(HydridesInputError, match="'float32' or 'float64'"):
+        seed_configs.training_input(['t'], ['h'], sel, precision='half')
+    copy = seed_configs.float64_copy_input(config)
+    assert copy['model']['descriptor']['precision'] == copy['model']['fitting_net']['precision'] == 'float64'
+    assert copy['training']['numb_steps'] == 1 and copy['learning_rate']['start_lr'] <= 1e-20
+    assert copy['model']['descriptor']['sel'] == descriptor['sel'] and descriptor['precision'] == 'float32'
+    assert copy['training']['training_data'] == config['training']['training_data']
     assert all(s >= 1.2 * n for s, n in zip(descriptor['sel'], sel))
     assert config['training']['numb_steps'] == 100
     with pytest.raises(HydridesInputError, match='max_nbor_size'):
@@ -235,14 +245,17 @@ def test_training_input_and_neighbor_stat():
 
 
 def test_energy_stage_training_input():
-    forces = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000)
+    scratch = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000)
     energy = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000, stage='energy')
-    assert energy['model'] == forces['model']  # same network: the second stage starts from the first's weights
-    assert energy['loss']['start_pref_e'] > forces['loss']['start_pref_e']
-    assert energy['loss']['start_pref_f'] < forces['loss']['start_pref_f']
-    assert energy['learning_rate']['start_lr'] < forces['learning_rate']['start_lr']
+    assert energy['model'] == scratch['model']  # same network: a further stage starts from the first's weights
+    assert energy['loss']['start_pref_e'] > scratch['loss']['start_pref_e']
+    assert energy['loss']['start_pref_f'] < scratch['loss']['start_pref_f']
+    assert energy['learning_rate']['start_lr'] < scratch['learning_rate']['start_lr']
+    # from scratch the energy weight grows as the learning rate decays, to the same limit as the further stage's
+    assert scratch['loss']['limit_pref_e'] > 10 * scratch['loss']['start_pref_e']
+    assert scratch['loss']['limit_pref_v'] <= scratch['loss']['limit_pref_e'] / 10
     assert energy['training']['training_data']['systems'] == ['t'] and energy['_heldout'] == ['h']
-    with pytest.raises(HydridesInputError, match="'forces' or 'energy'"):
+    with pytest.raises(HydridesInputError, match="'scratch' or 'energy'"):
         seed_configs.training_input(['t'], ['h'], [186, 20, 18], stage='both')
 
 
@@ -259,6 +272,8 @@ def test_second_stage_keeps_the_descriptor_of_its_initial_model(tmp_path):
     descriptor = committed_input['model']['descriptor']
     assert seed_configs.model_type_one_side(seed) is descriptor['type_one_side']
     assert seed_configs.model_type_one_side(tmp_path / 'not-a-model.pth') is None
+    assert descriptor['precision'] == 'float32' and seed_configs.model_precision(seed) == 'float64'  # shipped copy
+    assert seed_configs.model_precision(tmp_path / 'not-a-model.pth') is None
     both_sides = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', type_one_side=False)
     assert both_sides['model']['descriptor']['type_one_side'] is False
     config = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', sel=[264, 76, 68])
