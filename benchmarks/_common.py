@@ -36,12 +36,23 @@ def machine_description() -> str:
     return f'{text}, GPU: {gpu}' if gpu else text
 
 
+def command_line() -> str:
+    """The command that runs this benchmark again: ``python benchmarks/<script>.py`` and its arguments."""
+    import sys
+
+    script = pathlib.Path(sys.argv[0]).resolve()
+    root = pathlib.Path(__file__).resolve().parent.parent
+    shown = script.relative_to(root) if script.is_relative_to(root) else script
+    return ' '.join(['python', str(shown), *sys.argv[1:]])
+
+
 def write_result(name: str, **fields) -> pathlib.Path:
     """Write ``benchmarks/results/<name>.json`` with the required keys plus any extra fields; return the path."""
     missing = [key for key in REQUIRED if key not in fields]
     if missing:
         raise ValueError(f'benchmark result {name!r} lacks {missing}')
     fields.setdefault('machine', machine_description())
+    fields.setdefault('command', command_line())
     if isinstance(fields.get('model'), str) and 'model_md5' not in fields:
         fields['model_md5'] = model_md5(fields['model'])
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

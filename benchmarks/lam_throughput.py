@@ -110,6 +110,15 @@ def nlist_seconds(cells, rcut, sel, repeats=3):
     return best
 
 
+def same_structure(first, second):
+    """Whether pymatgen's StructureMatcher (default tolerances) matches two relaxed structures."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    adaptor = AseAtomsAdaptor()
+    return bool(StructureMatcher().fit(adaptor.get_structure(first), adaptor.get_structure(second)))
+
+
 def main():
     from deepmd.calculator import DP
 
@@ -166,11 +175,24 @@ def main():
         nudged = cells[index].copy()
         nudged.positions += np.random.default_rng(index).normal(scale=1e-9, size=nudged.positions.shape)
         again = ase_relax(nudged, calculator, settings, index=index)
+        # Cross-check of the two end points: each method started from the other's final structure must stay there
+        # (a few steps, same enthalpy), i.e. both final structures are minima of the same enthalpy surface under
+        # both methods, and the two runs differ by the minimum they fell into, not by what they compute.
+        ase_from_batched = ase_relax(b.atoms, calculator, settings, index=index)
+        batched_from_ase = BatchRelaxer(evaluator, settings).relax([r.atoms])[0]
         control.append({
             'index': index, 'formula': b.atoms.get_chemical_formula(mode='metal'),
             'batched_vs_ase_mev_per_atom': abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000,
             'ase_vs_ase_nudged_1e-9_A_mev_per_atom': (abs(again.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
                                                       if again.converged else None),
+            'ase_nudged_flag': again.flag,
+            'same_structure': same_structure(b.atoms, r.atoms),
+            'ase_from_batched_final': {
+                'flag': ase_from_batched.flag, 'steps': ase_from_batched.n_steps,
+                'delta_mev_per_atom': abs(ase_from_batched.enthalpy_per_atom - b.enthalpy_per_atom) * 1000},
+            'batched_from_ase_final': {
+                'flag': batched_from_ase.flag, 'steps': batched_from_ase.n_steps,
+                'delta_mev_per_atom': abs(batched_from_ase.enthalpy_per_atom - r.enthalpy_per_atom) * 1000},
             'steps': {'batched': b.n_steps, 'ase': r.n_steps, 'ase_nudged': again.n_steps},
         })
     within = sum(d <= 1.0 for d in deltas)
@@ -247,7 +269,10 @@ def main():
         mean_abs_delta_mev_per_atom=float(np.mean(deltas)) if deltas else None,
         model=str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
         model_compressed=bool(evaluator.compressed),
-        note='a floppy cell whose trajectories part by rounding is examined in lam_trajectory_divergence.json',
+        note=('structures beyond 1 meV/atom are cross-checked in disagreements: each method restarted from the '
+              "other's final structure, and the ASE loop from a start moved by 1e-9 A; "
+              'lam_trajectory_divergence.py follows such a trajectory step by step'),
+        disagreements=control,
         structures=rows,
     )
     print(json.dumps({'ratio': ratio, 'rates': [rate_batched, rate_ase], 'max_delta_mev': max_delta,

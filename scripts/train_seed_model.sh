@@ -12,7 +12,8 @@
 #
 # Environment: STEPS (60000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
 # THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: an energy-weighted further
-# stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`).
+# stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`), STAGE (with INIT: `energy`,
+# the default, or `continue`, more steps at the end of the scratch stage, `seed_configs.CONTINUE_STAGE`).
 #
 #   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=8000 scripts/train_seed_model.sh   # further stage
 #
@@ -30,10 +31,15 @@ OUT="${OUT:-$DEFAULT_OUT}"
 WORK="${WORK:-$ROOT/build/seed_training}"
 THREADS="${THREADS:-1}"
 INIT="${INIT:-}"
-STAGE=scratch
+STAGE="${STAGE:-}"
+if [[ -z "$INIT" && -n "$STAGE" && "$STAGE" != scratch ]]; then
+    echo "Error: STAGE=$STAGE starts from a trained model: set INIT to a frozen .pth" >&2
+    exit 1
+fi
+[[ -z "$INIT" ]] && STAGE=scratch
 if [[ -n "$INIT" ]]; then
     INIT="$(cd "$(dirname "$INIT")" && pwd)/$(basename "$INIT")"
-    STAGE=energy
+    STAGE="${STAGE:-energy}"
     # the first-stage model is read before OUT (perhaps the same folder) is overwritten
     cp "$INIT" "${TMPDIR:-/tmp}/hydrides-init-$$.pth"
     INIT="${TMPDIR:-/tmp}/hydrides-init-$$.pth"
@@ -106,7 +112,7 @@ json.dump(seed_configs.float64_copy_input(json.load(open(sys.argv[1]))), open(sy
 fi
 
 echo "== 5/5 dp --pt test on the held-out frames"
-if [[ "$STAGE" == energy && -f "$OUT/input.json" ]] && ! grep -q '"_stage"' "$OUT/input.json"; then
+if [[ "$STAGE" != scratch && -f "$OUT/input.json" ]] && ! grep -q '"_stage"' "$OUT/input.json"; then
     # keep the record of the first stage that the second one started from
     mv "$OUT/input.json" "$OUT/stage1-input.json"
     [[ -f "$OUT/lcurve.out" ]] && mv "$OUT/lcurve.out" "$OUT/stage1-lcurve.out"

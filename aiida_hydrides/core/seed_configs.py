@@ -857,21 +857,34 @@ ENERGY_STAGE = {
 }
 
 
+#: Loss and learning rate of a continuation of the scratch run (``stage='continue'``), started from its model: the
+#: prefactors the scratch stage ends with (energy 20, forces 1, virial 0.2) and a learning rate that goes on from
+#: where it stopped (3e-5 -> 3e-6), for more steps of the same fit without disturbing it first.
+CONTINUE_STAGE = {
+    'learning_rate': {'type': 'exp', 'start_lr': 3.0e-5, 'stop_lr': 3.0e-6},
+    'loss': {'type': 'ener', 'start_pref_e': 20.0, 'limit_pref_e': 20.0, 'start_pref_f': 1.0, 'limit_pref_f': 1.0,
+             'start_pref_v': 0.2, 'limit_pref_v': 0.2},
+}
+
+#: The training stages :func:`training_input` knows.
+TRAINING_STAGES = ('scratch', 'energy', 'continue')
+
+
 def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 60000, seed: int = 1,
                    stage: str = 'scratch', sel=None, type_one_side: bool = SEED_TYPE_ONE_SIDE,
                    precision: str = SEED_PRECISION) -> dict:
     """The DeePMD (PyTorch) input of the seed model: small se_e2_a, ``type_map`` = :data:`TYPE_MAP`.
 
-    ``stage``: ``'scratch'`` (training from scratch, :data:`SCRATCH_STAGE`; the committed model) or ``'energy'`` (an
-    energy-weighted further stage, :data:`ENERGY_STAGE`, meant to start from a trained model with
-    ``dp --pt train --init-frz-model``). ``heldout_systems`` are only recorded (``_heldout``); they are never used for
+    ``stage``: ``'scratch'`` (training from scratch, :data:`SCRATCH_STAGE`), ``'energy'`` (an energy-weighted further
+    stage, :data:`ENERGY_STAGE`) or ``'continue'`` (more steps of the scratch stage's end, :data:`CONTINUE_STAGE`);
+    the last two start from a trained model with ``dp --pt train --init-frz-model``. ``heldout_systems`` are only recorded (``_heldout``); they are never used for
     training or validation. ``sel`` (the initial model's, for a further stage) replaces the one derived from
     ``max_neighbors``; it must hold them. ``type_one_side``: one embedding net per neighbour type (``True``) or per
     pair of centre and neighbour types. ``precision``: ``'float32'`` or ``'float64'`` (a further stage must keep the
     initial model's).
     """
-    if stage not in ('scratch', 'energy'):
-        raise HydridesInputError(f"the training stage is 'scratch' or 'energy', got {stage!r}")
+    if stage not in TRAINING_STAGES:
+        raise HydridesInputError(f'the training stage is one of {", ".join(TRAINING_STAGES)}, got {stage!r}')
     if precision not in ('float32', 'float64'):
         raise HydridesInputError(f"the precision is 'float32' or 'float64', got {precision!r}")
     if steps < 1:
@@ -909,6 +922,10 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 6
         config['_stage'] = 'energy-weighted second stage, from the first-stage model (--init-frz-model)'
         config['learning_rate'] = {**ENERGY_STAGE['learning_rate'], 'decay_steps': max(steps // 20, 1)}
         config['loss'] = dict(ENERGY_STAGE['loss'])
+    elif stage == 'continue':
+        config['_stage'] = 'continuation of the scratch stage, from its model (--init-frz-model)'
+        config['learning_rate'] = {**CONTINUE_STAGE['learning_rate'], 'decay_steps': max(steps // 20, 1)}
+        config['loss'] = dict(CONTINUE_STAGE['loss'])
     return config
 
 

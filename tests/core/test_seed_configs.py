@@ -255,8 +255,21 @@ def test_energy_stage_training_input():
     assert scratch['loss']['limit_pref_e'] > 10 * scratch['loss']['start_pref_e']
     assert scratch['loss']['limit_pref_v'] <= scratch['loss']['limit_pref_e'] / 10
     assert energy['training']['training_data']['systems'] == ['t'] and energy['_heldout'] == ['h']
-    with pytest.raises(HydridesInputError, match="'scratch' or 'energy'"):
+    with pytest.raises(HydridesInputError, match='scratch, energy, continue'):
         seed_configs.training_input(['t'], ['h'], [186, 20, 18], stage='both')
+
+
+def test_continue_stage_goes_on_from_the_end_of_the_scratch_stage():
+    """A continuation keeps the network and the prefactors the scratch stage ends with, at a smaller learning rate."""
+    scratch = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000)
+    more = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=1000, stage='continue')
+    assert more['model'] == scratch['model']
+    for term in ('e', 'f', 'v'):
+        assert more['loss'][f'start_pref_{term}'] == more['loss'][f'limit_pref_{term}'] \
+            == scratch['loss'][f'limit_pref_{term}']
+    assert scratch['learning_rate']['stop_lr'] < more['learning_rate']['start_lr'] < scratch['learning_rate']['start_lr']
+    assert more['learning_rate']['stop_lr'] < more['learning_rate']['start_lr']
+    assert more['training']['numb_steps'] == 1000 and 'continuation' in more['_stage']
 
 
 def test_second_stage_keeps_the_descriptor_of_its_initial_model(tmp_path):

@@ -32,7 +32,10 @@ from .generator import WEIGHTINGS, RandomStructureGenerator, check_formula_units
 from .result import USABLE_FLAGS, SearchResult
 from .seeding import prototype_seeds
 
-__all__ = ('SearchSettings', 'run_search')
+__all__ = ('PARENT_SELECTIONS', 'SearchSettings', 'run_search')
+
+#: ways of drawing a parent from the elite (see ``SearchSettings.parent_selection``)
+PARENT_SELECTIONS = ('uniform', 'rank')
 
 
 @dataclasses.dataclass
@@ -47,6 +50,8 @@ class SearchSettings:
     operator_weights: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: {'pso': 0.4, 'heredity': 0.3, 'mutation': 0.3})
     elite_fraction: float = 0.6
+    #: how parents are drawn from the elite: ``'uniform'``, or ``'rank'`` (weights n, n-1, ..., 1 from the best down)
+    parent_selection: str = 'uniform'
     seed: int | None = 0
     max_atoms: int = 40
     #: allowed formula units per cell (the primitive cell of random structures), like CALYPSO's NumberOfFormula;
@@ -84,6 +89,9 @@ class SearchSettings:
         if unknown or not weights or any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise HydridesInputError(
                 f'operator_weights must map some of {OPERATORS} to non-negative weights, got {self.operator_weights!r}')
+        if self.parent_selection not in PARENT_SELECTIONS:
+            raise HydridesInputError(
+                f'unknown parent_selection {self.parent_selection!r}; choose one of {PARENT_SELECTIONS}')
         if self.weighting not in WEIGHTINGS:
             raise HydridesInputError(f'unknown space-group weighting {self.weighting!r}; choose one of {WEIGHTINGS}')
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
@@ -151,6 +159,12 @@ class _Search:
             return None
         return options[0] if prefer_best else options[int(self.rng.integers(len(options)))]
 
+    def _parent_position(self, size: int) -> int:
+        if self.settings.parent_selection == 'rank':
+            weights = np.arange(size, 0, -1, dtype=float)
+            return int(self.rng.choice(size, p=weights / weights.sum()))
+        return int(self.rng.integers(size))
+
     def learned(self, count: int, candidates: list) -> None:
         """Add up to ``count`` offspring of the elite to ``candidates``."""
         elite = self.elite()
@@ -161,7 +175,7 @@ class _Search:
             if made >= count:
                 break
             operator = self.operators[int(self.rng.choice(len(self.operators), p=self.operator_p))]
-            parent = elite[int(self.rng.integers(len(elite)))]
+            parent = elite[self._parent_position(len(elite))]
             parents = [self._structure(parent)]
             if operator in ('pso', 'heredity'):
                 partner = self._partner(parent, elite, prefer_best=operator == 'pso')

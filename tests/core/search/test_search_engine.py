@@ -108,10 +108,24 @@ def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     ({'min_hh': 0}, HydridesInputError, 'hh'),
     ({'max_atoms': 3}, HydridesInputError, 'formula unit'),
     ({'seed': 1.5}, HydridesInputError, 'seed'),
+    ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
 ])
 def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
     with pytest.raises(error, match=text):
         run_search('AlH3', emt_evaluator, SearchSettings(**{**FAST, **overrides}))
+
+
+def test_rank_parent_selection_favours_the_best(emt_evaluator):
+    from aiida_hydrides.core.search.engine import _Search
+
+    search = _Search('AlH3', emt_evaluator, SearchSettings(parent_selection='rank', seed=0, **FAST))
+    counts = np.bincount([search._parent_position(4) for _ in range(8000)], minlength=4) / 8000
+    assert np.allclose(counts, [0.4, 0.3, 0.2, 0.1], atol=0.02)
+    uniform = _Search('AlH3', emt_evaluator, SearchSettings(seed=0, **FAST))
+    counts = np.bincount([uniform._parent_position(4) for _ in range(8000)], minlength=4) / 8000
+    assert np.allclose(counts, 0.25, atol=0.02)
+    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=12, seed=3, parent_selection='rank', **FAST))
+    assert len(result) == 12 and set(result.origins) & {'pso', 'heredity', 'mutation'}
 
 
 def test_elements_outside_the_model_are_rejected(tiny_evaluator):
