@@ -17,8 +17,13 @@
 #
 #   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STEPS=8000 scripts/train_seed_model.sh   # further stage
 #
-# The committed model is one run from scratch (`seed_configs.SCRATCH_STAGE`, float32, 60000 steps); a further stage
-# moves the first stage's input and learning curve to stage1-input.json and stage1-lcurve.out beside the model.
+# The committed model is one run from scratch (`seed_configs.SCRATCH_STAGE`, float32, 60000 steps, shipped in float64)
+# and its continuation:
+#
+#   INIT=aiida_hydrides/models/seed/seed_se_e2_a.pth STAGE=continue STEPS=10000 scripts/train_seed_model.sh
+#
+# A further stage moves the first stage's input and learning curve to stage1-input.json and stage1-lcurve.out beside
+# the model.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -869,6 +869,12 @@ CONTINUE_STAGE = {
 #: The training stages :func:`training_input` knows.
 TRAINING_STAGES = ('scratch', 'energy', 'continue')
 
+#: The stages that start from a trained model: their loss and learning rate, and how ``input.json`` names them.
+_FURTHER_STAGES = {
+    'energy': (ENERGY_STAGE, 'energy-weighted second stage'),
+    'continue': (CONTINUE_STAGE, 'continuation of the scratch stage'),
+}
+
 
 def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 60000, seed: int = 1,
                    stage: str = 'scratch', sel=None, type_one_side: bool = SEED_TYPE_ONE_SIDE,
@@ -918,14 +924,11 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 6
             'disp_freq': max(steps // 200, 1), 'save_freq': max(steps // 20, 1),
         },
     }
-    if stage == 'energy':
-        config['_stage'] = 'energy-weighted second stage, from the first-stage model (--init-frz-model)'
-        config['learning_rate'] = {**ENERGY_STAGE['learning_rate'], 'decay_steps': max(steps // 20, 1)}
-        config['loss'] = dict(ENERGY_STAGE['loss'])
-    elif stage == 'continue':
-        config['_stage'] = 'continuation of the scratch stage, from its model (--init-frz-model)'
-        config['learning_rate'] = {**CONTINUE_STAGE['learning_rate'], 'decay_steps': max(steps // 20, 1)}
-        config['loss'] = dict(CONTINUE_STAGE['loss'])
+    if stage != 'scratch':
+        further, label = _FURTHER_STAGES[stage]
+        config['_stage'] = f'{label}, from a trained model (--init-frz-model)'
+        config['learning_rate'] = {**further['learning_rate'], 'decay_steps': max(steps // 20, 1)}
+        config['loss'] = dict(further['loss'])
     return config
 
 

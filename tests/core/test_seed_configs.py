@@ -285,7 +285,10 @@ def test_second_stage_keeps_the_descriptor_of_its_initial_model(tmp_path):
     descriptor = committed_input['model']['descriptor']
     assert seed_configs.model_type_one_side(seed) is descriptor['type_one_side']
     assert seed_configs.model_type_one_side(tmp_path / 'not-a-model.pth') is None
-    assert descriptor['precision'] == 'float32' and seed_configs.model_precision(seed) == 'float64'  # shipped copy
+    # the first stage trained in float32 and shipped its float64 copy; the continuation from it is float64 throughout
+    first = json.loads((seed.parent / 'stage1-input.json').read_text())['model']['descriptor']
+    assert first['precision'] == 'float32' and first['sel'] == descriptor['sel']
+    assert descriptor['precision'] == 'float64' == seed_configs.model_precision(seed)
     assert seed_configs.model_precision(tmp_path / 'not-a-model.pth') is None
     both_sides = seed_configs.training_input(['t'], ['h'], [200, 50, 50], stage='energy', type_one_side=False)
     assert both_sides['model']['descriptor']['type_one_side'] is False
