@@ -175,7 +175,7 @@ def main():
             model_kind=model_kind, budget=args.budget, population=args.population, seeds=args.seeds,
             max_atoms=args.max_atoms, formula_units=list(units) if units else None, prototype_seeding=False,
             lower_bound=ratio is not None and random is None, learning=figures['learning'], random=figures['random'],
-            runs=runs, command='python ' + ' '.join(sys.argv),
+            runs=runs,
         )
     # the summary covers every target measured with the same settings, so targets can run in separate processes
     for path in sorted(RESULTS_DIR.glob('search_recovery_*.json')):
@@ -193,7 +193,7 @@ def main():
         unit='ratio', target=2.0, higher_is_better=True, per_target=ratios, model=model_path.name,
         model_kind=model_kind, budget=args.budget, seeds=args.seeds, wall_time_s=round(time.time() - started, 1),
         target_criterion='for every target, median relaxations to the first hit of random search / learning >= 2',
-        population=args.population, command='python ' + ' '.join(sys.argv),
+        population=args.population,
     )
     print(json.dumps(ratios), f'results in {RESULTS_DIR}')
 

@@ -99,7 +99,6 @@ def main():
                                    ('n_relaxations', 'n_minima', 'best_space_group_symbol', 'best_enthalpy_per_atom',
                                     'wall_s')}
                          for formula, entry in summary['compositions'].items()},
-        command='python benchmarks/search_throughput.py ' + ' '.join(sys.argv[1:]),
     )
     outputs = [
         write_result('search_throughput', metric='structures relaxed per hour (whole system search)',

@@ -866,14 +866,14 @@ CONTINUE_STAGE = {
              'start_pref_v': 0.2, 'limit_pref_v': 0.2},
 }
 
-#: The training stages :func:`training_input` knows.
-TRAINING_STAGES = ('scratch', 'energy', 'continue')
-
 #: The stages that start from a trained model: their loss and learning rate, and how ``input.json`` names them.
 _FURTHER_STAGES = {
     'energy': (ENERGY_STAGE, 'energy-weighted second stage'),
     'continue': (CONTINUE_STAGE, 'continuation of the scratch stage'),
 }
+
+#: The training stages :func:`training_input` knows.
+TRAINING_STAGES = ('scratch', *_FURTHER_STAGES)
 
 
 def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 60000, seed: int = 1,
@@ -883,11 +883,11 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 6
 
     ``stage``: ``'scratch'`` (training from scratch, :data:`SCRATCH_STAGE`), ``'energy'`` (an energy-weighted further
     stage, :data:`ENERGY_STAGE`) or ``'continue'`` (more steps of the scratch stage's end, :data:`CONTINUE_STAGE`);
-    the last two start from a trained model with ``dp --pt train --init-frz-model``. ``heldout_systems`` are only recorded (``_heldout``); they are never used for
-    training or validation. ``sel`` (the initial model's, for a further stage) replaces the one derived from
-    ``max_neighbors``; it must hold them. ``type_one_side``: one embedding net per neighbour type (``True``) or per
-    pair of centre and neighbour types. ``precision``: ``'float32'`` or ``'float64'`` (a further stage must keep the
-    initial model's).
+    the last two start from a trained model with ``dp --pt train --init-frz-model``. ``heldout_systems`` are only
+    recorded (``_heldout``); they are never used for training or validation. ``sel`` (the initial model's, for a
+    further stage) replaces the one derived from ``max_neighbors``; it must hold them. ``type_one_side``: one
+    embedding net per neighbour type (``True``) or per pair of centre and neighbour types. ``precision``: ``'float32'``
+    or ``'float64'`` (a further stage must keep the initial model's).
     """
     if stage not in TRAINING_STAGES:
         raise HydridesInputError(f'the training stage is one of {", ".join(TRAINING_STAGES)}, got {stage!r}')
