@@ -31,6 +31,7 @@ from .fingerprint import Deduplicator
 from .generator import WEIGHTINGS, RandomStructureGenerator, check_formula_units, formula_unit
 from .result import USABLE_FLAGS, SearchResult
 from .seeding import prototype_seeds
+from .volumes import estimate_volume
 
 __all__ = ('PARENT_SELECTIONS', 'SearchSettings', 'run_search')
 
@@ -68,6 +69,12 @@ class SearchSettings:
     dedup_initial: float = 0.01
     dedup_threshold: float = 0.03
     dedup_enthalpy_tol: float = 0.005
+    #: a relaxation that compresses the cell below this fraction of the additive-model volume of :mod:`.volumes` at
+    #: the target pressure stops as ``collapsed``: such densities lie outside any LAM's training data (the densest
+    #: frame of the seed label set is at 0.715), and the seed model has spurious minima there (molecular H packed
+    #: at 0.4-0.6 of the estimate, about 0.8 eV/atom below sodalite CaH6 at 200 GPa) that would lead the learning
+    #: operators astray and head the results; 0 switches the check off
+    min_volume_fraction: float = 0.65
     fmax: float = 0.05
     stress_tol_gpa: float = 0.5
     max_steps: int = 300
@@ -84,6 +91,9 @@ class SearchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise HydridesInputError(f'{name} must be a number in [0, 1], got {value!r}')
+        fraction = self.min_volume_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 3:
+            raise HydridesInputError(f'min_volume_fraction must be a number in [0, 3] (0: no floor), got {fraction!r}')
         weights = dict(self.operator_weights)
         unknown = set(weights) - set(OPERATORS)
         if unknown or not weights or any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
@@ -105,10 +115,15 @@ class SearchSettings:
         """The minimum distances as :class:`.DistanceLimits`."""
         return DistanceLimits(hh=self.min_hh, mh=self.min_mh, mm=self.min_mm, pairs=dict(self.min_pairs))
 
-    def relax_kwargs(self) -> dict:
-        """Keyword arguments of :func:`~aiida_hydrides.core.lam.relax.relax_structures`."""
-        return dict(pressure_gpa=self.pressure_gpa, fmax=self.fmax, stress_tol_gpa=self.stress_tol_gpa,
-                    max_steps=self.max_steps, optimizer=self.optimizer, batch_size=self.batch_size)
+    def relax_kwargs(self, unit: Mapping[str, int] | None = None) -> dict:
+        """Keyword arguments of :func:`~aiida_hydrides.core.lam.relax.relax_structures`; with the formula ``unit``
+        (element -> count), the density floor of ``min_volume_fraction`` as ``min_volume_per_atom``."""
+        kwargs = dict(pressure_gpa=self.pressure_gpa, fmax=self.fmax, stress_tol_gpa=self.stress_tol_gpa,
+                      max_steps=self.max_steps, optimizer=self.optimizer, batch_size=self.batch_size)
+        if unit is not None and self.min_volume_fraction > 0:
+            floor = self.min_volume_fraction * estimate_volume(unit, self.pressure_gpa) / sum(unit.values())
+            kwargs['min_volume_per_atom'] = max(floor, 0.5)
+        return kwargs
 
 
 class _Search:
@@ -215,7 +230,7 @@ class _Search:
             self.learned(size - len(candidates) - int(round(settings.random_fraction * size)), candidates)
         self.random(size - len(candidates), candidates)
         candidates = candidates[:size]
-        relaxed = relax_structures(candidates, self.evaluator, **settings.relax_kwargs())
+        relaxed = relax_structures(candidates, self.evaluator, **settings.relax_kwargs(self.unit))
         for initial, outcome in zip(candidates, relaxed):
             index = len(self.result)
             duplicate = -1

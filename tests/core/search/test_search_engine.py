@@ -109,6 +109,7 @@ def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     ({'max_atoms': 3}, HydridesInputError, 'formula unit'),
     ({'seed': 1.5}, HydridesInputError, 'seed'),
     ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
+    ({'min_volume_fraction': -0.1}, HydridesInputError, 'min_volume_fraction'),
 ])
 def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
     with pytest.raises(error, match=text):
@@ -131,3 +132,32 @@ def test_rank_parent_selection_favours_the_best(emt_evaluator):
 def test_elements_outside_the_model_are_rejected(tiny_evaluator):
     with pytest.raises(UnknownElementError, match='La'):
         run_search('LaH10', tiny_evaluator, SearchSettings(budget=2))
+
+
+def test_density_floor_reaches_the_relaxer(emt_evaluator, monkeypatch):
+    """``min_volume_fraction`` becomes the relaxer's ``min_volume_per_atom`` (fraction x additive-model volume per
+    atom at the search pressure); a floor above every start volume stops every relaxation as collapsed."""
+    import aiida_hydrides.core.lam.relax as relax
+    from aiida_hydrides.core.search.generator import formula_unit
+    from aiida_hydrides.core.search.volumes import estimate_volume
+
+    unit = formula_unit('AlH3')
+    per_atom = estimate_volume(unit, 150.0) / 4
+    assert SearchSettings(pressure_gpa=150.0, min_volume_fraction=0.65).relax_kwargs(unit)['min_volume_per_atom'] \
+        == pytest.approx(0.65 * per_atom)
+    assert 'min_volume_per_atom' not in SearchSettings(min_volume_fraction=0).relax_kwargs(unit)
+    assert 'min_volume_per_atom' not in SearchSettings().relax_kwargs()
+
+    floors, original = [], relax.relax_structures
+
+    def recording(structures, evaluator, **kwargs):
+        floors.append(kwargs.get('min_volume_per_atom'))
+        return original(structures, evaluator, **kwargs)
+
+    monkeypatch.setattr(relax, 'relax_structures', recording)
+    settings = SearchSettings(budget=6, seed=2, learning=False, use_prototypes=False, pressure_gpa=150.0, **FAST)
+    normal = run_search('AlH3', emt_evaluator, settings)
+    assert floors == [pytest.approx(0.65 * per_atom)] and normal.usable().any()
+    # the random starts lie within 10 % of the additive-model volume, so a floor at 1.5 times it stops them all
+    floored = run_search('AlH3', emt_evaluator, SearchSettings(**{**settings.__dict__, 'min_volume_fraction': 1.5}))
+    assert set(floored.flags) == {'collapsed'} and not floored.usable().any() and floored.minima() == []
