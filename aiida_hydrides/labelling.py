@@ -499,7 +499,7 @@ def extend_candidates(data_dir=None, round_number: int = 2) -> dict:
             raise HydridesInputError(f'round {round_number} is already part of the candidates in {data_dir}')
         last = max(int(frame.id.split('-')[1]) for frame in frames)
         seed = manifest.get('seed', seed_configs.DEFAULT_SEED)
-        new = seed_configs.generate_extension_frames(round_number, last + 1, seed)
+        new = seed_configs.generate_extension_frames(round_number, last + 1, seed, data_dir=data_dir)
         records = []
         for frame in new:
             record = frame.record()

@@ -439,6 +439,12 @@ EXTENSION_ROUNDS = {
         'rattles': 2,
         'metals': (('Ca-fcc', 'Ca', 'fcc'), ('Ca-sc', 'Ca', 'sc'), ('Y-bcc', 'Y', 'bcc'), ('Y-hcp', 'Y', 'hcp')),
     },
+    # a concurrent-learning round: the distinct minima that searches with the seed model find (and the known
+    # structures as the model relaxes them), written by scripts/search_minima_sources.py; each with rattled copies
+    3: {
+        'sources': 'sources/round3-search-minima.extxyz',
+        'rattles': 2,
+    },
 }
 
 
@@ -450,14 +456,46 @@ def _extension_metal(symbol: str, lattice: str):
     return bulk(symbol, lattice, a=3.0)
 
 
-def generate_extension_frames(round_number: int, first_index: int, seed: int = DEFAULT_SEED) -> list[SeedFrame]:
+def _source_frames(path, rattles: int, stream: str, seed: int):
+    """The structures of an extended-XYZ source file (a search's minima), each followed by ``rattles`` rattled
+    copies; one random stream per structure, named ``<stream>:<source>``."""
+    import ase.io
+    from ase import Atoms
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise HydridesInputError(f'the source structures of this round are missing: {path}')
+    frames = []
+    for number, atoms in enumerate(ase.io.read(path, index=':', format='extxyz'), start=1):
+        name = str(atoms.info.get('source', f'source-{number:02d}'))
+        atoms = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
+        atoms.wrap()
+        violations = check_distances(atoms)
+        if violations:
+            raise HydridesInputError(f'source structure {name} of {path} breaks the distance limits: {violations[0]}')
+        rng = _stream(seed, f'{stream}:{name}')
+        prototype = f'search-{name}'
+        frames.append((prototype, atoms, 'search-minimum'))
+        for _ in range(rattles):
+            frames.append((prototype, _rattled(atoms, rng, rng.uniform(*RATTLE_RANGE)), 'rattle'))
+    return frames
+
+
+def generate_extension_frames(round_number: int, first_index: int, seed: int = DEFAULT_SEED,
+                              data_dir=None) -> list[SeedFrame]:
     """The candidate frames of extension round ``round_number`` (:data:`EXTENSION_ROUNDS`), with ids from
-    ``seed-<first_index>`` on; deterministic for a given ``seed`` (random streams of their own, named by the round)."""
+    ``seed-<first_index>`` on; deterministic for a given ``seed`` (random streams of their own, named by the round).
+    A round of source structures reads them from ``data_dir`` (the label set's folder)."""
     if round_number not in EXTENSION_ROUNDS:
         raise HydridesInputError(f'unknown extension round {round_number!r}; defined: {sorted(EXTENSION_ROUNDS)}')
     recipe = EXTENSION_ROUNDS[round_number]
-    raw = _random_frames(seed, recipe['random'], recipe['rattles'], stream=f'round{round_number}:random')
-    for name, symbol, lattice in recipe['metals']:
+    raw = _random_frames(seed, recipe.get('random', ()), recipe['rattles'], stream=f'round{round_number}:random')
+    if 'sources' in recipe:
+        if data_dir is None:
+            raise HydridesInputError(f'round {round_number} reads source structures: give the label set folder')
+        raw += _source_frames(pathlib.Path(data_dir) / recipe['sources'], recipe['rattles'],
+                              f'round{round_number}:source', seed)
+    for name, symbol, lattice in recipe.get('metals', ()):
         base = _extension_metal(symbol, lattice)
         scale = VOLUME_CALIBRATION.get('Ca-bcc', 1.0) if symbol == 'Ca' else 1.0
         for pressure in TARGET_PRESSURES:

@@ -28,11 +28,15 @@ def test_candidate_count_and_ids(committed):
     assert len(frames) >= 300
     ids = [frame.id for frame in frames]
     assert ids == [f'seed-{index:04d}' for index in range(1, len(frames) + 1)]
-    assert max(frame.natoms for frame in frames) <= 16
-    small = sum(4 <= frame.natoms <= 14 for frame in frames)
-    assert small / len(frames) > 0.9
+    _, manifest = committed
+    rounds = {record['id']: record.get('round', 1) for record in manifest['frames']}
+    seed_set = [frame for frame in frames if rounds[frame.id] <= 2]  # the seed set proper: small cells
+    assert max(frame.natoms for frame in seed_set) <= 16
+    assert max(frame.natoms for frame in frames) <= 28  # search minima of later rounds: the search's atom budget
+    small = sum(4 <= frame.natoms <= 14 for frame in seed_set)
+    assert small / len(seed_set) > 0.9
     origins = {frame.origin for frame in frames}
-    assert origins == {'pristine', 'isotropic', 'shear', 'rattle', 'random'}
+    assert origins == {'pristine', 'isotropic', 'shear', 'rattle', 'random', 'search-minimum'}
     assert sum(frame.origin == 'rattle' for frame in frames) > len(frames) / 2
 
 
@@ -317,6 +321,23 @@ def test_committed_extension_round_is_reproduced(committed):
     assert all(records[f.id]['round'] == 2 for f in frames)
 
 
+def test_committed_source_round_is_reproduced(committed):
+    """The committed round-3 frames (search minima and their rattled copies) are those of
+    ``generate_extension_frames`` on the committed source file, to the last digit."""
+    stored, manifest = committed
+    rounds = {entry['round']: entry for entry in manifest.get('rounds', [])}
+    if 3 not in rounds:
+        pytest.skip('no round 3 in the committed candidates')
+    frames = _round_frames(stored, manifest, 3)
+    generated = seed_configs.generate_extension_frames(3, int(rounds[3]['first_id'].split('-')[1]), data_dir=SEED_DIR)
+    assert [f.id for f in generated] == [f.id for f in frames] and len(frames) == rounds[3]['frames']
+    for first, second in zip(generated, frames):
+        assert (first.prototype, first.origin) == (second.prototype, second.origin)
+        assert first.atoms.get_chemical_symbols() == second.atoms.get_chemical_symbols()
+        np.testing.assert_allclose(first.atoms.positions, second.atoms.positions, atol=1e-6)
+    assert {f.origin for f in frames} == {'search-minimum', 'rattle'}
+
+
 def test_extend_candidates_appends_a_round_once(tmp_path, monkeypatch):
     """``extend_candidates`` appends new ids after the last one, keeps the old frames and flags, refuses a repeat."""
     from ase import Atoms
@@ -347,3 +368,52 @@ def test_extend_candidates_appends_a_round_once(tmp_path, monkeypatch):
     with pytest.raises(HydridesInputError, match='unknown extension round'):
         extend_candidates(tmp_path, 8)
     assert len(seed_configs.read_candidates(tmp_path / 'candidates.extxyz')) == 7
+
+
+def test_extension_round_from_source_structures(tmp_path, monkeypatch):
+    """A round of source structures (a search's minima) adds each structure and its rattled copies, deterministic;
+    a missing source file or one that breaks the distance limits is refused before anything is written."""
+    import ase.io
+    from ase.build import bulk
+
+    from aiida_hydrides.labelling import extend_candidates
+
+    monkeypatch.setitem(seed_configs.EXTENSION_ROUNDS, 9, {'sources': 'sources/minima.extxyz', 'rattles': 2})
+    old = [seed_configs.SeedFrame('seed-0001', bulk('Y', 'fcc', a=3.2), 'Y-fcc', 'pristine', 200.0)]
+    seed_configs.write_candidates(old, tmp_path / 'candidates.extxyz')
+    seed_configs.write_manifest(seed_configs.build_manifest(old), tmp_path / 'manifest.json')
+    with pytest.raises(HydridesInputError, match='source structures of this round are missing'):
+        extend_candidates(tmp_path, 9)
+
+    source = tmp_path / 'sources' / 'minima.extxyz'
+    source.parent.mkdir()
+    too_close = bulk('Ca', 'bcc', a=1.5, cubic=True)
+    too_close.info['source'] = 'Ca-too-close'
+    ase.io.write(source, [too_close], format='extxyz')
+    with pytest.raises(HydridesInputError, match='Ca-too-close .* breaks the distance limits'):
+        extend_candidates(tmp_path, 9)
+    assert len(seed_configs.read_candidates(tmp_path / 'candidates.extxyz')) == 1
+
+    minima = []
+    for name, metal in (('CaH2-01', 'Ca'), ('YH2-01', 'Y')):
+        atoms = bulk(metal, 'fcc', a=4.2) + bulk('H', 'sc', a=1.0)  # metal at the origin, H in the middle
+        atoms.positions[1] = [1.05, 1.05, 1.05]
+        atoms += bulk('H', 'sc', a=1.0)
+        atoms.positions[2] = [-1.05, -1.05, -1.05]
+        atoms.info['source'] = name
+        minima.append(atoms)
+    ase.io.write(source, minima, format='extxyz')
+    summary = extend_candidates(tmp_path, 9)
+    assert summary['added'] == 6 and (summary['first_id'], summary['last_id']) == ('seed-0002', 'seed-0007')
+    frames = seed_configs.read_candidates(tmp_path / 'candidates.extxyz')[1:]
+    assert [f.origin for f in frames] == ['search-minimum', 'rattle', 'rattle'] * 2
+    assert [f.prototype for f in frames] == ['search-CaH2-01'] * 3 + ['search-YH2-01'] * 3
+    np.testing.assert_allclose(frames[0].atoms.cell[:], minima[0].cell[:])
+    from ase.geometry import find_mic
+
+    shift, _ = find_mic(frames[1].atoms.positions - frames[0].atoms.positions, frames[0].atoms.cell, pbc=True)
+    assert 0 < np.abs(shift).max() < 1.0
+    assert all(seed_configs.check_distances(f.atoms) == [] for f in frames)
+    again = seed_configs.generate_extension_frames(9, 2, data_dir=tmp_path)
+    for first, second in zip(again, frames):
+        np.testing.assert_allclose(first.atoms.positions, second.atoms.positions, atol=1e-6)
