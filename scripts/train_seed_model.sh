@@ -11,7 +11,8 @@
 # results benchmarks/results/seed_model_heldout{,_force}.json (only for the default OUT).
 #
 # Environment: STEPS (60000), OUT, WORK (scratch folder, default build/seed_training), DATA (data/seed),
-# THREADS (1: the machine is shared with pw.x runs), INIT (a frozen model to start from: an energy-weighted further
+# THREADS (1: the machine is shared with pw.x runs), ROUNDS (label rounds to train on, e.g. 1,2; default all; the
+# held-out figures are taken over the same rounds), INIT (a frozen model to start from: an energy-weighted further
 # stage, `seed_configs.ENERGY_STAGE`, trained with `dp --pt train --init-frz-model INIT`), STAGE (with INIT: `energy`,
 # the default, or `continue`, more steps at the end of the scratch stage, `seed_configs.CONTINUE_STAGE`).
 #
@@ -63,7 +64,9 @@ rm -rf "$WORK"
 mkdir -p "$WORK/train"
 
 echo "== 1/5 split the pieces of $DATA into train / held-out"
-"$PY" -m aiida_hydrides.cli label split "$WORK/data" --data-dir "$DATA" | tee "$WORK/split.log"
+ROUND_ARGS=()
+[[ -n "${ROUNDS:-}" ]] && ROUND_ARGS=(--rounds "$ROUNDS")
+"$PY" -m aiida_hydrides.cli label split "$WORK/data" --data-dir "$DATA" "${ROUND_ARGS[@]}" | tee "$WORK/split.log"
 
 echo "== 2/5 neighbour statistics (rcut 5.0 A) -> sel"
 "$DP" --pt neighbor-stat -s "$WORK/data/train" -r 5.0 -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
@@ -125,6 +128,8 @@ fi
 cp "$WORK/train/seed_se_e2_a.pth" "$WORK/train/input.json" "$WORK/train/lcurve.out" "$OUT/"
 RESULTS_FLAG="--no-results"
 [[ "$OUT" == "$(cd "$DEFAULT_OUT" 2>/dev/null && pwd)" ]] && RESULTS_FLAG=""
+ROUNDS_USED="$("$PY" -c "import json, sys; print(','.join(map(str, json.load(open(sys.argv[1]))['rounds'])))" \
+    "$WORK/data/split.json")"
 "$PY" "$ROOT/benchmarks/seed_model_heldout.py" --model "$OUT/seed_se_e2_a.pth" --data "$DATA" \
-    --report "$OUT/heldout.json" $RESULTS_FLAG
+    --rounds "$ROUNDS_USED" --report "$OUT/heldout.json" $RESULTS_FLAG
 echo "done: $OUT"

@@ -143,11 +143,21 @@ def pack(data_dir, name, keep):
 @label.command('split')
 @click.argument('output_dir', type=click.Path(file_okay=False))
 @_DATA_DIR
-def split(output_dir, data_dir):
+@click.option('--rounds', default=None, metavar='N,M',
+              help='Only the frames of these label rounds (e.g. 1,2)  [default: every round].')
+def split(output_dir, data_dir, rounds):
     """Merge all pieces into OUTPUT_DIR/train and OUTPUT_DIR/heldout deepmd/npy systems (held-out: frame-id hash)."""
     from aiida_hydrides.core import seed_configs
+    from aiida_hydrides.core.errors import HydridesInputError
 
     if not seed_configs.list_pieces(_data_dir(data_dir)):
         fail(f'no label pieces in {_data_dir(data_dir)}; run `aiida-hydrides label run` first')
-    result = seed_configs.collect_split(_data_dir(data_dir), output_dir)
+    try:
+        chosen = None if not rounds else [int(value) for value in rounds.split(',') if value.strip()]
+    except ValueError:
+        fail(f'--rounds takes round numbers separated by commas, got {rounds!r}')
+    try:
+        result = seed_configs.collect_split(_data_dir(data_dir), output_dir, rounds=chosen)
+    except HydridesInputError as exception:
+        fail(str(exception))
     echo_json({key: value for key, value in result.items() if key != 'ids'})

@@ -52,6 +52,7 @@ __all__ = (
     'write_manifest',
     'LabelledFrame',
     'collect_split',
+    'frame_rounds',
     'labelled_ids',
     'list_pieces',
     'next_piece_index',
@@ -777,15 +778,35 @@ def labelled_ids(data_dir) -> set[str]:
     return ids
 
 
-def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt: str = HELDOUT_SALT) -> dict:
+def frame_rounds(data_dir) -> dict[str, int]:
+    """The label round of every frame id of ``data_dir`` (from its manifest; frames without one, or a folder without
+    a manifest, are round 1)."""
+    path = pathlib.Path(data_dir) / 'manifest.json'
+    if not path.is_file():
+        return {}
+    manifest = json.loads(path.read_text())
+    return {record['id']: int(record.get('round', 1)) for record in manifest['frames']}
+
+
+def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt: str = HELDOUT_SALT,
+                  rounds=None) -> dict:
     """Merge every piece of ``data_dir`` into ``output_dir/{train,heldout}/<system>`` deepmd/npy systems.
 
     The split is :func:`is_heldout` of each frame id, so it never depends on the labels nor on the pieces present.
-    Returns ``{'train': [system dirs], 'heldout': [...], 'ntrain': n, 'nheldout': n, 'ids': {...}}``.
+    ``rounds`` (label rounds, e.g. ``(1, 2)``) keeps only the frames of those rounds: a model's data and held-out set
+    as they were when it was trained. Returns ``{'train': [system dirs], 'heldout': [...], 'ntrain': n,
+    'nheldout': n, 'ids': {...}, 'rounds': [...]}``.
     """
     import dpdata
 
     output_dir = pathlib.Path(output_dir)
+    round_of = frame_rounds(data_dir)
+    if rounds is not None:
+        rounds = sorted({int(r) for r in rounds})
+        unknown = sorted(set(rounds) - set(round_of.values() or [1]))
+        if unknown:
+            raise HydridesInputError(f'no label round {unknown} in {data_dir}; its rounds are '
+                                     f'{sorted(set(round_of.values() or [1]))}')
     merged = {'train': {}, 'heldout': {}}
     ids = {'train': {}, 'heldout': {}}
     for piece in list_pieces(data_dir):
@@ -793,6 +814,8 @@ def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt
         for sysname, members in manifest['systems'].items():
             system = dpdata.LabeledSystem(str(piece / sysname), fmt='deepmd/npy', type_map=list(TYPE_MAP))
             for position, frame_id in enumerate(members):
+                if rounds is not None and round_of.get(frame_id, 1) not in rounds:
+                    continue
                 split = 'heldout' if is_heldout(frame_id, fraction, salt) else 'train'
                 sub = system.sub_system([position])
                 if sysname in merged[split]:
@@ -800,7 +823,8 @@ def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt
                 else:
                     merged[split][sysname] = sub
                 ids[split].setdefault(sysname, []).append(frame_id)
-    result = {'train': [], 'heldout': [], 'ids': ids}
+    used = {frame_id for split_ids in ids.values() for members in split_ids.values() for frame_id in members}
+    result = {'train': [], 'heldout': [], 'ids': ids, 'rounds': sorted({round_of.get(i, 1) for i in used})}
     for split, systems in merged.items():
         for sysname, system in sorted(systems.items()):
             path = output_dir / split / sysname

@@ -205,6 +205,20 @@ def test_piece_writer_produces_deepmd_npy(tmp_path):
     assert split['nheldout'] == 1 and split['ntrain'] == 3  # seed-0272 is held out
     merged = dpdata.LabeledSystem(str(tmp_path / 'split' / 'train' / 'H3Ca1Y1'), fmt='deepmd/npy')
     assert merged.get_nframes() == 2
+    assert split['rounds'] == [1]
+
+    # label rounds: a model's data as it was when it was trained
+    records = [{'id': 'seed-0001'}, {'id': 'seed-0002', 'round': 2}, {'id': 'seed-0003', 'round': 2},
+               {'id': 'seed-0272', 'round': 3}]
+    (tmp_path / 'manifest.json').write_text(json.dumps({'frames': records}))
+    first = seed_configs.collect_split(tmp_path, tmp_path / 'round1', rounds=[1])
+    assert (first['ntrain'], first['nheldout'], first['rounds']) == (1, 0, [1])
+    assert first['ids']['train'] == {'H3Ca1Y1': ['seed-0001']}
+    two = seed_configs.collect_split(tmp_path, tmp_path / 'rounds12', rounds=(2, 1))
+    assert (two['ntrain'], two['nheldout'], two['rounds']) == (3, 0, [1, 2])
+    assert seed_configs.collect_split(tmp_path, tmp_path / 'all')['rounds'] == [1, 2, 3]
+    with pytest.raises(HydridesInputError, match=r'no label round \[4\]'):
+        seed_configs.collect_split(tmp_path, tmp_path / 'none', rounds=[4])
 
 
 def test_piece_writer_rejects_bad_frames(tmp_path):
