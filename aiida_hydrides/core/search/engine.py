@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import HydridesInputError
 from ..lam.units import check_pressure_gpa
-from .distances import DistanceLimits
+from .distances import DistanceLimits, repair_distances, satisfies_limits
 from .evolution import OPERATORS, make_offspring
 from .fingerprint import Deduplicator
 from .generator import WEIGHTINGS, RandomStructureGenerator, check_formula_units, formula_unit
@@ -75,6 +75,12 @@ class SearchSettings:
     #: at 0.4-0.6 of the estimate, about 0.8 eV/atom below sodalite CaH6 at 200 GPa) that would lead the learning
     #: operators astray and head the results; 0 switches the check off
     min_volume_fraction: float = 0.65
+    #: standard deviation (Å) of random displacements given to every candidate just before its relaxation. Symmetric
+    #: candidates relax under forces that keep their symmetry, so they can end on a symmetric saddle point that
+    #: rounding alone does not leave (a Ca3YH9 cell of the LAM agreement benchmark stops 202 meV/atom above the
+    #: minimum a 1e-9 Å nudge leads to); a small displacement lets them fall off it. 0 (the default) relaxes the
+    #: candidates as generated
+    symmetry_breaking: float = 0.0
     fmax: float = 0.05
     stress_tol_gpa: float = 0.5
     max_steps: int = 300
@@ -94,6 +100,9 @@ class SearchSettings:
         fraction = self.min_volume_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 3:
             raise HydridesInputError(f'min_volume_fraction must be a number in [0, 3] (0: no floor), got {fraction!r}')
+        breaking = self.symmetry_breaking
+        if isinstance(breaking, bool) or not isinstance(breaking, (int, float)) or not 0 <= breaking <= 0.2:
+            raise HydridesInputError(f'symmetry_breaking must be a number of Å in [0, 0.2] (0: off), got {breaking!r}')
         weights = dict(self.operator_weights)
         unknown = set(weights) - set(OPERATORS)
         if unknown or not weights or any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
@@ -202,6 +211,18 @@ class _Search:
             if child is not None and self._accept(child, candidates):
                 made += 1
 
+    def _displaced(self, atoms, sigma: float):
+        """A copy of ``atoms`` with Gaussian displacements of ``sigma`` Å (the search's random stream); kept within
+        the distance limits by the repair sweeps, else the candidate as it was."""
+        moved = atoms.copy()
+        moved.positions += self.rng.normal(0.0, sigma, moved.positions.shape)
+        if not satisfies_limits(moved, self.limits):
+            moved = repair_distances(moved, self.limits)
+            if moved is None or not satisfies_limits(moved, self.limits):
+                return atoms
+        moved.info = dict(atoms.info)
+        return moved
+
     def random(self, count: int, candidates: list) -> None:
         """Add ``count`` random structures to ``candidates`` (duplicates replaced, a few tries each)."""
         made = 0
@@ -230,6 +251,8 @@ class _Search:
             self.learned(size - len(candidates) - int(round(settings.random_fraction * size)), candidates)
         self.random(size - len(candidates), candidates)
         candidates = candidates[:size]
+        if settings.symmetry_breaking > 0:
+            candidates = [self._displaced(atoms, settings.symmetry_breaking) for atoms in candidates]
         relaxed = relax_structures(candidates, self.evaluator, **settings.relax_kwargs(self.unit))
         for initial, outcome in zip(candidates, relaxed):
             index = len(self.result)

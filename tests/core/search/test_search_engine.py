@@ -110,6 +110,7 @@ def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     ({'seed': 1.5}, HydridesInputError, 'seed'),
     ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
     ({'min_volume_fraction': -0.1}, HydridesInputError, 'min_volume_fraction'),
+    ({'symmetry_breaking': 0.5}, HydridesInputError, 'symmetry_breaking'),
 ])
 def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
     with pytest.raises(error, match=text):
@@ -161,3 +162,24 @@ def test_density_floor_reaches_the_relaxer(emt_evaluator, monkeypatch):
     # the random starts lie within 10 % of the additive-model volume, so a floor at 1.5 times it stops them all
     floored = run_search('AlH3', emt_evaluator, SearchSettings(**{**settings.__dict__, 'min_volume_fraction': 1.5}))
     assert set(floored.flags) == {'collapsed'} and not floored.usable().any() and floored.minima() == []
+
+
+def test_symmetry_breaking_displaces_the_candidates(emt_evaluator):
+    """With ``symmetry_breaking`` every candidate is relaxed from a copy moved by about that many Å (the recorded
+    initial structure), within the distance limits; the run stays reproducible, and 0 leaves the candidates as
+    generated (the same first generation as without the option)."""
+    from aiida_hydrides.core.search.distances import satisfies_limits
+
+    settings = SearchSettings(budget=6, seed=4, learning=False, use_prototypes=False, **FAST)
+    plain = run_search('AlH3', emt_evaluator, settings)
+    moved = run_search('AlH3', emt_evaluator, SearchSettings(**{**settings.__dict__, 'symmetry_breaking': 0.05}))
+    again = run_search('AlH3', emt_evaluator, SearchSettings(**{**settings.__dict__, 'symmetry_breaking': 0.05}))
+    shifts = []
+    for index in range(len(plain)):
+        first, second = plain.structure(index, initial=True), moved.structure(index, initial=True)
+        np.testing.assert_allclose(first.cell[:], second.cell[:])
+        shifts.append(np.abs(second.positions - first.positions).max())
+        assert satisfies_limits(second, settings.limits())
+        np.testing.assert_allclose(second.positions, again.structure(index, initial=True).positions)
+    assert 0.01 < np.median(shifts) < 0.3
+    np.testing.assert_allclose(moved.enthalpy_per_atom, again.enthalpy_per_atom)
