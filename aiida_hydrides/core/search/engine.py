@@ -46,6 +46,9 @@ class SearchSettings:
     pressure_gpa: float = 200.0
     budget: int = 200
     population: int = 20
+    #: size of the first generation (``None``: ``population``), like USPEX's ``initialPopSize``: a smaller first
+    #: generation lets the learning operators start sooner, a larger one samples more widely before they do
+    initial_population: int | None = None
     random_fraction: float = 0.4
     learning: bool = True
     operator_weights: Mapping[str, float] = dataclasses.field(
@@ -93,6 +96,10 @@ class SearchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
+        initial = self.initial_population
+        if initial is not None and (isinstance(initial, bool) or not isinstance(initial, (int, np.integer))
+                                    or initial < 1):
+            raise HydridesInputError(f'initial_population must be a whole number >= 1 or None, got {initial!r}')
         for name in ('random_fraction', 'elite_fraction'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
@@ -282,6 +289,7 @@ def run_search(composition, evaluator, settings: SearchSettings | None = None, c
     search = _Search(unit, evaluator, settings)
     number = 0
     while len(search.result) < settings.budget:
-        search.generation(number, min(settings.population, settings.budget - len(search.result)), callback)
+        size = settings.population if number or settings.initial_population is None else settings.initial_population
+        search.generation(number, min(size, settings.budget - len(search.result)), callback)
         number += 1
     return search.result

@@ -111,6 +111,7 @@ def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
     ({'min_volume_fraction': -0.1}, HydridesInputError, 'min_volume_fraction'),
     ({'symmetry_breaking': 0.5}, HydridesInputError, 'symmetry_breaking'),
+    ({'initial_population': 0}, HydridesInputError, 'initial_population'),
 ])
 def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
     with pytest.raises(error, match=text):
@@ -183,3 +184,12 @@ def test_symmetry_breaking_displaces_the_candidates(emt_evaluator):
         np.testing.assert_allclose(second.positions, again.structure(index, initial=True).positions)
     assert 0.01 < np.median(shifts) < 0.3
     np.testing.assert_allclose(moved.enthalpy_per_atom, again.enthalpy_per_atom)
+
+
+def test_initial_population_sets_the_first_generation(emt_evaluator):
+    """``initial_population`` is the size of generation 0 only; learning starts right after it."""
+    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=11, seed=3, initial_population=2,
+                                                              use_prototypes=False, **FAST))
+    assert result.generation_sizes == [2, 6, 3]
+    origins = np.array(result.origins)
+    assert set(origins[:2]) == {'random'} and set(origins[2:8]) - {'random'}
