@@ -10,8 +10,9 @@ N random Ca-Y-H cells (8-40 atoms, pyxtal, seeded) are relaxed at 200 GPa with t
 Reports relaxations per second for both, their ratio, the enthalpy agreement where both converge, and where the time
 goes (model call, neighbour lists, optimizer and filter). For the agreement every structure is also relaxed, untimed,
 from starts moved by 1e-9 Å (the ASE loop ``--nudges`` times, the batched engine once): the figure is taken over the
-structures whose ASE relaxation reproduces itself, since a start on a knife edge has no well-defined reference. Writes ``results/lam_throughput.json`` and
-``results/lam_throughput_agreement.json`` (the largest enthalpy difference, with every structure listed).
+structures whose ASE relaxation reproduces itself, since a start on a knife edge has no well-defined reference.
+Writes ``results/lam_throughput.json`` and ``results/lam_throughput_agreement.json`` (the largest enthalpy
+difference, with every structure listed).
 
 Both methods evaluate the same model file: by default the compressed copy of the model (``dp --pt compress``, see
 ``aiida_hydrides.core.lam.compress``), which gives the same numbers faster; ``--no-compress`` uses the file as it is.

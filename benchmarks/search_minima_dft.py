@@ -8,8 +8,8 @@ its own at the same geometry. Within each group (formula and number of atoms) bo
 that DFT puts lowest. Reported: every structure with both values, the mean absolute error of the relative enthalpies,
 and the pairs that the model orders the other way round by more than 10 meV/atom.
 
-Frames the model was trained on are marked (``trained_on``: not held out and present in the labels when the model was
-trained); for a model trained after round 3 the figure is then partly in-sample.
+Each structure records whether its frame is held out (``heldout``); for a model trained on round 3 the other frames
+were in its training data, so the figure is then partly in-sample.
 
 Usage: python benchmarks/search_minima_dft.py [--model M.pth] [--pressure 200]
 """
@@ -38,12 +38,12 @@ import numpy as np  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / 'data' / 'seed'
-EV_PER_A3_IN_GPA = 160.21766208
 
 
 def main():
     from aiida_hydrides.core import seed_configs
     from aiida_hydrides.core.lam.model import load_model
+    from aiida_hydrides.core.lam.units import EV_PER_A3_IN_GPA
 
     model_path, model_kind = pick_model(args.model)
     manifest = json.loads((DATA / 'manifest.json').read_text())

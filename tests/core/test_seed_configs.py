@@ -343,7 +343,8 @@ def test_committed_source_round_is_reproduced(committed):
     if 3 not in rounds:
         pytest.skip('no round 3 in the committed candidates')
     frames = _round_frames(stored, manifest, 3)
-    generated = seed_configs.generate_extension_frames(3, int(rounds[3]['first_id'].split('-')[1]), data_dir=SEED_DIR)
+    first = int(rounds[3]['first_id'].split('-')[1])
+    generated = seed_configs.generate_extension_frames(3, first, data_dir=SEED_DIR)
     assert [f.id for f in generated] == [f.id for f in frames] and len(frames) == rounds[3]['frames']
     for first, second in zip(generated, frames):
         assert (first.prototype, first.origin) == (second.prototype, second.origin)

@@ -227,7 +227,6 @@ class _Search:
             moved = repair_distances(moved, self.limits)
             if moved is None or not satisfies_limits(moved, self.limits):
                 return atoms
-        moved.info = dict(atoms.info)
         return moved
 
     def random(self, count: int, candidates: list) -> None:

@@ -49,10 +49,11 @@ __all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_fr
 WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress')
 #: Fields of :class:`SearchSettings` (kept in step with the dataclass).
 SEARCH_FIELDS = (
-    'pressure_gpa', 'budget', 'population', 'initial_population', 'random_fraction', 'learning', 'operator_weights', 'elite_fraction',
-    'parent_selection', 'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting', 'volume_jitter', 'min_hh',
-    'min_mh', 'min_mm', 'min_pairs', 'use_prototypes', 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol',
-    'min_volume_fraction', 'symmetry_breaking', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'batch_size',
+    'pressure_gpa', 'budget', 'population', 'initial_population', 'random_fraction', 'learning', 'operator_weights',
+    'elite_fraction', 'parent_selection', 'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting',
+    'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs', 'use_prototypes', 'dedup_initial', 'dedup_threshold',
+    'dedup_enthalpy_tol', 'min_volume_fraction', 'symmetry_breaking', 'fmax', 'stress_tol_gpa', 'max_steps',
+    'optimizer', 'batch_size',
 )
 DEFAULT_WINDOW_MEV = 100.0
 
