@@ -432,3 +432,19 @@ def test_extension_round_from_source_structures(tmp_path, monkeypatch):
     again = seed_configs.generate_extension_frames(9, 2, data_dir=tmp_path)
     for first, second in zip(again, frames):
         np.testing.assert_allclose(first.atoms.positions, second.atoms.positions, atol=1e-6)
+
+
+def test_label_split_cli_rejects_bad_rounds(tmp_path):
+    """``label split --rounds`` refuses a value that is not round numbers, and a round the label set lacks."""
+    from click.testing import CliRunner
+
+    from aiida_hydrides.cli import cli
+
+    seed_configs.write_piece(tmp_path, [_labelled('seed-0001', ['Ca', 'H', 'H'], np.random.default_rng(2))])
+    runner = CliRunner()
+    result = runner.invoke(cli, ['label', 'split', str(tmp_path / 'out'), '--data-dir', str(tmp_path), '--rounds', 'x'])
+    assert result.exit_code == 1 and 'round numbers separated by commas' in result.output
+    result = runner.invoke(cli, ['label', 'split', str(tmp_path / 'out'), '--data-dir', str(tmp_path), '--rounds', '4'])
+    assert result.exit_code == 1 and 'no label round [4]' in result.output
+    result = runner.invoke(cli, ['label', 'split', str(tmp_path / 'out'), '--data-dir', str(tmp_path), '--rounds', '1'])
+    assert result.exit_code == 0 and json.loads(result.output)['rounds'] == [1]
