@@ -1,7 +1,7 @@
 """DFT labels of the seed set through AiiDA: one ``PwCalculation`` per frame, resumable, written in pieces.
 
 The candidate frames (``data/seed/candidates.extxyz``, see :mod:`aiida_hydrides.core.seed_configs`) are labelled
-with the fixed settings of ``workflows/protocols/labels.yaml``. Each frame is one aiida-quantumespresso
+with the fixed settings of ``workflows/protocols/dft/labels.yaml``. Each frame is one aiida-quantumespresso
 ``quantumespresso.pw`` calculation, run in the current interpreter with ``run_get_node`` and tagged with the extra
 ``hydrides.label_id``. After every chunk of frames a new *piece* is written:
 
@@ -53,7 +53,7 @@ __all__ = (
 LABEL_EXTRA = 'hydrides'
 #: the dedicated AiiDA profile of the labelling, so that test and user databases are never touched
 DEFAULT_LABEL_PROFILE = 'hydrides-labels'
-PROTOCOL_FILE = pathlib.Path(__file__).parent / 'workflows' / 'protocols' / 'labels.yaml'
+PROTOCOL_FILE = pathlib.Path(__file__).parent / 'workflows' / 'protocols' / 'dft' / 'labels.yaml'
 CANDIDATES_FILE = 'candidates.extxyz'
 MANIFEST_FILE = 'manifest.json'
 FAILED_FILE = 'failed.json'

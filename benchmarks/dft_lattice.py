@@ -83,7 +83,7 @@ def run_system(system: str, code, family, protocol: str, mpiprocs: int) -> dict:
     """Relax ``system`` with the work chain and return the benchmark fields."""
     from aiida.engine import run_get_node
 
-    from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
+    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
     spec = SYSTEMS[system]
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}

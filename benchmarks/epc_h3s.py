@@ -80,7 +80,7 @@ def run(protocol: str, mpiprocs: int) -> dict:
 
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.pseudos import ensure_pseudo_family
-    from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
+    from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
 
     codes = ensure_codes('localhost', mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     family = ensure_pseudo_family()

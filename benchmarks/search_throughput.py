@@ -54,7 +54,7 @@ def main():
 
     from aiida_hydrides.codes import ensure_lam_code
     from aiida_hydrides.profile import ensure_localhost, ensure_profile
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     model_path, model_kind = pick_model(args.model)
     profile = ensure_profile(name='search-benchmark')

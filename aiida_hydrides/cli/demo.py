@@ -71,7 +71,7 @@ def _show_dft_enthalpy(pressure: float):
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.descriptors import describe
     from aiida_hydrides.core.prototypes import h3s_primitive
-    from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
+    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
     code = ensure_codes(shorts=['pw'])['pw']
     structure = orm.StructureData(ase=h3s_primitive('S', a=3.05))
@@ -87,8 +87,8 @@ def _show_dft_enthalpy(pressure: float):
                f'{info["space_group_symbol"]}, H = {node.outputs.enthalpy_per_atom.value:.4f} eV/atom, '
                f'P = {node.outputs.pressure.value:.1f} GPa')
     qb = orm.QueryBuilder().append(
-        orm.StructureData, filters={'extras.hydrides.pressure_gpa': pressure},
-        project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_per_atom_ev'])
+        orm.StructureData, filters={'extras.hydrides.pressure_gpa': pressure, 'extras.hydrides.method': 'dft'},
+        project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_dft_ev'])
     click.echo(f'QueryBuilder, structures relaxed at {pressure:g} GPa: '
                + ', '.join(f'<{pk}> {formula} {enthalpy:.4f} eV/atom' for pk, formula, enthalpy in qb.all()))
 
@@ -100,7 +100,7 @@ def _show_epc():
     from aiida_hydrides.cli.epc import format_epc_summary
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.prototypes import fcc_element
-    from aiida_hydrides.workflows.epc import ElectronPhononWorkChain
+    from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
 
     codes = ensure_codes(shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
@@ -132,7 +132,7 @@ def _show_search(pressure: float, computer='localhost'):
 
     from aiida_hydrides.codes import ensure_lam_code
     from aiida_hydrides.models import seed_model_path
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     overrides = {'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
                  'max_concurrent_jobs': 1}

@@ -53,7 +53,7 @@ def dft_enthalpy(structure_file, pressure, protocol, code_label, family_label, m
     pressure followed by a final SCF; H = E + P_target V per atom. Prints the results and the PK of the work chain.
     STRUCTURE_FILE is any format ASE reads (CIF, POSCAR, extxyz, pw.x input).
     """
-    from aiida_hydrides.workflows.dft_enthalpy import parse_pressure
+    from aiida_hydrides.core.units import parse_pressure
 
     try:
         pressure_gpa = parse_pressure(pressure)
@@ -69,7 +69,7 @@ def dft_enthalpy(structure_file, pressure, protocol, code_label, family_label, m
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_hydrides.workflows.dft_enthalpy import DftEnthalpyWorkChain
+    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
     code = _load_pw_code(code_label)
     structure = orm.StructureData(ase=atoms)

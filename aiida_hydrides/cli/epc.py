@@ -65,7 +65,7 @@ def epc(structure_file, protocol, family, computer, mpiprocs, primitive, projwfc
     from aiida.engine import run_get_node
 
     from aiida_hydrides.codes import ensure_codes
-    from aiida_hydrides.workflows.epc import ElectronPhononWorkChain, GridError
+    from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain, GridError
 
     try:
         codes = ensure_codes(computer=computer, mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', *(['projwfc'] if projwfc else [])])

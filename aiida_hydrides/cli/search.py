@@ -15,7 +15,7 @@ from .utils import echo_json, fail, load_profile
               help='Comma-separated formulas to search (e.g. CaYH12,Ca3YH24); default: elements, binary hydrides and '
                    'every distinct ternary of the system that fits in --max-atoms.')
 @click.option('--protocol', type=click.Choice(['fast', 'moderate', 'precise']), default='moderate', show_default=True,
-              help='Search budgets of workflows/protocols/search.yaml.')
+              help='Search budgets of workflows/protocols/search/system.yaml.')
 @click.option('--budget', type=int, default=None, help='Relaxations per composition (overrides the protocol).')
 @click.option('--population', type=int, default=None, help='Relaxations per generation (overrides the protocol).')
 @click.option('--max-atoms', type=int, default=None, help='Atom budget per cell (overrides the protocol).')
@@ -45,7 +45,7 @@ def search(system, pressure, model, compositions, protocol, budget, population, 
     import logging
     import pathlib
 
-    from aiida_hydrides.workflows.dft_enthalpy import parse_pressure
+    from aiida_hydrides.core.units import parse_pressure
 
     try:
         pressure_gpa = parse_pressure(pressure)
@@ -75,7 +75,7 @@ def search(system, pressure, model, compositions, protocol, budget, population, 
     from aiida.engine import run_get_node
 
     from aiida_hydrides.codes import CodeSetupError, ensure_lam_code
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     try:
         code = ensure_lam_code(computer)

@@ -12,7 +12,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
-from aiida_hydrides.workflows.epc import (
+from aiida_hydrides.workflows.epc.base import (
     EL_PH_NSIGMA,
     ElectronPhononWorkChain,
     GridError,

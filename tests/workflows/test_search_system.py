@@ -28,7 +28,7 @@ def model_node():
 
 
 def _builder(code, model, compositions, system='Ca-Y', group_label=None, parameters=None, **inputs):
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     builder = SystemSearchWorkChain.get_builder()
     builder.system = orm.Str(system)
@@ -51,7 +51,7 @@ def _search_calcs(workchain):
 
 def test_entry_point_and_default_compositions():
     from aiida_hydrides.core.compositions import enumerate_compositions, parse_formula
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain, default_compositions, default_group_label
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain, default_compositions, default_group_label
 
     assert WorkflowFactory('hydrides.search.system') is SystemSearchWorkChain
     assert default_group_label('Ca-Y', 200) == 'hydrides/search/Ca-Y/200GPa'
@@ -73,7 +73,7 @@ def test_entry_point_and_default_compositions():
 
 
 def test_builder_from_protocol(aiida_profile, lam_code):
-    from aiida_hydrides.workflows.search_system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     budgets = []
     for protocol in ('fast', 'moderate', 'precise'):
@@ -121,7 +121,7 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     assert len(minima) == summary['n_minima'] >= 2
     assert all(isinstance(structure, orm.StructureData) for structure in minima)
     extras = minima[0].base.extras.get('hydrides')
-    for key in ('formula', 'system', 'pressure_gpa', 'enthalpy_per_atom_ev', 'space_group_number',
+    for key in ('formula', 'system', 'pressure_gpa', 'enthalpy_lam_ev', 'space_group_number',
                 'space_group_symbol', 'natoms', 'model', 'e_above_best_mev', 'calc_uuid'):
         assert key in extras, key
     assert extras['system'] == 'Ca-Y' and extras['pressure_gpa'] == 200.0
@@ -135,9 +135,9 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     # the minima are found by QueryBuilder on the extras, ordered by enthalpy
     query = orm.QueryBuilder().append(orm.Group, filters={'label': label}, tag='group')
     query.append(orm.StructureData, with_group='group', project=['extras.hydrides.formula',
-                                                                  'extras.hydrides.enthalpy_per_atom_ev'],
+                                                                  'extras.hydrides.enthalpy_lam_ev'],
                  filters={'extras.hydrides.pressure_gpa': 200.0, 'extras.hydrides.formula': 'CaH6'})
-    query.order_by({orm.StructureData: [{'extras.hydrides.enthalpy_per_atom_ev': {'order': 'asc', 'cast': 'f'}}]})
+    query.order_by({orm.StructureData: [{'extras.hydrides.enthalpy_lam_ev': {'order': 'asc', 'cast': 'f'}}]})
     rows = query.all()
     assert rows and all(formula == 'CaH6' for formula, _ in rows)
     assert [h for _, h in rows] == sorted(h for _, h in rows)

@@ -8,7 +8,8 @@ formula unit does not fit in ``max_atoms`` (listed in the summary as ``excluded`
 
 Every distinct minimum of a finished job becomes a ``StructureData`` (made by the calcfunction :func:`extract_minima`
 from the job's ``minima`` output, so the provenance graph leads from each structure to its job), tagged with the
-``hydrides`` extra (formula, system, pressure_gpa, enthalpy_per_atom_ev, e_above_best_mev, space group, natoms,
+``hydrides`` extra (:mod:`aiida_hydrides.extras`: method ``lam``, formula, system, pressure_gpa,
+enthalpy_lam_ev, e_above_best_mev, space group, natoms,
 model, calc_uuid, ...) and added to the group ``hydrides/search/<A-B>/<P>GPa``. The group's own ``hydrides`` extra
 records every finished composition with the uuid of its job and the model's md5: a work chain launched again for the
 same group skips them (for the same model), so an interrupted search resumes where it stopped.
@@ -16,14 +17,16 @@ same group skips them (for the same model), so an interrupted search resumes whe
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import WorkChain, calcfunction, while_
+from aiida.engine import WorkChain, while_
 
+from aiida_hydrides.calculations.functions.search import collect_search_summary, extract_minima
 from aiida_hydrides.calculations.search import SearchCalculation, validate_search_parameters
-from aiida_hydrides.workflows.dft_enthalpy import HYDRIDES_EXTRA, parse_pressure, tag_node, validate_pressure
+from aiida_hydrides.core.units import MAX_PRESSURE_GPA, parse_pressure
+from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
+from aiida_hydrides.workflows.common import validate_non_negative, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 
-__all__ = ('SystemSearchWorkChain', 'extract_minima', 'collect_search_summary', 'default_group_label',
-           'default_compositions')
+__all__ = ('SystemSearchWorkChain', 'default_group_label', 'default_compositions')
 
 
 def default_group_label(system: str, pressure: float) -> str:
@@ -59,83 +62,6 @@ def default_compositions(system: str, max_atoms: int | None = None, include_allo
     return formulas, excluded
 
 
-@calcfunction
-def extract_minima(minima):
-    """One ``StructureData`` per structure of a search job's ``minima`` output (``minimum_<k>``, in file order)."""
-    from aiida_hydrides.data.structure_batch import array_to_structures, batch_arrays
-
-    arrays = batch_arrays(minima)
-    results = {}
-    for k, atoms in enumerate(array_to_structures(minima)):
-        structure = orm.StructureData(ase=atoms)
-        formula = str(arrays['formula'][k])
-        symbol = str(arrays['space_group_symbol'][k])
-        structure.label = f'{formula} {symbol}'
-        structure.description = (
-            f'{formula} ({symbol}, {int(arrays["natoms"][k])} atoms): H = {float(arrays["enthalpy_per_atom"][k]):.6f} '
-            f'eV/atom, {float(arrays["relative_mev"][k]):.1f} meV/atom above the best of the search '
-            f'at {minima.base.attributes.get("pressure_gpa", None)} GPa')
-        results[f'minimum_{k}'] = structure
-    return results
-
-
-@calcfunction
-def collect_search_summary(info, **summaries):
-    """The summary of a system search: per composition the best enthalpy, space group, relaxations and minima,
-    taken from the ``summary`` outputs of the jobs (``summaries``, keyed ``job_<pk>``) that searched it.
-
-    ``info`` holds ``system``, ``pressure_gpa``, ``group``, ``group_uuid``, ``model``, ``compositions`` (the formulas
-    of the search), ``skipped`` (found finished in the group), ``excluded``, ``failed_jobs`` and ``sources`` (formula
-    -> uuid of the job whose result counts, for the compositions recorded as finished).
-    """
-    info = info.get_dict()
-    sources = info.pop('sources', {})
-    entries = {}
-    for node in summaries.values():
-        calc_uuid = node.creator.uuid if node.creator is not None else None
-        for entry in node.get_dict().get('compositions', []):
-            formula = entry['formula']
-            if formula not in info['compositions'] or sources.get(formula, calc_uuid) != calc_uuid:
-                continue
-            entries[formula] = {
-                'status': 'skipped' if formula in info['skipped'] else entry.get('status'),
-                'error': entry.get('error'),
-                'best_enthalpy_per_atom': entry.get('best_enthalpy_per_atom'),
-                'best_space_group_number': entry.get('best_space_group_number'),
-                'best_space_group_symbol': entry.get('best_space_group_symbol'),
-                'best_natoms': entry.get('best_natoms'),
-                'n_relaxations': entry.get('n_relaxations'),
-                'n_minima': entry.get('n_minima'),
-                'wall_s': entry.get('wall_s'),
-                'calc_uuid': calc_uuid,
-            }
-    compositions = {formula: entries.get(formula, {'status': 'missing'}) for formula in info['compositions']}
-    statuses = [entry['status'] for entry in compositions.values()]
-    summary = dict(info)
-    summary.update(
-        compositions=compositions,
-        n_compositions=len(compositions),
-        n_searched=statuses.count('finished'),
-        n_skipped=statuses.count('skipped'),
-        n_failed=statuses.count('failed'),
-        n_missing=statuses.count('missing'),
-        n_minima=sum(entry.get('n_minima') or 0 for entry in compositions.values()),
-    )
-    return orm.Dict(summary)
-
-
-def _validate_positive_int(node, _):
-    if node is not None and node.value < 1:
-        return f'must be a whole number >= 1, got {node.value}'
-    return None
-
-
-def _validate_window(node, _):
-    if node is not None and not node.value >= 0:
-        return f'window_mev must be >= 0 meV/atom, got {node.value}'
-    return None
-
-
 def _validate_parameters(node, _):
     if node is None:
         return None
@@ -163,7 +89,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
     Compositions recorded as finished in the group (same model) are skipped.
     """
 
-    _protocol_name = 'search'
+    _protocol_name = 'search/system'
 
     @classmethod
     def define(cls, spec):
@@ -171,7 +97,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input('system', valid_type=orm.Str, help="The A-B-H system, written 'A-B', e.g. 'Ca-Y'.")
         spec.input('pressure', valid_type=orm.Float, validator=validate_pressure,
-                   help='Target pressure in GPa (0 to 1000); it overrides any pressure_gpa in `parameters`.')
+                   help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); it overrides any pressure_gpa in `parameters`.')
         spec.input('model', valid_type=orm.SinglefileData, help='The DeePMD model file (.pth, .pt or .pb).')
         spec.input('code', valid_type=orm.AbstractCode, help='The `hydrides-lam` code that runs the searches.')
         spec.input('parameters', valid_type=orm.Dict, required=False, validator=_validate_parameters,
@@ -183,10 +109,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         spec.input('include_alloys', valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    help='Add the A-B alloys of the reference phases to the default compositions.')
         spec.input('compositions_per_job', valid_type=orm.Int, default=lambda: orm.Int(10),
-                   validator=_validate_positive_int, help='Compositions searched by one SearchCalculation.')
+                   validator=validate_positive_int, help='Compositions searched by one SearchCalculation.')
         spec.input('max_concurrent_jobs', valid_type=orm.Int, default=lambda: orm.Int(4),
-                   validator=_validate_positive_int, help='Most SearchCalculations running at the same time.')
-        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0), validator=_validate_window,
+                   validator=validate_positive_int, help='Most SearchCalculations running at the same time.')
+        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0), validator=validate_non_negative,
                    help='Minima kept per composition: distinct structures within this many meV/atom of its best.')
         spec.input('group_label', valid_type=orm.Str, required=False,
                    help='Group of the minima (created if needed); default hydrides/search/<A-B>/<P>GPa.')
@@ -460,9 +386,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 kind='search_minimum',
                 formula=str(arrays['formula'][k]),
                 cell_formula=structure.get_formula(mode='hill_compact'),
+                method='lam',
                 system=self.ctx.system,
                 pressure_gpa=float(self.inputs.pressure.value),
-                enthalpy_per_atom_ev=float(arrays['enthalpy_per_atom'][k]),
+                enthalpy_lam_ev=float(arrays['enthalpy_per_atom'][k]),
                 e_above_best_mev=float(arrays['relative_mev'][k]),
                 rank=int(arrays['rank'][k]),
                 space_group_number=int(arrays['space_group_number'][k]),

@@ -9,67 +9,20 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, calcfunction
+from aiida.engine import ToContext, WorkChain
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 from aiida_quantumespresso.workflows.pw.relax import PwRelaxWorkChain
 
+from aiida_hydrides.calculations.functions.enthalpy import compute_enthalpy
+from aiida_hydrides.core.units import MAX_PRESSURE_GPA, gpa_to_kbar, parse_pressure
+from aiida_hydrides.extras import get_tags, symmetry_tags, tag_node
+from aiida_hydrides.workflows.common import validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin, qe_protocol, recursive_merge
 
-__all__ = ('EV_PER_A3_IN_GPA', 'MAX_PRESSURE_GPA', 'DftEnthalpyWorkChain', 'compute_enthalpy', 'parse_pressure')
-
-#: 1 eV/Angstrom^3 expressed in GPa
-EV_PER_A3_IN_GPA = 160.21766208
-#: the largest target pressure accepted (GPa)
-MAX_PRESSURE_GPA = 1000.0
-#: name of the extra (a dictionary) holding the tags of aiida-hydrides, e.g. ``extras.hydrides.pressure_gpa``
-HYDRIDES_EXTRA = 'hydrides'
-#: the pressure units accepted by :func:`parse_pressure`, as factors to GPa
-PRESSURE_UNITS = {'gpa': 1.0, 'kbar': 0.1, 'mbar': 100.0}
-
-_PRESSURE_PATTERN = re.compile(r'^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*$')
-
-
-def parse_pressure(value) -> float:
-    """Return a pressure in GPa from a number (GPa) or a string such as ``'200'``, ``'200 GPa'``, ``'2000kbar'``.
-
-    :raises ValueError: for an unknown unit, a non-number, or a value outside 0-1000 GPa.
-    """
-    if isinstance(value, orm.Float):
-        value = value.value
-    if isinstance(value, str):
-        match = _PRESSURE_PATTERN.match(value)
-        if not match:
-            raise ValueError(f'cannot read the pressure {value!r}: give a number in GPa, e.g. 200 or "200GPa"')
-        number, unit = match.groups()
-        factor = PRESSURE_UNITS.get(unit.lower() or 'gpa')
-        if factor is None:
-            raise ValueError(
-                f'unknown pressure unit {unit!r} in {value!r}: use GPa (the default), kbar or Mbar, e.g. "200GPa"'
-            )
-        value = float(number) * factor
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f'the pressure must be a number in GPa, got {value!r}')
-    message = _pressure_error(float(value))
-    if message:
-        raise ValueError(message)
-    return float(value)
-
-
-def _pressure_error(pressure: float) -> str | None:
-    if not math.isfinite(pressure) or pressure < 0 or pressure > MAX_PRESSURE_GPA:
-        hint = ' (did you give kbar? 200 GPa = 2000 kbar)' if pressure > MAX_PRESSURE_GPA else ''
-        return f'the pressure must be given in GPa, between 0 and {MAX_PRESSURE_GPA:g} GPa; got {pressure}{hint}'
-    return None
-
-
-def validate_pressure(value, _):
-    """Validate the ``pressure`` input (GPa)."""
-    if value is not None:
-        return _pressure_error(value.value)
+__all__ = ('DftEnthalpyWorkChain',)
 
 
 def validate_pressure_tolerance(value, _):
@@ -78,69 +31,19 @@ def validate_pressure_tolerance(value, _):
         return f'the pressure tolerance must be a positive number of GPa; got {value.value}'
 
 
-def tag_node(node, **values):
-    """Merge ``values`` into the ``hydrides`` extra of ``node`` (queried as ``extras.hydrides.<key>``)."""
-    extras = dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
-    extras.update(values)
-    node.base.extras.set(HYDRIDES_EXTRA, extras)
-
-
-@calcfunction
-def compute_enthalpy(parameters, trajectory, structure, pressure, **metadata_inputs):
-    """Compute the enthalpy per atom at the target ``pressure`` (GPa) from a pw.x SCF.
-
-    :param parameters: ``output_parameters`` of the SCF (``energy`` in eV).
-    :param trajectory: ``output_trajectory`` of the SCF, with the ``stress`` tensor in GPa.
-    :param structure: the structure of the SCF.
-    :param pressure: the target pressure (GPa) used for the ``P V`` term.
-    :param metadata_inputs: optional ``Str`` nodes ``protocol`` and ``pseudo_family`` copied into the summary.
-    :return: ``enthalpy_per_atom`` (eV/atom), ``pressure`` (final pressure, GPa), ``stress`` (GPa) and the summary
-        ``output_parameters``.
-    """
-    import numpy as np
-
-    natoms = len(structure.sites)
-    energy = parameters['energy']
-    volume = structure.get_cell_volume()
-    stress = np.array(trajectory.get_array('stress')[-1], dtype=float)
-    final_pressure = float(np.trace(stress) / 3.0)
-    pv = pressure.value * volume / EV_PER_A3_IN_GPA
-    enthalpy_per_atom = (energy + pv) / natoms
-
-    stress_node = orm.ArrayData()
-    stress_node.set_array('stress', stress)
-    stress_node.base.attributes.set('units', 'GPa')
-
-    summary = {
-        'enthalpy_per_atom_eV': enthalpy_per_atom,
-        'energy_per_atom_eV': energy / natoms,
-        'pv_per_atom_eV': pv / natoms,
-        'volume_per_atom_A3': volume / natoms,
-        'target_pressure_GPa': pressure.value,
-        'final_pressure_GPa': final_pressure,
-        'number_of_atoms': natoms,
-        'formula': structure.get_formula(mode='hill_compact'),
-        'protocol': metadata_inputs['protocol'].value if 'protocol' in metadata_inputs else None,
-        'pseudo_family': metadata_inputs['pseudo_family'].value if 'pseudo_family' in metadata_inputs else None,
-    }
-    return {
-        'enthalpy_per_atom': orm.Float(enthalpy_per_atom),
-        'pressure': orm.Float(final_pressure),
-        'stress': stress_node,
-        'output_parameters': orm.Dict(summary),
-    }
-
-
 class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
     """Relax a structure at a target pressure with pw.x (vc-relax) and compute its enthalpy per atom from a final SCF.
 
     The ``pressure`` input (GPa) is authoritative: the work chain writes ``press = 10 * pressure`` (kbar),
     ``calculation = 'vc-relax'`` and, unless given, ``cell_dofree = 'all'`` into the relax parameters. The relaxed
-    structure is tagged with the extra ``hydrides = {'pressure_gpa', 'enthalpy_per_atom_ev', 'formula'}``, so that
-    ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find it.
+    structure is tagged with the ``hydrides`` extra of :mod:`aiida_hydrides.extras` (``kind = 'dft_relaxed'``,
+    ``method = 'dft'``, ``pressure_gpa``, ``enthalpy_dft_ev``, ``protocol``, space group, ``source_uuid`` of the input
+    structure), so that ``QueryBuilder`` filters such as ``{'extras.hydrides.enthalpy_dft_ev': {'<': -3.0}}`` find
+    it and never mix it with LAM enthalpies.
     """
 
-    _protocol_name = 'dft_enthalpy'
+    _protocol_name = 'dft/enthalpy'
+    _protocol_free_keys = ('relax', 'scf')
 
     @classmethod
     def define(cls, spec):
@@ -217,12 +120,12 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
             '{tolerance:.2f} GPa',
         )
         spec.exit_code(
-            404,
+            201,
             'ERROR_PSEUDO_FAMILY_INCOMPLETE',
             message='no pseudopotential for {elements} in the pseudopotential family `{family}`',
         )
         spec.exit_code(
-            405, 'ERROR_SCF_OUTPUT_INCOMPLETE', message='the final SCF lacks the total energy or the stress tensor'
+            301, 'ERROR_SCF_OUTPUT_INCOMPLETE', message='the final SCF lacks the total energy or the stress tensor'
         )
 
     @classmethod
@@ -289,7 +192,7 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
         if npool > 1:
             base['pw']['parallelization'] = {'npool': npool}
 
-        cell = dict(inputs['bfgs']['CELL'], press=10.0 * pressure, press_conv_thr=inputs['press_conv_thr'])
+        cell = dict(inputs['bfgs']['CELL'], press=gpa_to_kbar(pressure), press_conv_thr=inputs['press_conv_thr'])
         relax_parameters = {'CONTROL': {'calculation': 'vc-relax'}, 'IONS': inputs['bfgs']['IONS'], 'CELL': cell}
         base_relax = recursive_merge(copy.deepcopy(base), {'pw': {'parameters': copy.deepcopy(relax_parameters)}})
         # The initial relax keeps aiida-quantumespresso's coarse k-points and loose thresholds.
@@ -398,7 +301,7 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
         """Run the `PwRelaxWorkChain` (vc-relax) at the target pressure."""
         inputs = AttributeDict(self.exposed_inputs(PwRelaxWorkChain, namespace='relax'))
         inputs.structure = self.inputs.structure
-        press = 10.0 * self.ctx.target_pressure
+        press = gpa_to_kbar(self.ctx.target_pressure)
         for namespace in ('base_relax', 'base_init_relax'):
             if namespace not in inputs:
                 continue
@@ -469,12 +372,7 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
         self.out_many(results)
 
         summary = results['output_parameters'].get_dict()
-        tag_node(
-            self.ctx.relaxed_structure,
-            pressure_gpa=summary['target_pressure_GPa'],
-            enthalpy_per_atom_ev=summary['enthalpy_per_atom_eV'],
-            formula=summary['formula'],
-        )
+        self._tag_relaxed_structure(summary)
         self.report(
             f'{summary["formula"]}: H = {summary["enthalpy_per_atom_eV"]:.6f} eV/atom at '
             f'{summary["target_pressure_GPa"]} GPa, final pressure {summary["final_pressure_GPa"]:.2f} GPa'
@@ -485,6 +383,29 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
             return self.exit_codes.ERROR_PRESSURE_OFF_TARGET.format(
                 final=summary['final_pressure_GPa'], target=summary['target_pressure_GPa'], tolerance=tolerance
             )
+
+    def _tag_relaxed_structure(self, summary):
+        """Tag the relaxed structure with the ``hydrides`` extra (``method = 'dft'``)."""
+        from aiida_hydrides.core.compositions import Composition
+
+        structure = self.ctx.relaxed_structure
+        source = get_tags(self.inputs.structure)
+        tags = {
+            'kind': 'dft_relaxed',
+            'method': 'dft',
+            'formula': source.get('formula') or Composition(
+                [(site.kind_name and structure.get_kind(site.kind_name).symbol, 1) for site in structure.sites]
+            ).reduced().formula,
+            'pressure_gpa': summary['target_pressure_GPa'],
+            'enthalpy_dft_ev': summary['enthalpy_per_atom_eV'],
+            'protocol': {'name': summary.get('protocol'), 'pseudo_family': summary.get('pseudo_family')},
+            'source_uuid': self.inputs.structure.uuid,
+            'workchain_uuid': self.node.uuid,
+            **symmetry_tags(structure),
+        }
+        if source.get('system'):
+            tags['system'] = source['system']
+        tag_node(structure, **tags)
 
     def on_terminated(self):
         """Clean the work directories of all calculations if ``clean_workdir`` is ``True``."""

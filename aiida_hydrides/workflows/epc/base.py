@@ -18,11 +18,11 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 from aiida.plugins import CalculationFactory, WorkflowFactory
-from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_hydrides.calculations.functions.phonon_stability import analyse_phonon_stability
 from aiida_hydrides.calculations.functions.projected_dos import projected_dos_at_fermi_level
 from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.workflows.protocols import ProtocolMixin, recursive_merge
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
 PhBaseWorkChain = WorkflowFactory('quantumespresso.ph.base')
@@ -142,6 +142,10 @@ def validate_inputs(value, _):
 class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
     """Electron-phonon coupling λ, α²F and Tc of a metal with Quantum ESPRESSO (dense/coarse scf, ph, q2r, matdyn)."""
 
+    _protocol_name = 'epc/base'
+    _protocol_extra_keys = tuple(f'meta_parameters.{key}' for key in (
+        'kpoints_mesh', 'kpoints_dense_mesh', 'qpoints_mesh', 'matdyn_kpoints_mesh')) + ('scf_dense',)
+
     @classmethod
     def define(cls, spec):
         """Define the process specification."""
@@ -227,11 +231,6 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
                        message='No electron-phonon coupling at the Fermi level (insulator?), Tc undefined: {message}')
 
     # ------------------------------------------------------------------------------------------------ protocols
-    @classmethod
-    def get_protocol_filepath(cls) -> pathlib.Path:
-        """Return the path of the YAML file that defines the protocols."""
-        return pathlib.Path(__file__).parent / 'protocols' / 'epc.yaml'
-
     @classmethod
     def get_builder_from_protocol(cls, codes: dict, structure: orm.StructureData, protocol: str | None = None,
                                   overrides: dict | None = None, options: dict | None = None, pseudo_family=None,

@@ -1,0 +1,72 @@
+"""The ``hydrides`` extra: one schema for every node aiida-hydrides tags, so that QueryBuilder filters never mix
+methods.
+
+Every tagged node carries one extra, ``hydrides`` (a dictionary), queried as ``extras.hydrides.<key>``:
+
+========================  ==========================================================================================
+key                       meaning
+========================  ==========================================================================================
+``kind``                  what the node is: ``search_minimum`` (a LAM search minimum), ``dft_relaxed`` (a structure
+                          relaxed with pw.x), ``search`` (a search group), ``search_system`` (a search work chain), ...
+``method``                ``lam`` or ``dft``: the method that made the structure and its enthalpy
+``formula``               reduced formula of the composition (``CaH6``)
+``cell_formula``          formula of the cell (``Ca2H12``)
+``system``                the chemical system, ``A-B`` (LAM searches)
+``pressure_gpa``          target pressure in GPa
+``enthalpy_lam_ev``       LAM enthalpy per atom (eV/atom) at ``pressure_gpa``
+``enthalpy_dft_ev``       DFT enthalpy per atom (eV/atom) at ``pressure_gpa``
+``model``                 the LAM model, ``{filename, md5}`` (``method == 'lam'``)
+``protocol``              the DFT protocol and pseudopotential family, ``{name, pseudo_family}`` (``method == 'dft'``)
+``space_group_number``    space group number (spglib, symprec 0.1 Å)
+``space_group_symbol``    its Hermann-Mauguin symbol
+``natoms``                atoms in the cell
+``source_uuid``           UUID of the structure this one was made from (a DFT relaxation of a LAM minimum)
+========================  ==========================================================================================
+
+The enthalpy of each method has its own key, so ``{'extras.hydrides.enthalpy_dft_ev': {'<': x}}`` never matches a
+LAM value. Search minima add their search details (``e_above_best_mev``, ``rank``, ``origin``, ``generation``,
+``flag``, ``duplicates``, ``sample_index``, ``calc_uuid``, ``workchain_uuid``).
+"""
+from __future__ import annotations
+
+__all__ = ('HYDRIDES_EXTRA', 'METHODS', 'ENTHALPY_KEYS', 'tag_node', 'get_tags', 'symmetry_tags')
+
+#: name of the extra (a dictionary) holding the tags of aiida-hydrides, e.g. ``extras.hydrides.pressure_gpa``
+HYDRIDES_EXTRA = 'hydrides'
+#: the methods an enthalpy or a structure can come from
+METHODS = ('lam', 'dft')
+#: method -> key of its enthalpy per atom (eV/atom)
+ENTHALPY_KEYS = {'lam': 'enthalpy_lam_ev', 'dft': 'enthalpy_dft_ev'}
+#: symmetry tolerance of the space-group tags (Å)
+SYMPREC = 0.1
+
+
+def tag_node(node, **values):
+    """Merge ``values`` into the ``hydrides`` extra of ``node`` (queried as ``extras.hydrides.<key>``).
+
+    :raises ValueError: for a ``method`` other than ``lam`` or ``dft``.
+    """
+    method = values.get('method')
+    if method is not None and method not in METHODS:
+        raise ValueError(f'the method of a hydrides tag must be one of {METHODS}, got {method!r}')
+    extras = dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
+    extras.update(values)
+    node.base.extras.set(HYDRIDES_EXTRA, extras)
+
+
+def get_tags(node) -> dict:
+    """The ``hydrides`` extra of ``node`` (an empty dictionary when it has none)."""
+    return dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
+
+
+def symmetry_tags(structure) -> dict:
+    """``space_group_number``, ``space_group_symbol``, ``natoms`` and ``cell_formula`` of a ``StructureData``."""
+    import spglib
+
+    atoms = structure.get_ase()
+    cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
+    dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
+    number = int(dataset.number) if dataset is not None else 1
+    symbol = str(dataset.international) if dataset is not None else 'P1'
+    return {'space_group_number': number, 'space_group_symbol': symbol, 'natoms': len(atoms),
+            'cell_formula': structure.get_formula(mode='hill_compact')}

@@ -1,0 +1,1 @@
+"""Structure-search work chains: the search of a system (``hydrides.search.system``)."""
