@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiida_hydrides.core.units import pressure_error
 
-__all__ = ('validate_pressure', 'validate_positive_int', 'validate_non_negative')
+__all__ = ('CleanWorkdirMixin', 'validate_pressure', 'validate_positive_int', 'validate_non_negative')
 
 
 def validate_pressure(node, _):
@@ -25,3 +25,25 @@ def validate_non_negative(node, _):
     if node is not None and not node.value >= 0:
         return f'must be >= 0, got {node.value}'
     return None
+
+
+class CleanWorkdirMixin:
+    """Clean the remote folders of every calculation a work chain called, when its ``clean_workdir`` input is set."""
+
+    def on_terminated(self):
+        """Clean the remote folders of all calculations if ``clean_workdir`` is ``True``."""
+        from aiida import orm
+
+        super().on_terminated()
+        if not self.inputs.clean_workdir.value:
+            return
+        cleaned = []
+        for node in self.node.called_descendants:
+            if isinstance(node, orm.CalcJobNode):
+                try:
+                    node.outputs.remote_folder._clean()  # noqa: SLF001
+                    cleaned.append(str(node.pk))
+                except (OSError, KeyError):
+                    pass
+        if cleaned:
+            self.report(f'cleaned remote folders of calculations: {" ".join(cleaned)}')

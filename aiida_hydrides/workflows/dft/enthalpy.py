@@ -19,7 +19,7 @@ from aiida_quantumespresso.workflows.pw.relax import PwRelaxWorkChain
 from aiida_hydrides.calculations.functions.enthalpy import compute_enthalpy
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA, gpa_to_kbar, parse_pressure
 from aiida_hydrides.extras import get_tags, symmetry_tags, tag_node
-from aiida_hydrides.workflows.common import validate_pressure
+from aiida_hydrides.workflows.common import CleanWorkdirMixin, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin, qe_protocol, recursive_merge
 
 __all__ = ('DftEnthalpyWorkChain',)
@@ -31,7 +31,7 @@ def validate_pressure_tolerance(value, _):
         return f'the pressure tolerance must be a positive number of GPa; got {value.value}'
 
 
-class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
+class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
     """Relax a structure at a target pressure with pw.x (vc-relax) and compute its enthalpy per atom from a final SCF.
 
     The ``pressure`` input (GPa) is authoritative: the work chain writes ``press = 10 * pressure`` (kbar),
@@ -407,18 +407,3 @@ class DftEnthalpyWorkChain(ProtocolMixin, WorkChain):
             tags['system'] = source['system']
         tag_node(structure, **tags)
 
-    def on_terminated(self):
-        """Clean the work directories of all calculations if ``clean_workdir`` is ``True``."""
-        super().on_terminated()
-        if not self.inputs.clean_workdir.value:
-            return
-        cleaned = []
-        for node in self.node.called_descendants:
-            if isinstance(node, orm.CalcJobNode):
-                try:
-                    node.outputs.remote_folder._clean()  # noqa: SLF001
-                    cleaned.append(node.pk)
-                except (OSError, KeyError):
-                    pass
-        if cleaned:
-            self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')

@@ -22,6 +22,7 @@ from aiida.plugins import CalculationFactory, WorkflowFactory
 from aiida_hydrides.calculations.functions.phonon_stability import analyse_phonon_stability
 from aiida_hydrides.calculations.functions.projected_dos import projected_dos_at_fermi_level
 from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.workflows.common import CleanWorkdirMixin
 from aiida_hydrides.workflows.protocols import ProtocolMixin, recursive_merge
 
 PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
@@ -139,7 +140,7 @@ def validate_inputs(value, _):
     return None
 
 
-class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
+class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
     """Electron-phonon coupling λ, α²F and Tc of a metal with Quantum ESPRESSO (dense/coarse scf, ph, q2r, matdyn)."""
 
     _protocol_name = 'epc/base'
@@ -585,18 +586,3 @@ class ElectronPhononWorkChain(ProtocolMixin, WorkChain):
                     f'{message or node.exit_message}')
         return exit_code.format(pk=node.pk, status=node.exit_status, message=message or node.exit_message)
 
-    def on_terminated(self):
-        """Clean the remote folders of all calculations when ``clean_workdir`` is set."""
-        super().on_terminated()
-        if not self.inputs.clean_workdir.value:
-            return
-        cleaned = []
-        for called in self.node.called_descendants:
-            if isinstance(called, orm.CalcJobNode):
-                try:
-                    called.outputs.remote_folder._clean()  # noqa: SLF001
-                    cleaned.append(str(called.pk))
-                except (OSError, KeyError):
-                    pass
-        if cleaned:
-            self.report(f'cleaned remote folders of calculations: {" ".join(cleaned)}')
