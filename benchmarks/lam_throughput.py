@@ -189,16 +189,18 @@ def main():
                 nudged_batched_starts.append(start_atoms)
             runs.append(ase_relax(start_atoms, calculator, settings, index=index))
         nudged_reference.append(runs)
-    nudged_batched = BatchRelaxer(evaluator, settings).relax(nudged_batched_starts)
+    # without nudges (--nudges 0) no reproducibility check is made and every structure counts as reproducible
+    nudged_batched = BatchRelaxer(evaluator, settings).relax(nudged_batched_starts) if nudged_batched_starts else []
 
     def spread(first, others):
         """Largest |H difference| (meV/atom) of ``others`` from ``first``; ``None`` unless all of them converged."""
         if not first.converged or not all(o.converged for o in others):
             return None
-        return max(abs(o.enthalpy_per_atom - first.enthalpy_per_atom) * 1000 for o in others)
+        return max((abs(o.enthalpy_per_atom - first.enthalpy_per_atom) * 1000 for o in others), default=0.0)
 
     reference_spread = [spread(r, runs) for r, runs in zip(reference, nudged_reference)]
-    batched_spread = [spread(b, [n]) for b, n in zip(batched, nudged_batched)]
+    batched_spread = [spread(b, [n]) for b, n in zip(batched, nudged_batched)] if nudged_batched else \
+        [None] * len(batched)
     reproducible = [value is not None and value <= 1.0 for value in reference_spread]
 
     both = [(b, r) for b, r in zip(batched, reference) if b.converged and r.converged]
