@@ -29,7 +29,7 @@ parser.add_argument('--mpiprocs', type=int, default=2)
 args = parser.parse_args()
 set_model_threads(1)
 
-EV_PER_A3_IN_GPA = 160.21766208
+from aiida_hydrides.core.units import EV_PER_A3_IN_GPA  # noqa: E402
 
 
 def main():

@@ -43,7 +43,7 @@ DATA = ROOT / 'data' / 'seed'
 def main():
     from aiida_hydrides.core import seed_configs
     from aiida_hydrides.core.lam.model import load_model
-    from aiida_hydrides.core.lam.units import EV_PER_A3_IN_GPA
+    from aiida_hydrides.core.units import EV_PER_A3_IN_GPA
 
     model_path, model_kind = pick_model(args.model)
     manifest = json.loads((DATA / 'manifest.json').read_text())

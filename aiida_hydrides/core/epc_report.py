@@ -22,19 +22,16 @@ from collections.abc import Mapping, Sequence
 
 from aiida_hydrides.core import superconductivity as sc
 from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.units import RY_TO_MEV
 
 __all__ = (
     'NoStatesAtFermiLevelError',
     'SigmaChoice',
     'choose_sigma',
     'build_tc_report',
-    'RY_TO_MEV',
-    'RY_TO_THZ',
+    'RY_TO_MEV',  # re-exported from core.units for aiida_hydrides.calculations.functions.tc
     'storable_key',
 )
-
-RY_TO_MEV = 13605.693122994
-RY_TO_THZ = 3289.841960250880
 
 DEFAULT_MUSTARS = (0.10, 0.13)
 #: a q-sum N(E_F) below this (states/spin/Ry/cell) counts as zero.

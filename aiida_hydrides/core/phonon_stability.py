@@ -14,6 +14,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable
+from .units import BOHR_TO_ANGSTROM
 
 __all__ = (
     'CM_TO_THZ',
@@ -29,7 +30,6 @@ __all__ = (
 #: 1 cm⁻¹ in THz.
 CM_TO_THZ = 0.0299792458
 #: 1 bohr in Å.
-BOHR_TO_ANGSTROM = 0.529177210903
 
 DEFAULT_THRESHOLD_CM = 20.0
 DEFAULT_GAMMA_RADIUS = 0.05
@@ -56,12 +56,12 @@ class QPointModes:
 
     @property
     def q_norm(self) -> float:
-        """|q| in units of 2π/alat."""
+        """``|q|`` in units of 2π/alat."""
         return math.sqrt(sum(x * x for x in self.q_cart))
 
     @property
     def q_norm_inv_angstrom(self) -> float | None:
-        """|q| in 1/Å, when alat is known."""
+        """``|q|`` in 1/Å, when alat is known."""
         if not self.alat_angstrom:
             return None
         return self.q_norm * 2.0 * math.pi / self.alat_angstrom
@@ -200,7 +200,7 @@ def parse_ph_stdout(path_or_text) -> list[QPointModes]:
 
 def find_imaginary_modes(qpoints: Iterable[QPointModes], threshold_cm: float = DEFAULT_THRESHOLD_CM,
                          gamma_radius: float = DEFAULT_GAMMA_RADIUS) -> list[ImaginaryMode]:
-    """Return the modes with ω < −``threshold_cm`` at q-points with |q| ≥ ``gamma_radius`` (2π/alat).
+    """Return the modes with ω < −``threshold_cm`` at q-points with ``|q|`` ≥ ``gamma_radius`` (2π/alat).
 
     Unreadable (NaN) frequencies are returned as well: they cannot be shown to be stable.
     """

@@ -1,10 +1,12 @@
-"""Known hydride prototypes under pressure, built from their Wyckoff positions.
+"""Known hydride prototypes under pressure, built from their Wyckoff positions: the one prototype table.
 
-Used to seed structure searches by element substitution, by the demo, and as validation cases. Lattice parameters
-default to values near 200 GPa; pass ``a`` to rescale.
+:data:`PROTOTYPES` is used by the demo, as validation cases, and (the entries marked ``search_template``) to seed
+structure searches by element substitution (:mod:`aiida_hydrides.core.search.seeding`). Lattice parameters default to
+values near 200 GPa; pass ``a`` to rescale.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -22,6 +24,17 @@ def sodalite_mh6(metal: str = 'Ca', a: float = 3.5) -> Atoms:
     metals = [(0, 0, 0), tuple(_CENTRING)]
     hydrogens = [tuple(np.mod(np.add(site, shift), 1.0)) for shift in ((0, 0, 0), _CENTRING) for site in _SITES_12D]
     return Atoms([metal] * 2 + ['H'] * 12, scaled_positions=metals + hydrogens, cell=[a, a, a], pbc=True)
+
+
+def sodalite_mh6_primitive(metal: str = 'Ca', a: float = 3.5) -> Atoms:
+    """MH6, Im-3m (CaH6 type) in its 7-atom bcc primitive cell: one metal and the six 12d hydrogens of its lattice
+    point."""
+    conventional = sodalite_mh6(metal, a)
+    cell = 0.5 * a * np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
+    keep = [0] + list(range(2, 8))
+    atoms = Atoms(conventional.get_chemical_symbols(), positions=conventional.positions, cell=cell, pbc=True)[keep]
+    atoms.wrap()
+    return atoms
 
 
 def ordered_sodalite_abh12(metal_a: str = 'Ca', metal_b: str = 'Y', a: float = 3.45) -> Atoms:
@@ -65,21 +78,39 @@ def fcc_element(symbol: str = 'Al', a: float = 4.04) -> Atoms:
     return Atoms([symbol], positions=[(0, 0, 0)], cell=cell, pbc=True)
 
 
-#: name -> (builder, the element roles it takes, a one-line description)
-PROTOTYPES: dict[str, tuple[Callable[..., Atoms], str]] = {
-    'CaH6': (sodalite_mh6, 'MH6 Im-3m sodalite clathrate (CaH6, YH6, MgH6)'),
-    'CaYH12': (ordered_sodalite_abh12, 'ABH12 Pm-3m ordered sodalite'),
-    'H3S': (h3s_type, 'XH3 Im-3m (H3S)'),
-    'H3S-primitive': (h3s_primitive, 'XH3 Im-3m, 4-atom primitive cell'),
-    'LaH10': (clathrate_mh10, 'MH10 Fm-3m sodalite-like clathrate (LaH10, YH10)'),
-    'fcc': (fcc_element, 'fcc element, primitive cell'),
+@dataclasses.dataclass(frozen=True)
+class Prototype:
+    """One entry of :data:`PROTOTYPES`."""
+
+    #: builds the structure; positional arguments are the elements, ``a`` the lattice parameter (Å)
+    builder: Callable[..., Atoms]
+    #: one line for people
+    description: str
+    #: the structure search seeds from it by element substitution (built with the builder's default elements)
+    search_template: bool = False
+
+
+#: name -> :class:`Prototype`; the search templates are taken in this order
+PROTOTYPES: dict[str, Prototype] = {
+    'CaH6-primitive': Prototype(sodalite_mh6_primitive, 'MH6 Im-3m sodalite clathrate, 7-atom primitive cell', True),
+    'CaH6': Prototype(sodalite_mh6, 'MH6 Im-3m sodalite clathrate (CaH6, YH6, MgH6)', True),
+    'CaYH12': Prototype(ordered_sodalite_abh12, 'ABH12 Pm-3m ordered sodalite'),
+    'H3S-primitive': Prototype(h3s_primitive, 'XH3 Im-3m, 4-atom primitive cell', True),
+    'H3S': Prototype(h3s_type, 'XH3 Im-3m (H3S)', True),
+    'LaH10': Prototype(clathrate_mh10, 'MH10 Fm-3m sodalite-like clathrate (LaH10, YH10)', True),
+    'fcc': Prototype(fcc_element, 'fcc element, primitive cell'),
 }
+
+
+def search_templates() -> dict[str, Callable[[], Atoms]]:
+    """name -> builder (no arguments) of the prototypes the structure search seeds from, in table order."""
+    return {name: entry.builder for name, entry in PROTOTYPES.items() if entry.search_template}
 
 
 def build_prototype(name: str, *args, **kwargs) -> Atoms:
     """Build the prototype ``name`` (a key of :data:`PROTOTYPES`) with the given elements and lattice parameter."""
     try:
-        builder, _ = PROTOTYPES[name]
+        entry = PROTOTYPES[name]
     except KeyError as exc:
         raise HydridesInputError(f'unknown prototype {name!r}; known: {", ".join(PROTOTYPES)}') from exc
-    return builder(*args, **kwargs)
+    return entry.builder(*args, **kwargs)

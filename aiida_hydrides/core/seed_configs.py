@@ -31,6 +31,7 @@ import pathlib
 import numpy as np
 
 from .errors import HydridesInputError
+from .units import check_pressure, gpa_to_ev_per_a3
 
 __all__ = (
     'DEFAULT_SEED',
@@ -78,6 +79,7 @@ HELDOUT_FRACTION = 0.10
 HELDOUT_SALT = 'aiida-hydrides-seed-heldout'
 #: minimum interatomic distances (Angstrom) accepted in a candidate frame
 MIN_DISTANCES = {'HH': 0.8, 'MH': 1.4, 'MM': 1.9}
+# frozen: the committed seed label set was generated with these values; the search uses core/search/volumes.py
 #: volume per atom (Angstrom^3) at 200 GPa in hydrides; fitted to CaYH12 (41.06 A^3 for 14 atoms at 204 GPa)
 HYDRIDE_VOLUMES = {'H': 2.3, 'Ca': 6.3, 'Y': 7.1}
 #: volume per atom (Angstrom^3) at 200 GPa of the elements on their own
@@ -132,7 +134,7 @@ class SeedFrame:
 def target_volume(symbols, pressure: float = REFERENCE_PRESSURE) -> float:
     """Cell volume (Angstrom^3) of ``symbols`` at ``pressure`` (GPa) in the additive volume model."""
     symbols = list(symbols)
-    if pressure <= 0:
+    if check_pressure(pressure) <= 0:  # the power law needs P > 0
         raise HydridesInputError(f'the target pressure must be positive, got {pressure} GPa')
     unknown = sorted(set(symbols) - set(TYPE_MAP))
     if unknown:
@@ -268,6 +270,7 @@ def _metal(metal: str):
     return bulk(metal, 'bcc' if metal == 'Ca' else 'fcc', a=3.0, cubic=False)
 
 
+# frozen: the committed seed label set was generated with these cells; the search uses core/prototypes.py
 #: name -> (builder, pristine/iso/shear/rattle counts); the order is the generation order of the frame ids
 PROTOTYPES = (
     ('CaH6-Im-3m', lambda: _sodalite('Ca'), dict(iso=4, shear=2, rattle=30)),
@@ -617,8 +620,6 @@ def write_manifest(manifest: dict, path) -> pathlib.Path:
 
 PIECES_DIR = 'pieces'
 PIECE_MANIFEST = 'manifest.json'
-#: 1 GPa in eV/Angstrom^3
-GPA_IN_EV_PER_A3 = 1.0 / 160.21766208
 
 
 @dataclasses.dataclass
@@ -638,7 +639,7 @@ class LabelledFrame:
     def virial(self) -> np.ndarray:
         """DeePMD virial (eV): V * stress with pw.x's compressive-positive sign, i.e. -V * sigma_tensile."""
         volume = abs(np.linalg.det(self.cell))
-        return volume * np.asarray(self.stress) * GPA_IN_EV_PER_A3
+        return gpa_to_ev_per_a3(volume * np.asarray(self.stress))
 
     @property
     def pressure(self) -> float:

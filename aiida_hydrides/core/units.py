@@ -18,6 +18,7 @@ import re
 from .errors import HydridesInputError
 
 __all__ = (
+    'BOHR_TO_ANGSTROM',
     'BOLTZMANN_EV_PER_K',
     'CM1_TO_K',
     'EV_PER_A3_IN_GPA',
@@ -52,6 +53,8 @@ _PLANCK_EV_S = 4.135667696e-15
 _CM1_IN_EV = 1.239841984e-4
 #: 1 eV/Å³ in GPa (the same value as ``1 / ase.units.GPa``).
 EV_PER_A3_IN_GPA = 160.21766208
+#: 1 Bohr in Å.
+BOHR_TO_ANGSTROM = 0.529177210903
 #: 1 kbar in GPa (pw.x's ``press`` is in kbar).
 GPA_PER_KBAR = 0.1
 

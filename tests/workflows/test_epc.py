@@ -21,7 +21,7 @@ from aiida_hydrides.workflows.epc.base import (
 )
 
 AL_UPF = pathlib.Path('/usr/share/espresso/pseudo/Al.pz-vbc.UPF')
-BOHR = 0.529177210903
+from aiida_hydrides.core.units import BOHR_TO_ANGSTROM as BOHR
 
 
 def h3s_structure(a: float = 2.985) -> orm.StructureData:

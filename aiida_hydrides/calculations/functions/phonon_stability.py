@@ -37,7 +37,7 @@ def analyse_phonon_stability(retrieved, threshold_cm, gamma_radius):
 
     :param retrieved: the ``retrieved`` FolderData of a PhCalculation.
     :param threshold_cm: a mode with ω < −threshold (cm⁻¹) is imaginary.
-    :param gamma_radius: q-points with |q| < gamma_radius (2π/alat) are exempt.
+    :param gamma_radius: q-points with ``|q|`` < gamma_radius (2π/alat) are exempt.
     """
     try:
         qpoints = read_retrieved_qpoints(retrieved)

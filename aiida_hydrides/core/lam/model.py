@@ -27,9 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..units import EV_PER_A3_IN_GPA, check_pressure
 from .errors import LamModelError, UnknownElementError
 from .threads import configure_threads
-from .units import EV_PER_A3_IN_GPA, check_pressure_gpa
 
 __all__ = (
     'Evaluation',
@@ -133,8 +133,13 @@ class BatchEvaluator(abc.ABC):
         return result
 
     def evaluate(self, structures: Sequence, pressure_gpa: float = 0.0) -> list[Evaluation]:
-        """Evaluate :class:`ase.Atoms` objects at the target pressure ``pressure_gpa`` (GPa)."""
-        pressure = check_pressure_gpa(pressure_gpa)
+        """Evaluate :class:`ase.Atoms` objects at the target pressure ``pressure_gpa`` (GPa).
+
+        A public entry point that takes a raw pressure, so it checks it once with
+        :func:`~aiida_hydrides.core.units.check_pressure`; the relaxation engine calls :meth:`compute` instead, with
+        the pressure its validated settings hold.
+        """
+        pressure = check_pressure(pressure_gpa, 'pressure_gpa')
         structures = list(structures)
         self.check_structures(structures)
         if not structures:

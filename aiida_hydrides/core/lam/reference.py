@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
+from ..units import EV_PER_A3_IN_GPA
 from .relax import RelaxResult, RelaxSettings
-from .units import EV_PER_A3_IN_GPA
 
 __all__ = ('TimedCalculator', 'ase_relax')
 

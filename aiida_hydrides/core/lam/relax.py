@@ -26,15 +26,22 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..settings import field_defaults, field_names, split_parameters
+from ..units import EV_PER_A3_IN_GPA, check_pressure
+from .compress import COMPRESS_BY_DEFAULT
 from .errors import HydridesInputError
 from .model import BatchEvaluator
-from .units import EV_PER_A3_IN_GPA, check_pressure_gpa
 
 __all__ = (
     'OPTIMIZERS',
     'FLAGS',
     'RelaxSettings',
     'RelaxResult',
+    'RELAX_FIELDS',
+    'RELAX_WORKER_PARAMETERS',
+    'RELAX_PARAMETERS',
+    'RELAX_PARAMETER_DEFAULTS',
+    'relax_settings_from_parameters',
     'BatchRelaxer',
     'relax_structures',
     'min_interatomic_distance',
@@ -68,8 +75,11 @@ class RelaxSettings:
     min_distance: float = 0.4
 
     def validated(self) -> RelaxSettings:
-        """A copy with the pressure checked and every setting range-checked; raises ``HydridesInputError``."""
-        pressure = check_pressure_gpa(self.pressure_gpa)
+        """A copy with the pressure checked and every setting range-checked; raises ``HydridesInputError``.
+
+        The one place the relaxation settings are validated: the engine below trusts them.
+        """
+        pressure = check_pressure(self.pressure_gpa, 'pressure_gpa')
         optimizer = str(self.optimizer).lower()
         if optimizer not in OPTIMIZERS:
             raise HydridesInputError(f'unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}')
@@ -84,6 +94,38 @@ class RelaxSettings:
         if self.min_volume_per_atom >= self.max_volume_per_atom:
             raise HydridesInputError('min_volume_per_atom must be below max_volume_per_atom')
         return dataclasses.replace(self, pressure_gpa=pressure, optimizer=optimizer, max_steps=int(self.max_steps))
+
+
+#: The fields of :class:`RelaxSettings`, in order (derived from the dataclass).
+RELAX_FIELDS = field_names(RelaxSettings)
+#: Parameters of ``hydrides-lam relax`` that are not :class:`RelaxSettings` fields: the head of a multi-head model,
+#: the model's threads, and whether to evaluate the compressed copy of a frozen ``.pth`` model.
+RELAX_WORKER_PARAMETERS = ('head', 'threads', 'compress')
+#: Every parameter ``hydrides-lam relax`` accepts (its ``--parameters`` JSON; ``LamRelaxCalculation``'s ``parameters``).
+RELAX_PARAMETERS = RELAX_FIELDS + RELAX_WORKER_PARAMETERS
+#: The defaults of :data:`RELAX_PARAMETERS` in the worker.
+RELAX_PARAMETER_DEFAULTS = {**field_defaults(RelaxSettings), 'head': None, 'threads': None,
+                            'compress': COMPRESS_BY_DEFAULT}
+
+
+def relax_settings_from_parameters(parameters: dict | None) -> tuple[RelaxSettings, dict]:
+    """Split ``parameters`` (names of :data:`RELAX_PARAMETERS`) into validated :class:`RelaxSettings` and the worker
+    options ``head``, ``threads`` and ``compress`` (each present, with its default when not given).
+
+    :raises HydridesInputError: unknown names or bad values (``InvalidPressureError`` for the pressure).
+    """
+    fields, options = split_parameters(RelaxSettings, parameters, RELAX_WORKER_PARAMETERS, unchecked=('pressure_gpa',))
+    settings = RelaxSettings(**fields).validated()
+    options = {name: RELAX_PARAMETER_DEFAULTS[name] if options.get(name) is None else options[name]
+               for name in RELAX_WORKER_PARAMETERS}
+    if options['head'] is not None and not isinstance(options['head'], str):
+        raise HydridesInputError(f"head must be the name of a model head, got {options['head']!r}")
+    threads = options['threads']
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise HydridesInputError(f'threads must be a whole number >= 1, got {threads!r}')
+    if not isinstance(options['compress'], bool):
+        raise HydridesInputError(f"compress must be true or false, got {options['compress']!r}")
+    return settings, options
 
 
 @dataclasses.dataclass

@@ -10,13 +10,13 @@ the recommended cutoff of an element is
 
 with ``dual = 8`` (ultrasoft and PAW augmentation charges) and, per stringency,
 
-=========  ======  ==========  ===================================================
+========== ======  ==========  ===================================================
 stringency margin  floor (Ry)  use
-=========  ======  ==========  ===================================================
+========== ======  ==========  ===================================================
 low        1.00    40          screening, structure pre-relaxation
 normal     1.10    60          production enthalpies and phonons (H3S needs >= 50-60)
 high       1.25    80          convergence checks, final EPC
-=========  ======  ==========  ===================================================
+========== ======  ==========  ===================================================
 
 For a structure the cutoffs are the maximum over its elements (aiida-pseudo's ``get_recommended_cutoffs``).
 """

@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..errors import HydridesInputError
-from ..lam.units import check_pressure_gpa
+from ..settings import field_names
+from ..units import check_pressure
 from .distances import DistanceLimits, repair_distances, satisfies_limits
 from .evolution import OPERATORS, make_offspring
 from .fingerprint import Deduplicator
@@ -33,7 +34,7 @@ from .result import USABLE_FLAGS, SearchResult
 from .seeding import prototype_seeds
 from .volumes import estimate_volume
 
-__all__ = ('PARENT_SELECTIONS', 'SearchSettings', 'run_search')
+__all__ = ('PARENT_SELECTIONS', 'SEARCH_FIELDS', 'SearchSettings', 'run_search')
 
 #: ways of drawing a parent from the elite (see ``SearchSettings.parent_selection``)
 PARENT_SELECTIONS = ('uniform', 'rank')
@@ -91,8 +92,12 @@ class SearchSettings:
     batch_size: int | None = None
 
     def validated(self) -> SearchSettings:
-        """Check the settings; raises :class:`HydridesInputError` with the reason."""
-        for name in ('budget', 'population', 'max_atoms'):
+        """Check the settings; raises :class:`HydridesInputError` with the reason.
+
+        The one place the search settings are validated (the pressure with
+        :func:`~aiida_hydrides.core.units.check_pressure`): the search below trusts them.
+        """
+        for name in ('budget', 'population', 'max_atoms', 'max_steps'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
@@ -122,8 +127,12 @@ class SearchSettings:
             raise HydridesInputError(f'unknown space-group weighting {self.weighting!r}; choose one of {WEIGHTINGS}')
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
             raise HydridesInputError(f'seed must be a whole number or None, got {self.seed!r}')
+        from ..lam.relax import OPTIMIZERS
+
+        if self.optimizer not in OPTIMIZERS:
+            raise HydridesInputError(f'optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}')
         self.limits()
-        check_pressure_gpa(self.pressure_gpa)
+        check_pressure(self.pressure_gpa, 'pressure_gpa')
         check_formula_units(self.formula_units)
         return self
 
@@ -140,6 +149,10 @@ class SearchSettings:
             floor = self.min_volume_fraction * estimate_volume(unit, self.pressure_gpa) / sum(unit.values())
             kwargs['min_volume_per_atom'] = max(floor, 0.5)
         return kwargs
+
+
+#: The fields of :class:`SearchSettings`, in order (derived from the dataclass).
+SEARCH_FIELDS = field_names(SearchSettings)
 
 
 class _Search:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..compositions import Composition, parse_formula
 from ..errors import HydridesInputError
+from ..units import check_pressure
 from .distances import DistanceLimits, satisfies_limits
 from .volumes import estimate_volume
 
@@ -153,8 +154,8 @@ class RandomStructureGenerator:
             raise HydridesInputError(
                 f'none of formula_units={list(self.formula_units)} of {formula} ({self.atoms_per_formula_unit} atoms '
                 f'each) fits the atom budget max_atoms={max_atoms}')
-        self.pressure_gpa = float(pressure_gpa)
-        self.volume_per_formula_unit = estimate_volume(self.formula_unit, pressure_gpa)
+        self.pressure_gpa = check_pressure(pressure_gpa, 'pressure_gpa')
+        self.volume_per_formula_unit = estimate_volume(self.formula_unit, self.pressure_gpa)
         self.max_atoms = int(max_atoms)
         self.limits = limits or DistanceLimits()
         self.weighting = weighting

@@ -1,12 +1,13 @@
 """Seeds from known hydride prototypes by element substitution.
 
-The templates are the prototypes of :mod:`aiida_hydrides.core.prototypes` whose heavy-atom sites can take any
-element: the CaH6-type sodalite MH6 (primitive and conventional cells), the H3S-type XH3 (primitive and
-conventional) and the LaH10-type MH10 clathrate. A template fits a composition when its H : heavy-atom ratio equals
-the composition's; its cell (or a small supercell, up to four times larger, within ``max_atoms``) is then filled with
-the composition's heavy elements in their proportions (random orderings from ``rng``; one ordering is enough when
-there is a single heavy element) and scaled to the volume of the additive model (:mod:`.volumes`). Seeds that break
-the distance limits are dropped. CaYH12 (Pm-3m) appears as the ordered conventional CaH6 cell.
+The templates are the prototypes of :mod:`aiida_hydrides.core.prototypes` marked ``search_template``, whose
+heavy-atom sites can take any element: the CaH6-type sodalite MH6 (primitive and conventional cells), the H3S-type
+XH3 (primitive and conventional) and the LaH10-type MH10 clathrate. A template fits a composition when its
+H : heavy-atom ratio equals the composition's; its cell (or a small supercell, up to four times larger, within
+``max_atoms``) is then filled with the composition's heavy elements in their proportions (random orderings from
+``rng``; one ordering is enough when there is a single heavy element) and scaled to the volume of the additive model
+(:mod:`.volumes`). Seeds that break the distance limits are dropped. CaYH12 (Pm-3m) appears as the ordered
+conventional CaH6 cell.
 """
 from __future__ import annotations
 
@@ -24,29 +25,11 @@ from .volumes import estimate_volume
 
 __all__ = ('TEMPLATES', 'prototype_seeds')
 
-#: name -> builder of the template cell (heavy sites hold a placeholder element).
-TEMPLATES: dict[str, Callable] = {
-    'CaH6-primitive': lambda: _primitive_sodalite(),
-    'CaH6': lambda: prototypes.sodalite_mh6('Ca'),
-    'H3S-primitive': lambda: prototypes.h3s_primitive('S'),
-    'H3S': lambda: prototypes.h3s_type('S'),
-    'LaH10': lambda: prototypes.clathrate_mh10('La'),
-}
+#: name -> builder of the template cell (heavy sites hold a placeholder element): the ``search_template`` entries of
+#: :data:`aiida_hydrides.core.prototypes.PROTOTYPES`, in its order.
+TEMPLATES: dict[str, Callable] = prototypes.search_templates()
 
 _REPEATS = [(1, 1, 1), (2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 1, 1)]
-
-
-def _primitive_sodalite():
-    """CaH6 (Im-3m) in its 7-atom bcc primitive cell."""
-    conventional = prototypes.sodalite_mh6('Ca')
-    a = conventional.cell.array[0, 0]
-    cell = 0.5 * a * np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
-    keep = [0] + list(range(2, 8))  # one metal and the six 12d hydrogens of the lattice point at the origin
-    from ase import Atoms
-
-    atoms = Atoms(conventional.get_chemical_symbols(), positions=conventional.positions, cell=cell, pbc=True)[keep]
-    atoms.wrap()
-    return atoms
 
 
 def prototype_seeds(composition, pressure_gpa: float = 200.0, max_atoms: int = 40,

@@ -5,15 +5,16 @@ known superhydrides near that pressure (CaH6: Ca ~7.5 with H 2.3; LaH10: La ~10;
 the table get 8 Å³ (metals) or 6 Å³ (non-metals). Other pressures scale every volume with one generic
 Murnaghan-like law, ``V(P) = V(200) * ((1 + 4 P / B) / (1 + 800 / B)) ** (-1/4)`` with ``B = 50 GPa``, which gives
 x1.17 at 100 GPa and x0.90 at 300 GPa. The estimate only sets the starting density; the relaxation finds the real one.
+
+This is the volume model of the project; :mod:`aiida_hydrides.core.seed_configs` keeps its own only because the
+committed seed label set was generated with it (frozen).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from ..elements import HYDROGEN, is_metal, validate_symbol
-from ..errors import HydridesInputError
+from ..units import check_pressure
 
 __all__ = ('VOLUMES_200GPA', 'DEFAULT_METAL_VOLUME', 'DEFAULT_NONMETAL_VOLUME', 'atomic_volume', 'estimate_volume')
 
@@ -33,20 +34,24 @@ _BULK_DERIVATIVE = 4.0
 
 
 def _pressure_factor(pressure_gpa: float) -> float:
-    if isinstance(pressure_gpa, bool) or not np.isfinite(float(pressure_gpa)) or not 0 <= float(pressure_gpa) <= 1e4:
-        raise HydridesInputError(f'the pressure must be a number between 0 and 10000 GPa, got {pressure_gpa!r}')
-    ratio = (1 + _BULK_DERIVATIVE * float(pressure_gpa) / _BULK_MODULUS) / \
+    """The Murnaghan-like factor of a checked pressure (GPa)."""
+    ratio = (1 + _BULK_DERIVATIVE * pressure_gpa / _BULK_MODULUS) / \
         (1 + _BULK_DERIVATIVE * _REFERENCE_PRESSURE / _BULK_MODULUS)
     return float(ratio ** (-1.0 / _BULK_DERIVATIVE))
 
 
-def atomic_volume(symbol: str, pressure_gpa: float = 200.0) -> float:
-    """Per-atom volume (Å³) of ``symbol`` at ``pressure_gpa``."""
+def _volume_200gpa(symbol: str) -> float:
     validate_symbol(symbol)
-    base = VOLUMES_200GPA.get(symbol, DEFAULT_METAL_VOLUME if is_metal(symbol) else DEFAULT_NONMETAL_VOLUME)
-    return base * _pressure_factor(pressure_gpa)
+    return VOLUMES_200GPA.get(symbol, DEFAULT_METAL_VOLUME if is_metal(symbol) else DEFAULT_NONMETAL_VOLUME)
+
+
+def atomic_volume(symbol: str, pressure_gpa: float = 200.0) -> float:
+    """Per-atom volume (Å³) of ``symbol`` at ``pressure_gpa`` (GPa, checked with
+    :func:`~aiida_hydrides.core.units.check_pressure`)."""
+    return _volume_200gpa(symbol) * _pressure_factor(check_pressure(pressure_gpa, 'pressure_gpa'))
 
 
 def estimate_volume(counts: Mapping[str, int], pressure_gpa: float = 200.0) -> float:
     """Cell volume (Å³) of ``counts`` (element -> number of atoms) at ``pressure_gpa``: the sum of atomic volumes."""
-    return float(sum(count * atomic_volume(symbol, pressure_gpa) for symbol, count in counts.items()))
+    factor = _pressure_factor(check_pressure(pressure_gpa, 'pressure_gpa'))
+    return float(sum(count * (_volume_200gpa(symbol) * factor) for symbol, count in counts.items()))

@@ -1,12 +1,13 @@
 """Superconductivity from the Eliashberg function: QE file readers, spectral moments, Tc formulas and solver.
 
 Pure Python (numpy, scipy); no AiiDA. Temperatures and phonon energies at the interfaces ending in ``_K`` are in
-kelvin; QE's files use Rydberg (``RY_TO_K`` converts).
+kelvin; QE's files use Rydberg (``RY_TO_K`` of :mod:`aiida_hydrides.core.units` converts).
 
 >>> spectrum = read_a2f_dos('a2F.dos5')
 >>> summary = summarize_spectrum(spectrum, mustars=(0.10, 0.13))
 >>> summary['lambda'], summary['tc_allen_dynes_K_mu0_10']
 """
+from ..units import CM1_TO_K, MEV_TO_K, RY_TO_CM1, RY_TO_K, RY_TO_MEV, RY_TO_THZ, THZ_TO_K  # re-exported
 from .eliashberg import EliashbergResult, eliashberg_tc, solve_eliashberg_tc
 from .errors import SpectrumError
 from .formulas import (
@@ -28,7 +29,6 @@ from .summary import (
     summarize_spectrum,
     tc_key,
 )
-from .units import CM1_TO_K, MEV_TO_K, RY_TO_CM1, RY_TO_K, RY_TO_MEV, RY_TO_THZ, THZ_TO_K
 
 __all__ = (
     'A2fSpectrum',

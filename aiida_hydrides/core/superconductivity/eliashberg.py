@@ -1,7 +1,7 @@
 """Tc from the linearized isotropic Migdal-Eliashberg equations on the imaginary (Matsubara) axis.
 
 With omega_n = (2n+1) pi T, the kernel lambda(k) = int 2 w a2F(w) / (w^2 + (2 pi T k)^2) dw and the even symmetry of
-the gap, the linearized gap equation at temperature T reads  sum_m A_nm x_m = D_n x_n  for n, m = 0 ... N-1, with
+the gap, the linearized gap equation at temperature T reads  sum_m A_nm x_m = D_n x_n  for n, m = 0 ... N-1, with::
 
     D_n  = (2n+1) + lambda(0) + 2 sum_{r=1..n} lambda(r)
     A_nm = lambda(|n-m|) + lambda(n+m+1) - 2 mu*

@@ -17,8 +17,8 @@ import re
 
 import numpy as np
 
+from ..units import RY_TO_CM1, RY_TO_K
 from .errors import SpectrumError
-from .units import RY_TO_CM1
 
 __all__ = ('A2fSpectrum', 'LambdaRow', 'read_a2f_dos', 'read_lambda_file', 'validate_spectrum')
 
@@ -39,7 +39,8 @@ class A2fSpectrum:
     :ivar sigma_index: ``i`` of ``a2F.dos<i>`` (smearing sigma_i = i * el_ph_sigma), when known from the file name.
     :ivar lambda_footer: the ``lambda =`` value of the last line, when present.
     :ivar n_clipped: how many negative values of the total alpha^2F were set to 0.
-    :ivar lambda_clipped: the coupling 2 int |a2F|/w dw of the clipped negative values: how much clipping raised lambda.
+    :ivar lambda_clipped: the coupling ``2 int |a2F|/w dw`` of the clipped negative values: how much clipping raised
+        lambda.
     :ivar source: the file the spectrum came from, or ``None`` for text.
     :ivar n_negative_omega: rows at omega < 0 dropped from the file (interpolated acoustic modes just below zero).
     """
@@ -57,8 +58,6 @@ class A2fSpectrum:
     @property
     def omega_K(self) -> np.ndarray:  # noqa: N802 - unit suffix
         """Frequencies in kelvin."""
-        from .units import RY_TO_K
-
         return self.omega_ry * RY_TO_K
 
 

@@ -43,8 +43,10 @@ def test_cli_relax_errors(tmp_path, tiny_model_path):
     result = CliRunner().invoke(relax, [str(al), '--pressure', '200', '--model', str(tiny_model_path)])
     assert result.exit_code == 1
     assert 'Al, which the model does not know' in result.output
-    result = CliRunner().invoke(relax, [str(al), '--pressure', '200GPa', '--model', str(tiny_model_path)])
-    assert result.exit_code == 2 and "'200GPa' is not a valid float" in result.output
+    result = CliRunner().invoke(relax, [str(al), '--pressure', '200 psi', '--model', str(tiny_model_path)])
+    assert result.exit_code == 2 and "unknown pressure unit 'psi'" in result.output
+    result = CliRunner().invoke(relax, [str(al), '--pressure', '2000', '--model', str(tiny_model_path)])
+    assert result.exit_code == 2 and 'between 0 and 1000 GPa' in result.output
     fake = tmp_path / 'fake.pth'
     fake.write_text('nope')
     result = CliRunner().invoke(relax, [str(al), '--pressure', '200', '--model', str(fake)])
