@@ -16,6 +16,8 @@ help:
 	@echo "make test      set everything up and run the tests (slow real-QE tests included)"
 	@echo "make test-fast the tests without the slow real-QE ones"
 	@echo "make setup     only the set-up: system packages, .venv, AiiDA profile, codes, pseudopotentials"
+	@echo "make docs      build the HTML documentation into docs/_build/html (warnings are errors)"
+	@echo "make lint      ruff: lint and check the formatting"
 
 setup: system venv profile
 
@@ -42,3 +44,12 @@ benchmarks: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: docs lint
+
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
