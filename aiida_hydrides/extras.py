@@ -41,15 +41,18 @@ ENTHALPY_KEYS = {'lam': 'enthalpy_lam_ev', 'dft': 'enthalpy_dft_ev'}
 SYMPREC = 0.1
 
 
-def tag_node(node, **values):
+def tag_node(node, replace: bool = False, **values):
     """Merge ``values`` into the ``hydrides`` extra of ``node`` (queried as ``extras.hydrides.<key>``).
 
+    :param replace: drop the tags the node already has first. A structure that a calculation made by cloning its
+        input (pw.x relaxations do) inherits the input's extras, e.g. the LAM tags of a search minimum: its own tags
+        must replace them, not be merged into them.
     :raises ValueError: for a ``method`` other than ``lam`` or ``dft``.
     """
     method = values.get('method')
     if method is not None and method not in METHODS:
         raise ValueError(f'the method of a hydrides tag must be one of {METHODS}, got {method!r}')
-    extras = dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
+    extras = {} if replace else dict(node.base.extras.get(HYDRIDES_EXTRA, None) or {})
     extras.update(values)
     node.base.extras.set(HYDRIDES_EXTRA, extras)
 

@@ -1,6 +1,7 @@
 """``aiida-hydrides demo``: the end-to-end demonstration run on the default AiiDA profile."""
 import click
 
+from aiida_hydrides.cli.params import options
 from aiida_hydrides.cli.utils import load_profile
 
 
@@ -28,8 +29,9 @@ def _show_prototypes():
     for name, elements in cases:
         info = describe(build_prototype(name, *elements))
         passes = info['space_group_number'] > 75 and (info['atomic_h_fraction'] or 0) > 0.75
-        click.echo(f'{info["reduced_formula"]:<10} {info["space_group_symbol"] + " (" + str(info["space_group_number"]) + ")":<14} '
-                   f'{info["atomic_h_fraction"]:>9.2f} {info["shortest_hh_distance"]:>7.3f}  {"yes" if passes else "no"}')
+        group = f'{info["space_group_symbol"]} ({info["space_group_number"]})'
+        click.echo(f'{info["reduced_formula"]:<10} {group:<14} {info["atomic_h_fraction"]:>9.2f} '
+                   f'{info["shortest_hh_distance"]:>7.3f}  {"yes" if passes else "no"}')
 
 
 def _show_hull(system: str):
@@ -48,13 +50,13 @@ def _show_hull(system: str):
                    f'{parts if point.e_hull > 0 else "(on the hull)"}')
 
 
-def _show_setup():
+def _show_setup(computer='localhost'):
     from aiida import orm
 
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.pseudos import ensure_pseudo_family
 
-    codes = ensure_codes()
+    codes = ensure_codes(computer=computer)
     family = ensure_pseudo_family()
     click.echo(f'codes: {", ".join(code.full_label for code in codes.values())}')
     qb = orm.QueryBuilder().append(orm.Group, filters={'label': family.label}, tag='family')
@@ -64,7 +66,7 @@ def _show_setup():
     click.echo('  ' + ', '.join(f'{element}({int(z)}e)' for element, z in rows))
 
 
-def _show_dft_enthalpy(pressure: float):
+def _show_dft_enthalpy(pressure: float, computer='localhost'):
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -73,7 +75,7 @@ def _show_dft_enthalpy(pressure: float):
     from aiida_hydrides.core.prototypes import h3s_primitive
     from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
-    code = ensure_codes(shorts=['pw'])['pw']
+    code = ensure_codes(computer=computer, shorts=['pw'])['pw']
     structure = orm.StructureData(ase=h3s_primitive('S', a=3.05))
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(code, structure, pressure=pressure, protocol='fast')
     click.echo(f'hydrides.dft.enthalpy: pw.x vc-relax of H3S at {pressure:g} GPa, then a final SCF (fast protocol)')
@@ -93,7 +95,7 @@ def _show_dft_enthalpy(pressure: float):
                + ', '.join(f'<{pk}> {formula} {enthalpy:.4f} eV/atom' for pk, formula, enthalpy in qb.all()))
 
 
-def _show_epc():
+def _show_epc(computer='localhost'):
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -102,7 +104,7 @@ def _show_epc():
     from aiida_hydrides.core.prototypes import fcc_element
     from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
 
-    codes = ensure_codes(shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
+    codes = ensure_codes(computer=computer, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
     overrides = {'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16],
                                      'qpoints_mesh': [4, 4, 4], 'matdyn_kpoints_mesh': [16, 16, 16]},
@@ -137,8 +139,8 @@ def _show_search(pressure: float, computer='localhost'):
     overrides = {'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
                  'max_concurrent_jobs': 1}
     builder = SystemSearchWorkChain.get_builder_from_protocol(
-        ensure_lam_code(computer), 'Ca-Y', str(seed_model_path()), pressure=pressure, protocol='fast', overrides=overrides,
-        compositions=['CaH6', 'YH6'], group_label=DEMO_SEARCH_GROUP)
+        ensure_lam_code(computer), 'Ca-Y', str(seed_model_path()), pressure=pressure, protocol='fast',
+        overrides=overrides, compositions=['CaH6', 'YH6'], group_label=DEMO_SEARCH_GROUP)
     click.echo(f'hydrides.search.system: CaH6 and YH6 at {pressure:g} GPa, 24 relaxations each (random symmetric '
                'cells, then learned offspring) with the seed DeePMD model')
     _, node = run_get_node(builder)
@@ -162,7 +164,8 @@ def _show_search(pressure: float, computer='localhost'):
 @click.option('--system', default='Ca-Y', show_default=True, help='Chemical system A-B of the composition step.')
 @click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no AiiDA profile, no Quantum ESPRESSO).')
 @click.option('--skip-runs', is_flag=True, help='Set up QE in AiiDA but run no pw.x/ph.x calculation.')
-def demo(system, skip_qe, skip_runs):
+@options.COMPUTER(help='Computer of the Quantum ESPRESSO and hydrides-lam codes of the demo (created when missing).')
+def demo(system, skip_qe, skip_runs, computer):
     """Run the demonstration on the default AiiDA profile.
 
     Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
@@ -181,12 +184,12 @@ def demo(system, skip_qe, skip_runs):
         return
     load_profile()
     _title('4. Quantum ESPRESSO codes and the offline pseudopotential family in AiiDA')
-    _show_setup()
+    _show_setup(computer)
     if skip_runs:
         return
     _title('5. DFT enthalpy at 200 GPa: Im-3m H3S through the hydrides.dft.enthalpy work chain')
-    _show_dft_enthalpy(200.0)
+    _show_dft_enthalpy(200.0, computer)
     _title('6. Electron-phonon coupling and Tc through the hydrides.epc work chain')
-    _show_epc()
+    _show_epc(computer)
     _title('7. Structure search at 200 GPa with the seed DeePMD model through the hydrides.search.system work chain')
-    _show_search(200.0)
+    _show_search(200.0, computer)

@@ -1,142 +1,95 @@
 """``aiida-hydrides dft-enthalpy``: relax a structure at a pressure with pw.x and print its enthalpy per atom."""
 import click
 
-from aiida_hydrides.cli.utils import echo_json, fail, load_profile
+from aiida_hydrides.cli.launch import run_or_submit
+from aiida_hydrides.cli.params import arguments, options
+from aiida_hydrides.cli.utils import (
+    calculation_options,
+    check_family,
+    echo_json,
+    fail,
+    load_code,
+    load_computer,
+    load_profile,
+    primitive_cell,
+    qe_codes,
+    structure_node,
+    structure_source,
+)
 
 
 @click.command('dft-enthalpy')
-@click.argument('structure_file', type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    '-p',
-    '--pressure',
-    default='200',
-    show_default=True,
-    help='Target pressure in GPa. A unit may be appended: "200GPa", "2000kbar" or "2Mbar".',
-)
-@click.option(
-    '--protocol',
-    type=click.Choice(['fast', 'moderate', 'precise']),
-    default='moderate',
-    show_default=True,
-    help='Protocol: cutoffs, k-point spacing, smearing and convergence thresholds.',
-)
-@click.option(
-    '--code',
-    'code_label',
-    default=None,
-    help='Label of the pw.x code, e.g. "pw@localhost" [default: the code registered by `aiida-hydrides setup`].',
-)
-@click.option(
-    '--family',
-    'family_label',
-    default=None,
-    help='Label of the pseudopotential family [default: the offline pslibrary family].',
-)
-@click.option(
-    '--mpiprocs',
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help='MPI processes per pw.x run (also the number of k-point pools).',
-)
-@click.option(
-    '--primitive/--no-primitive',
-    default=False,
-    show_default=True,
-    help='Reduce the structure to its primitive cell (spglib) before relaxing.',
-)
-@click.option('--json', 'as_json', is_flag=True, help='Print the results as JSON instead of a table.')
-def dft_enthalpy(structure_file, pressure, protocol, code_label, family_label, mpiprocs, primitive, as_json):
-    """Relax STRUCTURE_FILE at the target pressure (pw.x vc-relax) and compute its enthalpy per atom.
+@arguments.STRUCTURE()
+@options.PRESSURE()
+@options.protocol_option('hydrides.dft.enthalpy')
+@options.COMPUTER()
+@options.CODE(help='pw.x code to run instead of pw@COMPUTER: its label (e.g. pw@localhost), PK or UUID.')
+@options.PSEUDO_FAMILY()
+@options.MPIPROCS()
+@options.PRIMITIVE()
+@options.DAEMON()
+@options.JSON(help='Print the results (with --daemon: the submitted PK) as JSON instead of a table.')
+def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs, primitive, daemon, as_json):
+    """Relax STRUCTURE at the target pressure (pw.x vc-relax) and compute its enthalpy per atom.
 
-    Runs the `hydrides.dft.enthalpy` work chain in this process (no daemon needed): a vc-relax at the target
-    pressure followed by a final SCF; H = E + P_target V per atom. Prints the results and the PK of the work chain.
-    STRUCTURE_FILE is any format ASE reads (CIF, POSCAR, extxyz, pw.x input).
+    Runs the `hydrides.dft.enthalpy` work chain: a vc-relax at the target pressure followed by a final SCF;
+    H = E + P_target V per atom. Without --daemon it runs in this process and prints the results and the PK of the
+    work chain; with --daemon it is submitted and the command returns at once.
+
+    STRUCTURE is a structure file (any format ASE reads: CIF, POSCAR, extxyz, pw.x input) or a stored StructureData
+    given by PK, UUID or label, e.g. a search minimum; a stored one is used as is, so that the provenance graph links
+    it to this run (the relaxed structure is tagged with its `source_uuid`).
     """
-    from aiida_hydrides.core.units import parse_pressure
-
-    try:
-        pressure_gpa = parse_pressure(pressure)
-    except ValueError as exception:
-        fail(str(exception))
-
-    atoms = _read_atoms(structure_file)
-    if primitive:
-        atoms = _primitive(atoms)
-
     load_profile()
-
-    from aiida import orm
-    from aiida.engine import run_get_node
 
     from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
-    code = _load_pw_code(code_label)
-    structure = orm.StructureData(ase=atoms)
-    options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
+    if code is not None:
+        pw_code = load_code(code, plugins=('quantumespresso.pw',))
+        computer_node = pw_code.computer
+    else:
+        computer_node = load_computer(computer)
+        pw_code = qe_codes(computer_node, ['pw'])['pw']
+    check_family(family)
+    node = structure_node(structure, primitive)
+    options = calculation_options(computer_node, mpiprocs)
     try:
         builder = DftEnthalpyWorkChain.get_builder_from_protocol(
-            code, structure, pressure=pressure_gpa, protocol=protocol, options=options, pseudo_family=family_label
+            pw_code, node, pressure=pressure, protocol=protocol, options=options, pseudo_family=family
         )
     except ValueError as exception:
         fail(str(exception))
 
     if not as_json:
-        formula = structure.get_formula()
-        click.echo(f'Running DftEnthalpyWorkChain for {formula} at {pressure_gpa:g} GPa ({protocol} protocol)...')
-    _, node = run_get_node(builder)
+        where = f' ({structure_source(structure)})' if node.is_stored else ''
+        click.echo(f'{"Submitting" if daemon else "Running"} DftEnthalpyWorkChain for {node.get_formula()}{where} at '
+                   f'{pressure:g} GPa ({protocol} protocol)...')
+    result = run_or_submit(builder, daemon=daemon, as_json=as_json)
+    if result is None:
+        return
 
-    data = _summarise(node)
+    data = _summarise(result)
     if as_json:
         echo_json(data)
     else:
         _echo_table(data)
-    if not node.is_finished_ok:
-        fail(f'DftEnthalpyWorkChain<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
+    if not result.is_finished_ok:
+        fail(f'DftEnthalpyWorkChain<{result.pk}> failed with exit status {result.exit_status}: {result.exit_message}')
 
 
 def _read_atoms(path):
     """Read a structure file as ``ase.Atoms``, with a clear message when it cannot be read."""
-    try:
-        from aiida_hydrides.core.structures import read_structure
-    except ImportError:  # pragma: no cover - the core module is part of the package
-        read_structure = None
-    try:
-        if read_structure is not None:
-            return read_structure(path)
-        import ase.io
+    from aiida_hydrides.core.errors import HydridesInputError
+    from aiida_hydrides.core.structures import read_structure
 
-        return ase.io.read(path)
-    except Exception as exception:  # noqa: BLE001 - any reader failure is a user-facing input error
+    try:
+        return read_structure(path)
+    except (HydridesInputError, ValueError) as exception:
         fail(f'cannot read the structure file {path}: {exception}')
 
 
-def _primitive(atoms):
-    """Return the spglib primitive cell of ``atoms``."""
-    import ase
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=True, symprec=1e-3)
-    return ase.Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
-
-
-def _load_pw_code(label):
-    """Load the pw.x code ``label`` or, without a label, the one registered by ``aiida-hydrides setup``."""
-    from aiida import orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
-
-    if label is None:
-        try:
-            from aiida_hydrides.codes import get_code
-
-            return get_code('pw')
-        except Exception as exception:  # noqa: BLE001
-            fail(f'no pw.x code is registered ({exception}); run `aiida-hydrides setup` or pass --code LABEL')
-    try:
-        return orm.load_code(label)
-    except (NotExistent, MultipleObjectsError, ValueError) as exception:
-        fail(f'cannot load the code {label!r}: {exception}. List the codes with `verdi code list`.')
+#: kept for callers of the former private helper; the shared one is :func:`aiida_hydrides.cli.utils.primitive_cell`
+_primitive = primitive_cell
 
 
 def _summarise(node):

@@ -1,20 +1,19 @@
-"""``aiida-hydrides epc``: run the electron-phonon / Tc work chain on a structure file."""
+"""``aiida-hydrides epc``: run the electron-phonon / Tc work chain on a structure file or a stored structure."""
 import click
 
-from aiida_hydrides.cli.utils import echo_json, fail, load_profile
-
-
-def primitive_cell(atoms, symprec: float = 1e-3):
-    """The standardized primitive cell of ``atoms`` (spglib), or ``atoms`` itself if spglib finds no symmetry."""
-    import ase
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    reduced = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
-    if reduced is None:
-        return atoms
-    lattice, positions, numbers = reduced
-    return ase.Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
+from aiida_hydrides.cli.launch import run_or_submit
+from aiida_hydrides.cli.params import arguments, options
+from aiida_hydrides.cli.utils import (
+    calculation_options,
+    check_family,
+    echo_json,
+    fail,
+    load_computer,
+    load_profile,
+    qe_codes,
+    structure_node,
+    structure_source,
+)
 
 
 def format_epc_summary(tc: dict) -> str:
@@ -30,54 +29,47 @@ def format_epc_summary(tc: dict) -> str:
 
 
 @click.command('epc')
-@click.argument('structure_file', type=click.Path(exists=True, dir_okay=False))
-@click.option('--protocol', type=click.Choice(['fast', 'moderate', 'precise']), default='moderate', show_default=True,
-              help='Accuracy protocol: grids, cutoffs, smearing, ph.x threshold.')
-@click.option('--family', 'family', default=None,
-              help='Label of the pseudopotential family (default: the offline pslibrary family, generated if needed).')
-@click.option('--computer', default='localhost', show_default=True, help='Computer that runs Quantum ESPRESSO.')
-@click.option('--mpiprocs', type=int, default=None, help='MPI processes per calculation (default: the computer\'s).')
-@click.option('--primitive/--no-primitive', default=True, show_default=True,
-              help='Reduce the structure to its standardized primitive cell (spglib) first: cheaper, same physics.')
+@arguments.STRUCTURE()
+@options.protocol_option('hydrides.epc', help='Protocol of the `hydrides.epc` work chain: grids, cutoffs, smearing, '
+                         'ph.x threshold (workflows/protocols/epc/base.yaml).')
+@options.COMPUTER(help='Computer whose Quantum ESPRESSO codes (pw, ph, q2r, matdyn, projwfc) run the calculations; '
+                  'missing codes are created from the executables on the PATH of a local computer.')
+@options.PSEUDO_FAMILY(help='Label of the pseudopotential family  [default: the offline pslibrary family, generated '
+                       'if needed].')
+@options.MPIPROCS()
+@options.PRIMITIVE()
 @click.option('--projwfc/--no-projwfc', default=True, show_default=True,
               help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).')
-@click.option('--json', 'as_json', is_flag=True, help='Print the full Tc dictionary as JSON.')
-def epc(structure_file, protocol, family, computer, mpiprocs, primitive, projwfc, as_json):
-    """Compute the electron-phonon coupling and Tc of STRUCTURE_FILE with Quantum ESPRESSO.
+@options.DAEMON()
+@options.JSON(help='Print the full Tc dictionary (with --daemon: the submitted PK) as JSON.')
+def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, daemon, as_json):
+    """Compute the electron-phonon coupling and Tc of STRUCTURE with Quantum ESPRESSO.
 
     Runs dense and coarse scf, ph.x (interpolated el-ph), q2r.x and matdyn.x, then λ, ω_log and Tc (McMillan,
     Allen-Dynes, Eliashberg; μ* 0.10 and 0.13). Stops with a clear message if the structure is dynamically unstable or
-    has no states at the Fermi level. Any format ASE reads (CIF, POSCAR, extxyz, ...) is accepted.
+    has no states at the Fermi level. With --daemon the work chain is submitted and the command returns at once.
+
+    STRUCTURE is a structure file (any format ASE reads: CIF, POSCAR, extxyz, ...) or a stored StructureData given
+    by PK, UUID or label, which is used as is so that the provenance graph links it.
     """
-    from aiida_hydrides.core.structures import read_structure
-
-    try:
-        atoms = read_structure(structure_file)
-    except ValueError as exception:
-        fail(str(exception))
-    if not all(atoms.pbc):
-        fail(f'{structure_file} is not a periodic 3D crystal (pbc = {list(atoms.pbc)})')
-    if primitive:
-        atoms = primitive_cell(atoms)
-
     load_profile()
-    from aiida import orm
-    from aiida.engine import run_get_node
-
-    from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain, GridError
 
+    computer_node = load_computer(computer)
+    codes = qe_codes(computer_node, ['pw', 'ph', 'q2r', 'matdyn', *(['projwfc'] if projwfc else [])])
+    check_family(family)
+    node = structure_node(structure, primitive)
+    if not all(node.pbc):
+        fail(f'{structure_source(structure)} is not a periodic 3D crystal (pbc = {list(node.pbc)})')
     try:
-        codes = ensure_codes(computer=computer, mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', *(['projwfc'] if projwfc else [])])
-        options = {'resources': {'num_machines': 1}}
-        if mpiprocs:
-            options['resources']['num_mpiprocs_per_machine'] = mpiprocs
         builder = ElectronPhononWorkChain.get_builder_from_protocol(
-            codes, orm.StructureData(ase=atoms), protocol=protocol, pseudo_family=family, options=options)
+            codes, node, protocol=protocol, pseudo_family=family, options=calculation_options(computer_node, mpiprocs))
     except (GridError, ValueError, RuntimeError) as exception:
         fail(str(exception))
 
-    _, node = run_get_node(builder)
+    node = run_or_submit(builder, daemon=daemon, as_json=as_json)
+    if node is None:
+        return
     if not node.is_finished_ok:
         fail(f'ElectronPhononWorkChain<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
     tc = node.outputs.tc.get_dict()

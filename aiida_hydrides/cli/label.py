@@ -1,6 +1,7 @@
 """``aiida-hydrides label``: the seed DFT label set of the DeePMD model (generate, run, status, split)."""
 import click
 
+from .params import options
 from .utils import echo_json, fail
 
 
@@ -33,7 +34,8 @@ _DATA_DIR = click.option(
 
 @label.command('generate')
 @_DATA_DIR
-@click.option('--seed', type=int, default=None, help='Random seed of the candidate frames  [default: 20260607].')
+@click.option('--seed', type=click.IntRange(min=0), default=None,
+              help='Random seed of the candidate frames  [default: 20260607].')
 @click.option('--force', is_flag=True, help='Overwrite existing candidates (only if no piece refers to them).')
 def generate(data_dir, seed, force):
     """Generate the candidate frames (candidates.extxyz) and their manifest (manifest.json, with the held-out flags)."""
@@ -83,7 +85,7 @@ def extend(data_dir, round_number):
               help='Compute at most this many new frames in this run  [default: all remaining].')
 @click.option('--chunk', type=click.IntRange(min=1), default=20, show_default=True,
               help='Frames per piece: a piece (deepmd/npy + archive) is written after every CHUNK new labels.')
-@click.option('--computer', default='localhost', show_default=True, help='Computer that runs pw.x.')
+@options.COMPUTER(help='Computer that runs pw.x (its pw code is created when missing).')
 @click.option('--retry-failed', is_flag=True, help='Compute again the frames whose SCF failed before.')
 @click.option('--no-archive', is_flag=True, help='Do not write the AiiDA archive of each piece.')
 @click.option('--ids', default=None, metavar='IDS', help='Only these frame ids (comma separated).')

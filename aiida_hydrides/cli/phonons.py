@@ -1,26 +1,26 @@
 """``aiida-hydrides phonons``: LAM finite-displacement phonons of a structure file and the imaginary-mode rule."""
 import click
 
+from .params import options
 from .utils import echo_json, fail
 
 
 @click.command('phonons')
 @click.argument('file', type=click.Path(dir_okay=False, path_type=str))
-@click.option('--model', '-m', required=True, type=click.Path(dir_okay=False, path_type=str),
-              help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).')
-@click.option('--head', default=None, help='Head of a multi-head model.')
-@click.option('--supercell', type=int, nargs=3, default=(2, 2, 2), show_default=True,
+@options.MODEL()
+@options.HEAD()
+@click.option('--supercell', type=click.IntRange(min=1), nargs=3, default=(2, 2, 2), show_default=True,
               help='Supercell repetitions along the three lattice vectors.')
-@click.option('--mesh', type=int, nargs=3, default=(8, 8, 8), show_default=True, help='q-point mesh (Gamma-centred).')
-@click.option('--threshold', 'threshold_thz', type=float, default=3.0, show_default=True,
+@click.option('--mesh', type=click.IntRange(min=1), nargs=3, default=(8, 8, 8), show_default=True,
+              help='q-point mesh (Gamma-centred).')
+@click.option('--threshold', 'threshold_thz', type=click.FloatRange(min=0), default=3.0, show_default=True,
               help='Largest tolerated imaginary frequency in THz: the structure fails beyond it.')
-@click.option('--displacement', type=float, default=0.01, show_default=True, help='Displacement in Angstrom.')
-@click.option('--threads', type=int, default=None, help='Threads for the model (default: OMP_NUM_THREADS or 1).')
-@click.option('--compress/--no-compress', default=True, show_default=True,
-              help='Evaluate the compressed copy of a frozen .pth model (dp --pt compress, made once and cached): '
-                   'same results, faster.')
-@click.option('--format', 'file_format', default=None, help='ASE format of FILE; guessed from the name by default.')
-@click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
+@click.option('--displacement', type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help='Displacement in Angstrom.')
+@options.THREADS()
+@options.COMPRESS()
+@options.FILE_FORMAT(help='ASE format of FILE; guessed from the name by default.')
+@options.JSON()
 def phonons(file, model, head, supercell, mesh, threshold_thz, displacement, threads, compress, file_format, as_json):
     """Phonons of the structure in FILE with a DeePMD model (phonopy finite displacements, evaluated in batches).
 

@@ -1,33 +1,31 @@
 """``aiida-hydrides relax``: batched variable-cell relaxation of structure files with a DeePMD model, in-process."""
 import click
 
+from .params import options
 from .utils import echo_json, fail
 
 
 @click.command('relax')
 @click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
-@click.option('--model', '-m', required=True, type=click.Path(dir_okay=False, path_type=str),
-              help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).')
-@click.option('--pressure', '-p', 'pressure_gpa', required=True, type=float,
-              help='Target pressure in GPa (e.g. 200).')
-@click.option('--head', default=None, help='Head of a multi-head model.')
-@click.option('--fmax', type=float, default=0.05, show_default=True, help='Force tolerance in eV/Angstrom.')
-@click.option('--stress-tol', 'stress_tol_gpa', type=float, default=0.5, show_default=True,
-              help='Stress tolerance in GPa (every component of stress + pressure).')
-@click.option('--max-steps', type=int, default=300, show_default=True, help='Step limit per structure.')
+@options.MODEL()
+@options.PRESSURE()
+@options.HEAD()
+@click.option('--fmax', type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help='Force tolerance in eV/Angstrom.')
+@click.option('--stress-tol', 'stress_tol_gpa', type=click.FloatRange(min=0, min_open=True), default=0.5,
+              show_default=True, help='Stress tolerance in GPa (every component of stress + pressure).')
+@options.MAX_STEPS(default=300, show_default=True)
 @click.option('--optimizer', type=click.Choice(['lbfgs', 'fire']), default='lbfgs', show_default=True,
               help='Optimizer (ASE-equivalent L-BFGS or FIRE in FrechetCellFilter coordinates).')
-@click.option('--batch-size', type=int, default=None, help='Structures in flight at once (default: all).')
-@click.option('--threads', type=int, default=None, help='Threads for the model (default: OMP_NUM_THREADS or 1).')
-@click.option('--compress/--no-compress', default=True, show_default=True,
-              help='Evaluate the compressed copy of a frozen .pth model (dp --pt compress, made once and cached): '
-                   'same results, faster.')
+@click.option('--batch-size', type=click.IntRange(min=1), default=None,
+              help='Structures in flight at once (default: all).')
+@options.THREADS()
+@options.COMPRESS()
 @click.option('--output', '-o', type=click.Path(dir_okay=False, path_type=str), default=None,
               help='Write the relaxed structures to this file (extxyz recommended; enthalpies in the info fields).')
-@click.option('--format', 'file_format', default=None,
-              help="ASE format of the FILES (e.g. 'cif', 'vasp', 'extxyz'); guessed from the names by default.")
-@click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
-def relax(files, model, pressure_gpa, head, fmax, stress_tol_gpa, max_steps, optimizer, batch_size, threads, compress,
+@options.FILE_FORMAT()
+@options.JSON()
+def relax(files, model, pressure, head, fmax, stress_tol_gpa, max_steps, optimizer, batch_size, threads, compress,
           output, file_format, as_json):
     """Relax the structures in FILES (cell and positions) at the target pressure with a DeePMD model.
 
@@ -35,6 +33,7 @@ def relax(files, model, pressure_gpa, head, fmax, stress_tol_gpa, max_steps, opt
     file is relaxed. Prints per structure the outcome (converged / max_steps / exploded / collapsed), the enthalpy per
     atom H = E + PV in eV, the volume per atom and the final pressure.
     """
+    pressure_gpa = pressure
     from aiida_hydrides.core.errors import HydridesInputError
     from aiida_hydrides.core.lam.threads import configure_threads
 

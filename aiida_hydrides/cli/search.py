@@ -1,105 +1,96 @@
 """``aiida-hydrides search``: structure search of an A-B-H system at one pressure (``SystemSearchWorkChain``), run in
-this process with provenance; the minima go to a group."""
+this process or on the daemon (``--daemon``), with provenance; the minima go to a group."""
 import click
 
-from .utils import echo_json, fail, load_profile
+from .launch import run_or_submit
+from .params import options, types
+from .utils import bad_option, echo_json, fail, lam_code, load_code, load_computer, load_profile
 
 
 @click.command('search')
 @click.argument('system')
-@click.option('--pressure', '-p', default='200', show_default=True,
-              help="Target pressure in GPa (e.g. 200, '200GPa', '2000kbar').")
-@click.option('--model', '-m', required=True, type=click.Path(dir_okay=False, path_type=str),
-              help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).')
+@options.PRESSURE()
+@options.MODEL()
 @click.option('--compositions', '-c', default=None,
               help='Comma-separated formulas to search (e.g. CaYH12,Ca3YH24); default: elements, binary hydrides and '
                    'every distinct ternary of the system that fits in --max-atoms.')
-@click.option('--protocol', type=click.Choice(['fast', 'moderate', 'precise']), default='moderate', show_default=True,
-              help='Search budgets of workflows/protocols/search/system.yaml.')
-@click.option('--budget', type=int, default=None, help='Relaxations per composition (overrides the protocol).')
-@click.option('--population', type=int, default=None, help='Relaxations per generation (overrides the protocol).')
-@click.option('--max-atoms', type=int, default=None, help='Atom budget per cell (overrides the protocol).')
-@click.option('--formula-units', default=None, metavar='N[,N...]',
+@options.protocol_option('hydrides.search.system',
+                         help='Search budgets of the `hydrides.search.system` work chain '
+                              '(workflows/protocols/search/system.yaml).')
+@click.option('--budget', type=click.IntRange(min=1), default=None,
+              help='Relaxations per composition (overrides the protocol).')
+@click.option('--population', type=click.IntRange(min=1), default=None,
+              help='Relaxations per generation (overrides the protocol).')
+@click.option('--max-atoms', type=click.IntRange(min=1), default=None,
+              help='Atom budget per cell (overrides the protocol).')
+@click.option('--formula-units', type=types.IntegerListType(minimum=1), default=None,
               help='Allowed formula units per cell, e.g. 2 or 1,2,4 (default: any that fits --max-atoms).')
-@click.option('--max-steps', type=int, default=None, help='Relaxation step limit (overrides the protocol).')
-@click.option('--seed', type=int, default=None, help='Random seed of every composition (default 0).')
-@click.option('--window', 'window_mev', type=float, default=None,
+@options.MAX_STEPS(help='Relaxation step limit (overrides the protocol).')
+@click.option('--seed', type=click.IntRange(min=0), default=None, help='Random seed of every composition (default 0).')
+@click.option('--window', 'window_mev', type=click.FloatRange(min=0), default=None,
               help='Keep minima within this many meV/atom of each composition\'s best (default 100).')
-@click.option('--per-job', 'per_job', type=int, default=None, help='Compositions per SearchCalculation.')
-@click.option('--max-jobs', type=int, default=1, show_default=True,
+@click.option('--per-job', 'per_job', type=click.IntRange(min=1), default=None,
+              help='Compositions per SearchCalculation.')
+@click.option('--max-jobs', type=click.IntRange(min=1), default=1, show_default=True,
               help='SearchCalculations running at the same time (each uses one core).')
 @click.option('--group', 'group_label', default=None,
               help='Group of the minima (default hydrides/search/<A-B>/<P>GPa); finished compositions in it are '
                    'skipped.')
-@click.option('--computer', default='localhost', show_default=True, help='Computer of the hydrides-lam code.')
-@click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
+@options.COMPUTER(help='Computer that runs the searches with its hydrides-lam code (created when missing).')
+@options.CODE(help='hydrides-lam code to run instead of hydrides-lam@COMPUTER: its label, PK or UUID.')
+@options.DAEMON()
+@options.JSON(help='Print machine-readable JSON (with --daemon: the submitted PK).')
 def search(system, pressure, model, compositions, protocol, budget, population, max_atoms, formula_units, max_steps,
-           seed, window_mev, per_job, max_jobs, group_label, computer, as_json):
+           seed, window_mev, per_job, max_jobs, group_label, computer, code, daemon, as_json):
     """Search the crystal structures of the compositions of SYSTEM (e.g. Ca-Y) at a target pressure.
 
     Each composition gets its own search (random symmetric cells and learned offspring relaxed with the DeePMD model);
     the distinct minima within --window of its best become StructureData nodes in a group, tagged with the extra
     `hydrides` (formula, pressure_gpa, enthalpy_per_atom_ev, space group, ...). Running the command again for the
-    same group skips the compositions already finished. Prints one line per finished job and a summary table.
+    same group skips the compositions already finished. Prints one line per finished job and a summary table; with
+    --daemon the work chain is submitted and the command returns at once with its PK.
     """
     import logging
-    import pathlib
 
-    from aiida_hydrides.core.units import parse_pressure
-
-    try:
-        pressure_gpa = parse_pressure(pressure)
-    except ValueError as exc:
-        fail(str(exc))
-    if not pathlib.Path(model).is_file():
-        fail(f'the model file {model} does not exist')
-    for name, value in (('--budget', budget), ('--population', population), ('--max-atoms', max_atoms),
-                        ('--max-steps', max_steps), ('--per-job', per_job), ('--max-jobs', max_jobs)):
-        if value is not None and value < 1:
-            fail(f'{name} must be >= 1, got {value}')
-    units = None
-    if formula_units is not None:
-        try:
-            units = [int(item) for item in formula_units.split(',') if item.strip()]
-        except ValueError:
-            fail(f'--formula-units takes whole numbers separated by commas, got {formula_units!r}')
-        if not units or min(units) < 1:
-            fail(f'--formula-units takes whole numbers >= 1, got {formula_units!r}')
     formulas = None
     if compositions:
         formulas = [item.strip() for item in compositions.split(',') if item.strip()]
         if not formulas:
-            fail('--compositions is empty')
+            bad_option('compositions', 'no formula given')
 
     load_profile()
-    from aiida.engine import run_get_node
-
-    from aiida_hydrides.codes import CodeSetupError, ensure_lam_code
     from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
-    try:
-        code = ensure_lam_code(computer)
-    except CodeSetupError as exc:
-        fail(str(exc))
+    if code is not None:
+        lam = load_code(code)
+    else:
+        lam = lam_code(load_computer(computer))
     parameters = {key: value for key, value in (('budget', budget), ('population', population),
                                                 ('max_atoms', max_atoms), ('max_steps', max_steps), ('seed', seed))
                   if value is not None}
-    if units is not None:
-        parameters['formula_units'] = units
+    if formula_units is not None:
+        parameters['formula_units'] = formula_units
     overrides = {'parameters': parameters, 'max_concurrent_jobs': max_jobs}
     if window_mev is not None:
         overrides['window_mev'] = window_mev
     if per_job is not None:
         overrides['compositions_per_job'] = per_job
-    protocol_parameters = SystemSearchWorkChain.get_protocol_inputs(protocol, overrides)['parameters']
-    if protocol_parameters.get('population', 1) > protocol_parameters.get('budget', 1):  # a small --budget
-        overrides['parameters']['population'] = protocol_parameters['budget']
     try:
+        protocol_parameters = SystemSearchWorkChain.get_protocol_inputs(protocol, overrides)['parameters']
+        if protocol_parameters.get('population', 1) > protocol_parameters.get('budget', 1):  # a small --budget
+            overrides['parameters']['population'] = protocol_parameters['budget']
         builder = SystemSearchWorkChain.get_builder_from_protocol(
-            code, system, model, pressure=pressure_gpa, protocol=protocol, overrides=overrides,
+            lam, system, model, pressure=pressure, protocol=protocol, overrides=overrides,
             compositions=formulas, group_label=group_label)
     except ValueError as exc:
         fail(str(exc))
+
+    if daemon:
+        try:
+            run_or_submit(builder, daemon=True, as_json=as_json)
+        except ValueError as exc:  # invalid inputs caught by the port validators
+            fail(str(exc))
+        return
 
     handler = _ProgressHandler(quiet=as_json)
     logger = logging.getLogger('aiida')
@@ -108,7 +99,7 @@ def search(system, pressure, model, compositions, protocol, budget, population, 
         console.setLevel(logging.WARNING)
     logger.addHandler(handler)
     try:
-        _, node = run_get_node(builder)
+        node = run_or_submit(builder)
     except ValueError as exc:  # invalid inputs caught by the port validators
         fail(str(exc))
     finally:
@@ -150,7 +141,8 @@ def _echo_table(data):
                f"{data['n_skipped']} skipped, {data['n_failed']} failed; {data['n_minima']} minima in group "
                f"'{data['group']}'")
     if data.get('excluded'):
-        click.echo(f"{len(data['excluded'])} compositions left out (their smallest allowed cell is larger than max_atoms)")
+        click.echo(f"{len(data['excluded'])} compositions left out (their smallest allowed cell is larger than "
+                   'max_atoms)')
     click.echo(f'{"composition":<14} {"status":<9} {"best H (eV/atom)":>17} {"space group":<14} {"natoms":>6} '
                f'{"relax":>6} {"minima":>6}')
     for formula, entry in data['compositions'].items():

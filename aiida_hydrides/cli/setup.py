@@ -1,6 +1,7 @@
 """``aiida-hydrides setup``: AiiDA profile, local computer, Quantum ESPRESSO codes and the pseudopotential family."""
 import click
 
+from .params import options
 from .utils import fail
 
 
@@ -22,10 +23,10 @@ def _parse_elements(text):
     '--profile-name', default='hydrides', show_default=True,
     help='Name of the profile that --create-profile creates.',
 )
-@click.option('--computer', default='localhost', show_default=True,
-              help='Computer for the codes; `localhost` is created when missing.')
-@click.option('--mpiprocs', type=click.IntRange(min=1), default=2, show_default=True,
-              help='Default MPI processes per machine of the local computer.')
+@options.COMPUTER(help='Computer for the codes; `localhost` is created when missing.')
+@options.MPIPROCS(default=2, show_default=True,
+                  help='Default MPI processes per machine of the local computer (what --mpiprocs of the other '
+                       'commands defaults to).')
 @click.option('--pools', type=click.IntRange(min=1), default=None,
               help='Default k-point pools (-nk) for pw.x, ph.x and projwfc.x  [default: MPIPROCS].')
 @click.option('--executables-dir', default=None, metavar='DIR',

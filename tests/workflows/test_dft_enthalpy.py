@@ -284,7 +284,7 @@ def _cli(args):
 @pytest.mark.parametrize(('pressure', 'message'), [('2000', 'did you give kbar'), ('200 psi', "unknown pressure unit")])
 def test_cli_rejects_bad_pressure(data_dir, pressure, message):
     result = _cli([data_dir / 'structures' / 'H3S_Im-3m.cif', '--pressure', pressure])
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and "'--pressure'" in result.output
     assert message in result.output
 
 
@@ -293,10 +293,10 @@ def test_cli_rejects_missing_family_code_and_element(data_dir, tmp_path, pw_code
     cif = data_dir / 'structures' / 'H3S_Im-3m.cif'
     code = f'{pw_code.label}@{pw_code.computer.label}'
     result = _cli([cif, '--code', code, '--family', 'NO/SUCH/FAMILY'])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "the pseudopotential family 'NO/SUCH/FAMILY' is not installed" in result.output
     result = _cli([cif, '--code', 'no-such-code@localhost'])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot load the code 'no-such-code@localhost'" in result.output
     xenon = tmp_path / 'XeH.xyz'
     header = 'Lattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3 pbc="T T T"'

@@ -1,5 +1,6 @@
-"""``SystemSearchWorkChain``: searches of a system's compositions in SearchCalculation jobs, minima promoted to tagged
-StructureData in a group, restart without redoing finished compositions, checks before any job; and the CLI."""
+"""``SystemSearchWorkChain``: searches of a system's compositions in SearchCalculation jobs (run by
+SearchBaseWorkChains), minima promoted to tagged StructureData in a group, restart without redoing finished
+compositions (across work chains and across the jobs of one batch), checks before any job; and the CLI."""
 import json
 import pathlib
 
@@ -17,6 +18,7 @@ PARAMETERS = {'budget': 6, 'population': 6, 'max_atoms': 14, 'max_steps': 10, 's
 def lam_code(aiida_localhost):
     from aiida_hydrides.codes import ensure_lam_code
 
+    aiida_localhost.set_minimum_job_poll_interval(1.0)  # the default 10 s would dominate these short jobs
     return ensure_lam_code(aiida_localhost)
 
 
@@ -46,7 +48,9 @@ def _builder(code, model, compositions, system='Ca-Y', group_label=None, paramet
 
 
 def _search_calcs(workchain):
-    return [node for node in workchain.called if node.process_type == 'aiida.calculations:hydrides.search']
+    """The SearchCalculations of a system search (called by its SearchBaseWorkChains), oldest first."""
+    calcs = [node for node in workchain.called_descendants if node.process_type == 'aiida.calculations:hydrides.search']
+    return sorted(calcs, key=lambda calc: calc.ctime)
 
 
 def test_entry_point_and_default_compositions():
@@ -160,6 +164,33 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     assert len(orm.load_group(label).nodes) == summary['n_minima'] + summary2['compositions']['CaYH12']['n_minima']
 
 
+def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_code, model_node):
+    """One batch whose job stops after each composition (max_wall_s tiny): every job's finished compositions are
+    recorded and promoted, none is searched twice, and a new run skips them all."""
+    label = 'test/search/Ca-Y/200GPa/walltime'
+    builder = _builder(lam_code, model_node, ['CaH6', 'YH6'], group_label=label,
+                       parameters={**PARAMETERS, 'max_wall_s': 1e-3})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    calcs = _search_calcs(node)
+    assert [calc.inputs.compositions.get_list() for calc in calcs] == [['CaH6', 'YH6'], ['YH6']]
+    assert [calc.exit_status for calc in calcs] == [400, 0]
+    summary = results['summary'].get_dict()
+    assert summary['n_searched'] == 2 and summary['n_failed'] == 0
+    assert [summary['compositions'][formula]['calc_uuid'] for formula in ('CaH6', 'YH6')] == \
+        [calc.uuid for calc in calcs]
+    finished = orm.load_group(label).base.extras.get('hydrides')['finished']
+    assert {formula: record['calc_uuid'] for formula, record in finished.items()} == \
+        {'CaH6': calcs[0].uuid, 'YH6': calcs[1].uuid}
+    minima = orm.load_group(label).nodes
+    assert len(minima) == summary['n_minima'] >= 2
+    assert sorted({structure.base.extras.get('hydrides')['formula'] for structure in minima}) == ['CaH6', 'YH6']
+
+    _, again = run_get_node(_builder(lam_code, model_node, ['CaH6', 'YH6'], group_label=label))
+    assert again.is_finished_ok and not _search_calcs(again)
+    assert again.outputs.summary['skipped'] == ['CaH6', 'YH6']
+
+
 @pytest.mark.parametrize(('system', 'compositions', 'parameters', 'status', 'message'), [
     ('Xx-Y', ['YH6'], {}, 202, "'Xx'"),
     ('Ca-Y', ['XxH6'], {}, 202, "'Xx'"),
@@ -202,7 +233,7 @@ def test_cli_search(aiida_profile, aiida_localhost):
     result = _cli(['Ca-Y', '--pressure', '200', '--model', TINY_MODEL, '--compositions', 'YH6', '--budget', 4,
                    '--max-atoms', 14, '--max-steps', 10, '--group', group])
     assert result.exit_code == 0, result.output
-    assert 'launching SearchCalculation' in result.output and 'finished' in result.output
+    assert 'launching SearchBaseWorkChain' in result.output and 'finished' in result.output
     assert 'composition' in result.output and 'best H (eV/atom)' in result.output
     line = next(row for row in result.output.splitlines() if row.startswith('YH6 '))
     assert 'finished' in line and line.split()[-2] == '4'
@@ -218,13 +249,13 @@ def test_cli_search(aiida_profile, aiida_localhost):
 
 def test_cli_errors(aiida_profile, aiida_localhost, tmp_path):
     result = _cli(['Ca-Y', '--model', tmp_path / 'missing.pth'])
-    assert result.exit_code == 1 and 'does not exist' in result.output
+    assert result.exit_code == 2 and 'does not exist' in result.output
     result = _cli(['Ca-Y', '--pressure', '2000', '--model', TINY_MODEL])
-    assert result.exit_code == 1 and 'kbar' in result.output
+    assert result.exit_code == 2 and 'kbar' in result.output
     result = _cli(['Ca-La', '--model', TINY_MODEL, '--compositions', 'CaLaH12', '--budget', 2])
     assert result.exit_code == 1 and 'does not know La' in result.output
     result = _cli(['Ca-Y', '--model', TINY_MODEL, '--formula-units', 'two'])
-    assert result.exit_code == 1 and 'whole numbers' in result.output
+    assert result.exit_code == 2 and 'whole numbers' in result.output
     result = _cli(['Ca-Y', '--model', TINY_MODEL, '--compositions', 'CaYH12', '--max-atoms', 20,
                    '--formula-units', '2,4', '--budget', 2])
     assert result.exit_code == 1 and 'none of formula_units=[2, 4]' in result.output

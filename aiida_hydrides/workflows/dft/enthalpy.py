@@ -405,5 +405,5 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         }
         if source.get('system'):
             tags['system'] = source['system']
-        tag_node(structure, **tags)
+        tag_node(structure, replace=True, **tags)
 

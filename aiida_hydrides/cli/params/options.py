@@ -1,0 +1,158 @@
+"""The options shared by the ``aiida-hydrides`` commands, defined once (in the style of ``aiida-pseudo`` and ``verdi``).
+
+Each option is an :class:`OverridableOption`: ``@options.PRESSURE()`` applies it as defined here, and
+``@options.PRESSURE(help='...')`` changes a keyword for one command. Values are checked by their click type, so a bad
+value gives one line that names the option and exit status 2.
+
+==================  ====================================================================================================
+option              used by
+==================  ====================================================================================================
+``-p/--pressure``   dft-enthalpy, search, relax (a number of GPa, or with a unit: 200, 200GPa, 2000kbar, 2Mbar)
+``--protocol``      dft-enthalpy, epc, search (choices read from the work chain's protocol file)
+``-Y/--computer``   dft-enthalpy, epc, search, demo, setup, label run (the computer whose codes run the calculations)
+``-X/--code``       dft-enthalpy (pw.x), search (hydrides-lam): a code instead of the one found on --computer
+``--mpiprocs``      dft-enthalpy, epc (MPI processes per calculation; default: the computer's default)
+``-F/--family``     dft-enthalpy, epc (pseudopotential family)
+``--primitive``     dft-enthalpy, epc (reduce a structure file to its primitive cell; on by default)
+``-d/--daemon``     dft-enthalpy, epc, search (submit to the daemon and return at once)
+``-m/--model``      search, relax, phonons (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
+``--json``          every command with a result
+==================  ====================================================================================================
+"""
+from __future__ import annotations
+
+import click
+
+from . import types
+
+__all__ = (
+    'CODE',
+    'COMPRESS',
+    'COMPUTER',
+    'DAEMON',
+    'FILE_FORMAT',
+    'HEAD',
+    'JSON',
+    'MAX_STEPS',
+    'MODEL',
+    'MPIPROCS',
+    'OverridableOption',
+    'PRESSURE',
+    'PRIMITIVE',
+    'PSEUDO_FAMILY',
+    'THREADS',
+    'ProtocolOption',
+    'protocol_option',
+)
+
+#: the default target pressure of every command (GPa)
+DEFAULT_PRESSURE_GPA = 200.0
+#: the default computer of every command that runs calculations
+DEFAULT_COMPUTER = 'localhost'
+
+
+class OverridableOption:
+    """A click option defined once and applied to many commands; keywords given when applying it override the
+    defaults (as ``aiida.cmdline.params.options.OverridableOption``)."""
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+
+    def __call__(self, **kwargs):
+        merged = {**self.kwargs, **kwargs}
+        return click.option(*self.args, **merged)
+
+
+class ProtocolOption(click.Option):
+    """``--protocol`` whose choices and default come from the protocol file of a work chain, read on first use."""
+
+    def get_default(self, ctx, call=True):
+        default = super().get_default(ctx, call=call)
+        if default is None and isinstance(self.type, types.ProtocolType):
+            return self.type.default_protocol()
+        return default
+
+
+def protocol_option(entry_point: str, **kwargs):
+    """The ``--protocol`` option of the work chain registered as ``entry_point`` (e.g. ``'hydrides.dft.enthalpy'``):
+    its choices are the protocols of the work chain's protocol file, its default that file's ``default_protocol``."""
+    settings = {
+        'cls': ProtocolOption,
+        'type': types.ProtocolType(entry_point),
+        'default': None,
+        'show_default': True,
+        'help': f'Protocol of the `{entry_point}` work chain: cutoffs, k-point spacing, smearing, thresholds and '
+                'budgets from its protocol file (workflows/protocols/).',
+    }
+    settings.update(kwargs)
+    return click.option('--protocol', **settings)
+
+
+PRESSURE = OverridableOption(
+    '-p', '--pressure', 'pressure', type=types.PressureType(), default=f'{DEFAULT_PRESSURE_GPA:g}', show_default=True,
+    help='Target pressure in GPa; a unit may be appended: 200, "200GPa", "2000kbar", "2Mbar" (0 to 1000 GPa).',
+)
+
+COMPUTER = OverridableOption(
+    '-Y', '--computer', 'computer', default=DEFAULT_COMPUTER, show_default=True, metavar='LABEL',
+    help='Computer whose codes run the calculations; its codes are found by their label (pw, ph, q2r, matdyn, '
+         'projwfc, hydrides-lam), as `aiida-hydrides setup` creates them.',
+)
+
+CODE = OverridableOption(
+    '-X', '--code', 'code', default=None, metavar='CODE',
+    help='Code to run instead of the one found on --computer: its label (e.g. pw@localhost), PK or UUID.',
+)
+
+MPIPROCS = OverridableOption(
+    '--mpiprocs', type=click.IntRange(min=1), default=None,
+    help='MPI processes per calculation (also the number of k-point pools)  [default: the default MPI processes '
+         'per machine of the computer, set by `aiida-hydrides setup --mpiprocs`].',
+)
+
+PSEUDO_FAMILY = OverridableOption(
+    '-F', '--family', 'family', default=None, metavar='LABEL',
+    help='Label of the pseudopotential family  [default: the offline pslibrary family of `aiida-hydrides setup`].',
+)
+
+PRIMITIVE = OverridableOption(
+    '--primitive/--no-primitive', default=True, show_default=True,
+    help='Reduce a structure file to its standardized primitive cell (spglib) first: fewer atoms, same physics. A '
+         'stored StructureData is always used as is, so that the provenance graph links it.',
+)
+
+DAEMON = OverridableOption(
+    '-d', '--daemon', is_flag=True, default=False,
+    help='Submit the work chain to the AiiDA daemon and return at once with its PK (follow it with `verdi process '
+         'status PK`), instead of running it in this process.',
+)
+
+JSON = OverridableOption('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
+
+MODEL = OverridableOption(
+    '-m', '--model', required=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).',
+)
+
+HEAD = OverridableOption('--head', default=None, help='Head of a multi-head model.')
+
+THREADS = OverridableOption(
+    '--threads', type=click.IntRange(min=1), default=None,
+    help='Threads for the model  [default: OMP_NUM_THREADS or 1].',
+)
+
+COMPRESS = OverridableOption(
+    '--compress/--no-compress', default=True, show_default=True,
+    help='Evaluate the compressed copy of a frozen .pth model (dp --pt compress, made once and cached): same results, '
+         'faster.',
+)
+
+FILE_FORMAT = OverridableOption(
+    '--format', 'file_format', default=None,
+    help="ASE format of the structure files (e.g. 'cif', 'vasp', 'extxyz'); guessed from the names by default.",
+)
+
+MAX_STEPS = OverridableOption(
+    '--max-steps', type=click.IntRange(min=1), default=None, help='Relaxation step limit per structure.',
+)
