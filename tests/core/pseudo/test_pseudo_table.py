@@ -111,7 +111,7 @@ def test_table_is_derived_from_pslibrary(shared_dir, tmp_path):
     import importlib.util
     import pathlib
 
-    script = pathlib.Path(__file__).resolve().parent.parent / 'scripts' / 'derive_pslibrary_table.py'
+    script = pathlib.Path(__file__).resolve().parents[3] / 'scripts' / 'derive_pslibrary_table.py'
     spec = importlib.util.spec_from_file_location('derive_pslibrary_table', script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -17,7 +17,7 @@ from aiida_hydrides.workflows.protocols import UnknownOverrideError
 from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
 PROTOCOLS = ('fast', 'moderate', 'precise')
-TINY_MODEL = pathlib.Path(__file__).resolve().parent.parent / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+TINY_MODEL = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 
 
 def serialize(value):
