@@ -8,8 +8,6 @@ import contextlib
 import logging
 import pathlib
 import shutil
-import sys
-import types
 
 import aiida_hydrides
 
@@ -46,9 +44,6 @@ myst_heading_anchors = 3
 # ```math fences (GitHub's display math) are rendered as the math directive
 myst_fence_as_directive = ['math']
 
-# autosummary imports every submodule to list it; ``aiida_hydrides.cli.__main__`` runs the command line at import time
-# (with the arguments of sphinx-build), so it is replaced by an empty module (it is private and not documented)
-sys.modules.setdefault('aiida_hydrides.cli.__main__', types.ModuleType('aiida_hydrides.cli.__main__'))
 
 # API reference: the stubs are regenerated from the package at every build, so modules that moved or were removed
 # leave no stale page behind

@@ -1,4 +1,5 @@
 """Allow ``python -m aiida_hydrides.cli``."""
 from aiida_hydrides.cli import cli
 
-cli()  # pylint: disable=no-value-for-parameter
+if __name__ == '__main__':
+    cli()
