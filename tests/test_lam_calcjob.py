@@ -35,6 +35,7 @@ def cah6_cells(count=2, seed=11):
 @pytest.fixture
 def lam_code(aiida_localhost):
     """The code ``hydrides-lam@localhost``: the worker script installed beside this interpreter."""
+    aiida_localhost.set_minimum_job_poll_interval(1.0)  # the default 10 s would dominate these short jobs
     executable = pathlib.Path(sys.executable).parent / 'hydrides-lam'
     if not executable.exists():
         found = shutil.which('hydrides-lam')

@@ -20,6 +20,7 @@ PARAMETERS = {'pressure_gpa': 200.0, 'budget': 6, 'population': 6, 'max_atoms': 
 def lam_code(aiida_localhost):
     from aiida_hydrides.codes import ensure_lam_code
 
+    aiida_localhost.set_minimum_job_poll_interval(1.0)  # the default 10 s would dominate these short jobs
     return ensure_lam_code(aiida_localhost)
 
 
@@ -106,6 +107,28 @@ def test_search_round_trip(aiida_profile, lam_code, model_node):
     assert summary['n_structures'] == 12
     assert summary['model'] == 'tiny_se_e2_a.pth' and len(summary['model_md5']) == 32
     assert summary['settings']['budget'] == 6 and summary['window_mev'] == 100.0
+    # the worker's time limit: the job's walltime less the margin
+    assert summary['max_wall_s'] == 540.0 and summary['stopped'] is None and summary['unfinished'] == []
+
+
+def test_search_stops_at_time_limit(aiida_profile, lam_code, model_node):
+    """A worker past its max_wall_s starts no further composition: the finished one is attached, exit 400."""
+    from aiida_hydrides.calculations.search import SearchCalculation, worker_time_limit
+
+    assert worker_time_limit(600) == 540.0 and worker_time_limit(3600 * 24) == 3600 * 24 * 0.9
+    assert worker_time_limit(100) == 50.0  # at most half the walltime goes to the margin
+    results, node = run_get_node(_builder(lam_code, ['CaH6', 'YH6'], model_node, {**PARAMETERS, 'max_wall_s': 1e-3}))
+    assert node.exit_status == SearchCalculation.exit_codes.ERROR_OUT_OF_WALLTIME.status == 400
+    assert 'not finished: YH6' in node.exit_message
+    samples, summary = results['samples'], results['summary'].get_dict()
+    assert samples.get_array('formula').tolist() == ['CaH6'] * 6  # the first composition is always started
+    assert [(entry['formula'], entry['status']) for entry in summary['compositions']] == \
+        [('CaH6', 'finished'), ('YH6', 'not_started')]
+    assert summary['stopped']['reason'] == 'walltime' and summary['unfinished'] == ['YH6']
+    assert summary['max_wall_s'] == 1e-3
+    assert results['minima'].base.attributes.get('n_structures') >= 1
+    with pytest.raises(ValueError, match='max_wall_s must be a number of seconds > 0'):
+        run_get_node(_builder(lam_code, ['CaH6'], model_node, {**PARAMETERS, 'max_wall_s': 0}))
 
 
 @pytest.mark.parametrize(('compositions', 'parameters', 'status', 'message'), [
@@ -171,3 +194,45 @@ def test_worker_checks_without_aiida(tmp_path):
                                                   'window_mev': 50})
     assert settings.min_pairs == {('Ca', 'H'): 1.5} and settings.space_groups == (221, 229)
     assert options['window_mev'] == 50.0
+
+
+def test_worker_sigterm_keeps_finished(tmp_path):
+    """SIGTERM (a scheduler's notice) during the second composition: the first is written, the others are listed as
+    unfinished, the error file says why, exit status 7."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from aiida_hydrides.core.lam.worker import EXIT_STOPPED, is_out_of_memory
+
+    assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError('CUDA out of memory. Tried to allocate'))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB"))
+    assert not is_out_of_memory(ValueError('out of memory')) and not is_out_of_memory(RuntimeError('bad shape'))
+
+    worker = pathlib.Path(sys.executable).parent / 'hydrides-lam'
+    worker = str(worker) if worker.exists() else shutil.which('hydrides-lam')
+    (tmp_path / 'compositions.json').write_text(json.dumps(['CaH6', 'YH6', 'CaYH12']))
+    (tmp_path / 'parameters.json').write_text(json.dumps(PARAMETERS))
+    process = subprocess.Popen(
+        [worker, 'search', '--compositions', 'compositions.json', '--model', str(TINY_MODEL), '--parameters',
+         'parameters.json', '--output', 'samples.npz', '--summary', 'search.json'],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith('[2/3]'):
+            process.send_signal(signal.SIGTERM)
+            break
+    lines.extend(process.stdout)
+    assert process.wait(timeout=120) == EXIT_STOPPED, ''.join(lines)
+    summary = json.loads((tmp_path / 'search.json').read_text())
+    statuses = [entry['status'] for entry in summary['compositions']]
+    assert statuses[0] == 'finished' and statuses[2] == 'not_started' and statuses[1] in ('interrupted', 'finished')
+    assert summary['stopped'] == {'reason': 'signal', 'message': 'stopped by SIGTERM'}
+    assert summary['unfinished'][-1] == 'CaYH12'
+    error = json.loads((tmp_path / 'lam_error.json').read_text())
+    assert error['error'] == 'signal' and error['partial'] and error['unfinished'] == summary['unfinished']
+    with np.load(tmp_path / 'samples.npz') as samples:
+        assert set(samples['formula'].tolist()) == {'CaH6'} | ({'YH6'} if statuses[1] == 'finished' else set())

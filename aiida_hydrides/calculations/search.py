@@ -5,19 +5,30 @@ One job searches a list of compositions with one DeePMD model and returns three 
 :mod:`aiida_hydrides.data.structure_batch`), ``minima`` (one ``ArrayData`` with the distinct minima within
 ``window_mev`` of each composition's best) and ``summary`` (a ``Dict``). The model file travels as a
 ``SinglefileData`` and keeps its suffix, which DeePMD uses to choose the backend.
+
+Walltime: the worker's ``max_wall_s`` (a search parameter) is, unless given, ``metadata.options.max_wallclock_seconds``
+less a safety margin (:func:`worker_time_limit`); past it the worker starts no further composition, writes the
+results of those it finished and the job ends with ``ERROR_OUT_OF_WALLTIME`` (400), the three outputs attached and
+the summary listing the unfinished compositions (status ``not_started``, or ``interrupted`` after a SIGTERM).
+Out of memory: ``ERROR_OUT_OF_MEMORY`` (401), likewise with the finished compositions attached.
+:class:`~aiida_hydrides.workflows.search.base.SearchBaseWorkChain` restarts such jobs on the unfinished compositions.
 """
 from __future__ import annotations
 
 import json
 
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
-from aiida_hydrides.core.lam.model import MODEL_SUFFIXES
+from aiida_hydrides.calculations.base import LamWorkerCalculation
 from aiida_hydrides.core.search.worker import SEARCH_FIELDS, WORKER_PARAMETERS
 
-__all__ = ('SearchCalculation', 'validate_search_parameters')
+__all__ = ('SearchCalculation', 'validate_search_parameters', 'worker_time_limit')
+
+
+def worker_time_limit(walltime: float) -> float:
+    """The worker's ``max_wall_s`` for a job of ``walltime`` seconds: a margin of 10 % (at least 60 s, at most half
+    the walltime) is left for starting the interpreter and writing the results."""
+    return walltime - min(max(60.0, 0.1 * walltime), 0.5 * walltime)
 
 
 def _validate_compositions(node, _):
@@ -58,22 +69,18 @@ def _validate_parameters(node, _):
     return validate_search_parameters(node.get_dict())
 
 
-def _validate_model(node, _):
-    name = node.filename
-    if not name.lower().endswith(MODEL_SUFFIXES):
-        return f'the model file {name!r} must end in one of {MODEL_SUFFIXES}'
-    return None
-
-
-class SearchCalculation(CalcJob):
+class SearchCalculation(LamWorkerCalculation):
     """Search the low-enthalpy structures of several compositions at a target pressure (``hydrides-lam search``)."""
 
+    _COMMAND = 'search'
+    _PARSER_NAME = 'hydrides.search'
     _INPUT_COMPOSITIONS = 'compositions.json'
-    _INPUT_PARAMETERS = 'parameters.json'
     _OUTPUT_FILE = 'samples.npz'
     _MINIMA_FILE = 'minima.npz'
     _SUMMARY_FILE = 'search.json'
-    _ERROR_FILE = 'lam_error.json'
+    _RETRIEVE_FILES = (_OUTPUT_FILE, _MINIMA_FILE, _SUMMARY_FILE)
+    _STDOUT_FILE = 'search.log'
+    _KEEP_NONE = ('seed',)
 
     @classmethod
     def define(cls, spec):
@@ -81,16 +88,13 @@ class SearchCalculation(CalcJob):
         spec.input('compositions', valid_type=orm.List, validator=_validate_compositions,
                    help='The compositions to search: formulas such as "CaYH12" (the reduced formula is the formula '
                         'unit) or objects of counts such as {"Ca": 1, "Y": 1, "H": 12}.')
-        spec.input('model', valid_type=orm.SinglefileData, validator=_validate_model,
-                   help='The DeePMD model file (.pth frozen, .pt checkpoint or .pb).')
         spec.input('parameters', valid_type=orm.Dict, validator=_validate_parameters, required=False,
                    help='Fields of SearchSettings (pressure_gpa in GPa, budget = relaxations per composition, '
-                        'population, max_atoms, seed, max_steps, fmax, ...) plus window_mev (meV/atom above the best '
-                        'for the minima, default 100), head, threads, rules (CompositionRules fields) and compress '
-                        '(evaluate the compressed copy of a frozen .pth model; default True).')
-        spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        spec.inputs['metadata']['options']['parser_name'].default = 'hydrides.search'
-        spec.inputs['metadata']['options']['withmpi'].default = False
+                        'population, max_atoms, seed, max_steps, fmax, batch_size, ...) plus window_mev (meV/atom '
+                        'above the best for the minima, default 100), head, threads, rules (CompositionRules fields), '
+                        'compress (evaluate the compressed copy of a frozen .pth model; default True) and max_wall_s '
+                        '(seconds after which no further composition is started; default: max_wallclock_seconds '
+                        'less a margin).')
 
         spec.output('samples', valid_type=orm.ArrayData,
                     help='Every relaxed structure of every composition, packed (numbers, positions, cells, offsets, '
@@ -102,16 +106,11 @@ class SearchCalculation(CalcJob):
                          'composition_index, formula, sample_index, rank, enthalpy_per_atom, relative_mev, '
                          'space_group_number, space_group_symbol, natoms, generation, origin, flag, duplicates.')
         spec.output('summary', valid_type=orm.Dict,
-                    help='Per composition: status, best enthalpy and space group, relaxations, counts, minima, '
-                         'timing; plus the settings and the model (name, md5, type map).')
+                    help='Per composition: status (finished, failed, or interrupted / not_started when the worker '
+                         'stopped early), best enthalpy and space group, relaxations, counts, minima, timing; plus the '
+                         'settings, the model (name, md5, type map), stopped and unfinished.')
         spec.default_output_node = 'summary'
 
-        spec.exit_code(300, 'ERROR_OUTPUT_MISSING', message='The worker wrote no results file `{filename}`.')
-        spec.exit_code(301, 'ERROR_OUTPUT_UNREADABLE', message='The results files could not be read: {message}')
-        spec.exit_code(320, 'ERROR_MODEL', message='The model could not be used: {message}')
-        spec.exit_code(321, 'ERROR_UNKNOWN_ELEMENT',
-                       message='A composition contains an unknown element or one the model does not know: {message}')
-        spec.exit_code(322, 'ERROR_INVALID_INPUT', message='The worker rejected the input: {message}')
         spec.exit_code(323, 'ERROR_INVALID_COMPOSITION',
                        message='A composition is malformed or breaks the composition rules: {message}')
         spec.exit_code(324, 'ERROR_ATOM_BUDGET',
@@ -122,26 +121,15 @@ class SearchCalculation(CalcJob):
                        message='The search failed for {formulas}: {message}; the outputs of the other compositions '
                                'are attached.')
 
-    def prepare_for_submission(self, folder):
+    def write_inputs(self, folder) -> list[str]:
         with folder.open(self._INPUT_COMPOSITIONS, 'w') as handle:
             json.dump(self.inputs.compositions.get_list(), handle, indent=2)
-        params = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        params = {key: value for key, value in params.items() if value is not None or key == 'seed'}
-        with folder.open(self._INPUT_PARAMETERS, 'w') as handle:
-            json.dump(params, handle, indent=2)
+        return ['--compositions', self._INPUT_COMPOSITIONS, '--output', self._OUTPUT_FILE, '--minima',
+                self._MINIMA_FILE, '--summary', self._SUMMARY_FILE]
 
-        model_name = self.inputs.model.filename
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [
-            'search', '--compositions', self._INPUT_COMPOSITIONS, '--model', model_name,
-            '--parameters', self._INPUT_PARAMETERS, '--output', self._OUTPUT_FILE, '--minima', self._MINIMA_FILE,
-            '--summary', self._SUMMARY_FILE, '--error-file', self._ERROR_FILE,
-        ]
-        codeinfo.stdout_name = 'search.log'
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = [(self.inputs.model.uuid, model_name, model_name)]
-        calcinfo.retrieve_list = [self._OUTPUT_FILE, self._MINIMA_FILE, self._SUMMARY_FILE, self._ERROR_FILE,
-                                  'search.log']
-        return calcinfo
+    def worker_parameters(self) -> dict:
+        params = super().worker_parameters()
+        walltime = self.node.get_option('max_wallclock_seconds')
+        if params.get('max_wall_s') is None and walltime:
+            params['max_wall_s'] = worker_time_limit(walltime)
+        return params

@@ -2,62 +2,29 @@
 become one ``ArrayData`` of final structures with per-structure arrays, plus a ``Dict`` summary."""
 from __future__ import annotations
 
-import io
-import json
-
-import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from aiida_hydrides.data.structure_batch import arrays_to_arraydata
+from aiida_hydrides.parsers.base import LamWorkerParser, _finite
 
 __all__ = ('LamRelaxParser',)
 
 
-def _finite(value):
-    """``value`` with non-finite floats replaced by ``None`` (a ``Dict`` must be valid JSON)."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-class LamRelaxParser(Parser):
+class LamRelaxParser(LamWorkerParser):
     """Turn ``relaxed.npz``/``relaxed.json`` (or ``lam_error.json``) into outputs or an exit code."""
 
-    def parse(self, **kwargs):
-        calc = self.node.process_class
-        names = self.retrieved.base.repository.list_object_names()
+    def read_outputs(self, calc, names):
+        arrays = self.load_npz(calc._OUTPUT_FILE)
+        summary = self.load_file(calc._SUMMARY_FILE) if calc._SUMMARY_FILE in names else {}
+        return {'arrays': arrays, 'node': arrays_to_arraydata(arrays), 'summary': summary}
 
-        if calc._ERROR_FILE in names:
-            report = json.loads(self.retrieved.base.repository.get_object_content(calc._ERROR_FILE))
-            kind, message = report.get('error'), report.get('message', '')
-            code = {'model': 'ERROR_MODEL', 'element': 'ERROR_UNKNOWN_ELEMENT'}.get(kind, 'ERROR_INVALID_INPUT')
-            return self.exit_codes[code].format(message=message)
-        if calc._OUTPUT_FILE not in names:
-            return self.exit_codes.ERROR_OUTPUT_MISSING.format(filename=calc._OUTPUT_FILE)
-        try:
-            content = self.retrieved.base.repository.get_object_content(calc._OUTPUT_FILE, mode='rb')
-            with np.load(io.BytesIO(content), allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-            node = arrays_to_arraydata(arrays)
-        except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-            return self.exit_codes.ERROR_OUTPUT_UNREADABLE.format(message=str(exc))
-
-        summary = {}
-        if calc._SUMMARY_FILE in names:
-            summary = json.loads(self.retrieved.base.repository.get_object_content(calc._SUMMARY_FILE))
-        flags = [str(flag) for flag in arrays['flag']]
-        counts = {flag: flags.count(flag) for flag in ('converged', 'max_steps', 'exploded', 'collapsed')}
+    def attach_outputs(self, data):
+        summary = data['summary']
+        counts = self.flag_counts(data['arrays']['flag'])
         summary['counts'] = counts
-        summary['n_structures'] = len(flags)
-        summary = _finite(summary)
-
-        self.out('relaxed_structures', node)
-        self.out('summary', orm.Dict(summary))
+        summary['n_structures'] = len(data['arrays']['flag'])
+        self.out('relaxed_structures', data['node'])
+        self.out('summary', orm.Dict(_finite(summary)))
         if counts['converged'] == 0:
             return self.exit_codes.ERROR_NONE_CONVERGED.format(counts=counts)
         return None

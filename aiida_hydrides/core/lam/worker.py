@@ -5,7 +5,11 @@ keys in a ``.json`` file), runs the batched relaxation or the LAM phonons with o
 with the results plus a JSON summary. Parameters come from ``--parameters params.json`` and/or command-line options
 (options win). On bad input (not a DeePMD model, an element outside the type map, an invalid pressure) it writes
 ``{"error": kind, "message": ...}`` to the error file, prints ``Error: ...`` on stderr and exits with a non-zero code
-(2 model, 3 element, 4 other input, 5 composition, 6 atom budget), before any compute.
+(2 model, 3 element, 4 other input, 5 composition, 6 atom budget), before any compute. Out of memory (a
+``MemoryError`` or a torch allocation failure) gives kind ``memory`` and exit code 8. A ``search`` that stops early
+(its ``max_wall_s``, SIGTERM/SIGINT, out of memory) writes its results for the finished compositions and then the
+error file with kind ``walltime``, ``signal`` or ``memory``, ``"partial": true`` and the ``unfinished`` formulas, and
+exits with 7 (time or signal) or 8 (memory).
 
 ``search`` runs structure searches of several compositions (:mod:`aiida_hydrides.core.search.worker`): every
 sampled structure goes to one ``.npz``, the distinct low-enthalpy minima to another, and a JSON summary.
@@ -32,13 +36,23 @@ EXIT_ELEMENT_ERROR = 3
 EXIT_INPUT_ERROR = 4
 EXIT_COMPOSITION_ERROR = 5
 EXIT_BUDGET_ERROR = 6
+EXIT_STOPPED = 7
+EXIT_MEMORY_ERROR = 8
 
-#: Parameter names accepted in ``--parameters`` for ``relax`` (all optional).
-RELAX_PARAMETERS = ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'head', 'batch_size',
-                    'relax_cell', 'maxstep', 'min_volume_per_atom', 'max_volume_per_atom', 'min_distance', 'threads',
-                    'compress')
+#: Parameter names accepted in ``--parameters`` for ``phonons`` (all optional). Those of ``relax`` are
+#: :data:`aiida_hydrides.core.lam.relax.RELAX_PARAMETERS` (derived from ``RelaxSettings``; imported lazily so that
+#: this module loads nothing heavy before the threads are configured).
 PHONON_PARAMETERS = ('supercell', 'mesh', 'displacement', 'imaginary_threshold_thz', 'head', 'batch_size', 'threads',
                      'compress')
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` reports an exhausted memory: ``MemoryError``, torch's ``OutOfMemoryError`` (GPU) or its
+    ``RuntimeError`` of a failed CPU allocation."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == 'OutOfMemoryError':
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ('out of memory' in text or "can't allocate memory" in text)
 
 
 def read_batch(path: str | os.PathLike) -> dict:
@@ -91,17 +105,12 @@ def run_relax(args) -> dict:
 
     from .batch import pack_structures, unpack_structures
     from .model import configure_threads, load_model
-    from .relax import FLAGS, RelaxSettings, relax_structures
-    from .units import check_pressure_gpa
+    from .relax import FLAGS, RELAX_PARAMETERS, relax_settings_from_parameters, relax_structures
 
-    params = _parameters(args, RELAX_PARAMETERS)
-    if 'pressure_gpa' in params:
-        params['pressure_gpa'] = check_pressure_gpa(params['pressure_gpa'])
+    settings, options = relax_settings_from_parameters(_parameters(args, RELAX_PARAMETERS))
     structures = unpack_structures(read_batch(args.structures))
-    configure_threads(params.pop('threads', None))
-    head = params.pop('head', None)
-    compress = bool(params.pop('compress', COMPRESS_BY_DEFAULT))
-    settings = RelaxSettings(**params).validated()
+    configure_threads(options['threads'])
+    head, compress = options['head'], options['compress']
     evaluator = load_model(args.model, head=head, compress=compress)
     evaluator.check_structures(structures)
     start = time.perf_counter()
@@ -208,8 +217,10 @@ def main(argv=None) -> int:
     commands = {'relax': run_relax, 'phonons': run_phonons, 'search': run_search_command}
     try:
         summary = commands[args.command](args)
-    except (HydridesInputError, json.JSONDecodeError, TypeError) as exc:
-        if isinstance(exc, LamModelError):
+    except Exception as exc:  # noqa: BLE001 - the known kinds below are reported, anything else is raised again
+        if is_out_of_memory(exc):
+            kind, code = 'memory', EXIT_MEMORY_ERROR
+        elif isinstance(exc, LamModelError):
             kind, code = 'model', EXIT_MODEL_ERROR
         elif isinstance(exc, UnknownElementError):
             kind, code = 'element', EXIT_ELEMENT_ERROR
@@ -217,12 +228,21 @@ def main(argv=None) -> int:
             kind, code = 'composition', EXIT_COMPOSITION_ERROR
         elif isinstance(exc, AtomBudgetError):
             kind, code = 'budget', EXIT_BUDGET_ERROR
-        else:
+        elif isinstance(exc, (HydridesInputError, json.JSONDecodeError, TypeError)):
             kind, code = 'input', EXIT_INPUT_ERROR
+        else:
+            raise
         error_file.write_text(json.dumps({'error': kind, 'message': str(exc)}, indent=2) + '\n')
         print(f'Error: {exc}', file=sys.stderr)
         return code
     summary_file.write_text(json.dumps(summary, indent=2, default=_json_default) + '\n')
+    stopped = summary.get('stopped')
+    if stopped:  # partial results: the error file tells why, and what is left
+        report = {'error': stopped['reason'], 'message': stopped['message'], 'partial': True,
+                  'unfinished': summary.get('unfinished', [])}
+        error_file.write_text(json.dumps(report, indent=2) + '\n')
+        print(f"Stopped early ({stopped['reason']}): {stopped['message']}", file=sys.stderr)
+        return EXIT_MEMORY_ERROR if stopped['reason'] == 'memory' else EXIT_STOPPED
     counts = summary.get('counts')
     print(f"hydrides-lam {args.command}: {summary['n_structures']} structures" + (f', {counts}' if counts else ''))
     return 0

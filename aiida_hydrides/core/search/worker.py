@@ -20,8 +20,17 @@ Output:
   ``enthalpy_per_atom``, ``relative_mev``, ``space_group_number``, ``space_group_symbol``, ``natoms``,
   ``generation``, ``origin``, ``flag`` and ``duplicates``;
 - ``--summary`` (JSON): per composition the best enthalpy and space group, the number of relaxations, counts per
-  outcome and origin, the number of distinct minima, timing and a status (``finished`` or ``failed`` with the
-  error); plus the settings and the model.
+  outcome and origin, the number of distinct minima, timing and a status (``finished``, ``failed`` with the error,
+  or, when the worker stopped early, ``interrupted`` / ``not_started``); plus the settings, the model, ``stopped``
+  (``null``, or the reason and message of an early stop) and ``unfinished`` (the formulas to search again).
+
+Stopping early keeps what finished. With ``max_wall_s`` (seconds from the worker's start) the worker does not start
+a composition once the time used plus the longest composition so far would exceed it (the first composition is
+always started); SIGTERM or SIGINT (a scheduler's notice before its walltime kill) interrupts the composition in
+progress; an out-of-memory error (``MemoryError``, or a torch allocation failure) stops after the composition that
+hit it. In each case the files above are written for the finished compositions, and ``hydrides-lam`` writes the
+error file with kind ``walltime``, ``signal`` or ``memory`` and ``"partial": true`` (see
+:func:`aiida_hydrides.core.lam.worker.main`).
 
 Every composition is checked before any compute: unknown element (exit 3), malformed composition or one that breaks
 the composition rules (exit 5), a formula unit larger than ``max_atoms`` (exit 6), an element outside the model's
@@ -41,20 +50,15 @@ from ..errors import CompositionRuleError, HydridesInputError, UnknownElementErr
 from ..lam.compress import COMPRESS_BY_DEFAULT, file_digest
 from ..lam.model_definition import stored_list_values
 
-__all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'settings_from_parameters',
+__all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'SEARCH_PARAMETERS', 'settings_from_parameters',
            'settings_to_json', 'check_composition', 'check_compositions', 'read_type_map', 'file_md5',
            'run_search_command', 'add_search_parser')
 
 #: Parameters of ``hydrides-lam search`` that are not :class:`SearchSettings` fields.
-WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress')
-#: Fields of :class:`SearchSettings` (kept in step with the dataclass).
-SEARCH_FIELDS = (
-    'pressure_gpa', 'budget', 'population', 'initial_population', 'random_fraction', 'learning', 'operator_weights',
-    'elite_fraction', 'parent_selection', 'seed', 'max_atoms', 'formula_units', 'space_groups', 'weighting',
-    'volume_jitter', 'min_hh', 'min_mh', 'min_mm', 'min_pairs', 'use_prototypes', 'dedup_initial', 'dedup_threshold',
-    'dedup_enthalpy_tol', 'min_volume_fraction', 'symmetry_breaking', 'fmax', 'stress_tol_gpa', 'max_steps',
-    'optimizer', 'batch_size',
-)
+WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress', 'max_wall_s')
+# SEARCH_FIELDS (the fields of SearchSettings, derived from the dataclass in .engine) and SEARCH_PARAMETERS
+# (SEARCH_FIELDS + WORKER_PARAMETERS: every accepted name) are loaded on first use, see __getattr__: this module must
+# import nothing heavy, since ``hydrides-lam`` builds its parser before it configures the threads.
 DEFAULT_WINDOW_MEV = 100.0
 
 
@@ -73,21 +77,18 @@ def _pair_key(key) -> tuple[str, str]:
 
 
 def settings_from_parameters(parameters: dict | None):
-    """Split ``parameters`` into validated :class:`SearchSettings` and the worker options (``window_mev``, ``head``,
-    ``threads``, ``rules``). JSON forms are accepted: ``space_groups`` as a list, ``min_pairs`` as
-    ``{"La-H": 1.6}`` or ``[["La", "H", 1.6]]``.
+    """Split ``parameters`` (names of :data:`SEARCH_PARAMETERS`) into validated :class:`SearchSettings` and the worker
+    options (``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``max_wall_s``). JSON forms are
+    accepted: ``space_groups`` as a list, ``min_pairs`` as ``{"La-H": 1.6}`` or ``[["La", "H", 1.6]]``. The plain
+    types of the fields come from the dataclass (:func:`~aiida_hydrides.core.settings.split_parameters`), their
+    ranges from :meth:`SearchSettings.validated`.
 
     Raises :class:`HydridesInputError` for unknown names or bad values.
     """
+    from ..settings import split_parameters
     from .engine import SearchSettings
 
-    params = dict(parameters or {})
-    unknown = sorted(set(params) - set(SEARCH_FIELDS) - set(WORKER_PARAMETERS))
-    if unknown:
-        accepted = sorted((*SEARCH_FIELDS, *WORKER_PARAMETERS))
-        raise HydridesInputError(f'unknown parameters {unknown}; accepted: {accepted}')
-    options = {name: params.pop(name) for name in WORKER_PARAMETERS if name in params}
-    params = {name: value for name, value in params.items() if value is not None or name in ('seed', 'batch_size')}
+    params, options = split_parameters(SearchSettings, parameters, WORKER_PARAMETERS, unchecked=('pressure_gpa',))
     if 'space_groups' in params:
         groups = params['space_groups']
         if isinstance(groups, (str, bytes)) or not hasattr(groups, '__iter__'):
@@ -116,19 +117,6 @@ def settings_from_parameters(parameters: dict | None):
             raise HydridesInputError(f'min_pairs must be {{"A-B": distance}} or [[A, B, distance]], got {pairs!r}')
     if 'operator_weights' in params and not isinstance(params['operator_weights'], dict):
         raise HydridesInputError(f"operator_weights must map operators to weights, got {params['operator_weights']!r}")
-    for name in ('pressure_gpa', 'random_fraction', 'elite_fraction', 'volume_jitter', 'min_hh', 'min_mh', 'min_mm',
-                 'dedup_initial', 'dedup_threshold', 'dedup_enthalpy_tol', 'fmax', 'stress_tol_gpa'):
-        value = params.get(name)
-        if name in params and (isinstance(value, (bool, str)) or not isinstance(value, (int, float))):
-            raise HydridesInputError(f'{name} must be a number, got {value!r}')
-    for name in ('max_steps',):
-        value = params.get(name)
-        if name in params and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
-    if params.get('optimizer', 'lbfgs') not in ('lbfgs', 'fire'):
-        raise HydridesInputError(f"optimizer must be 'lbfgs' or 'fire', got {params['optimizer']!r}")
-    if not isinstance(params.get('learning', True), bool) or not isinstance(params.get('use_prototypes', True), bool):
-        raise HydridesInputError('learning and use_prototypes must be true or false')
     settings = SearchSettings(**params).validated()
     window = options.get('window_mev', DEFAULT_WINDOW_MEV)
     if window is None:
@@ -136,6 +124,9 @@ def settings_from_parameters(parameters: dict | None):
     if isinstance(window, (bool, str)) or not isinstance(window, (int, float)) or not window >= 0:
         raise HydridesInputError(f'window_mev must be a number >= 0 (meV/atom), got {window!r}')
     options['window_mev'] = float(window)
+    limit = options.get('max_wall_s')
+    if limit is not None and (isinstance(limit, (bool, str)) or not isinstance(limit, (int, float)) or not limit > 0):
+        raise HydridesInputError(f'max_wall_s must be a number of seconds > 0, got {limit!r}')
     rules = options.get('rules')
     if rules is not None:
         from ..compositions import CompositionRules
@@ -147,6 +138,18 @@ def settings_from_parameters(parameters: dict | None):
         except TypeError as exc:
             raise HydridesInputError(f'bad composition rules {rules!r}: {exc}') from exc
     return settings, options
+
+
+def __getattr__(name):
+    if name == 'SEARCH_FIELDS':
+        from .engine import SEARCH_FIELDS
+
+        return SEARCH_FIELDS
+    if name == 'SEARCH_PARAMETERS':
+        from .engine import SEARCH_FIELDS
+
+        return SEARCH_FIELDS + WORKER_PARAMETERS
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def settings_to_json(settings) -> dict:
@@ -343,6 +346,36 @@ def _concatenate_samples(parts):
     return samples
 
 
+#: statuses of the compositions that a stopped worker did not finish (to search again)
+UNFINISHED = ('interrupted', 'not_started')
+
+
+class WorkerStopped(BaseException):
+    """Raised in the main thread by SIGTERM/SIGINT: the scheduler's notice before it kills the job (not an
+    ``Exception``, so that the per-composition error handling does not swallow it)."""
+
+
+def _raise_stop(signum, _frame):
+    import signal
+
+    raise WorkerStopped(signal.Signals(signum).name)
+
+
+def _stop_on_signals(handler):
+    """Set the handler of SIGTERM and SIGINT (``None``: ignore them; a dict from an earlier call: restore those);
+    return the previous handlers. Outside the main thread nothing changes."""
+    import signal
+
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGINT):
+        new = handler.get(number, signal.SIG_DFL) if isinstance(handler, dict) else handler or signal.SIG_IGN
+        try:
+            previous[number] = signal.signal(number, new)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    return previous
+
+
 def run_search_command(args) -> dict:
     """The ``search`` sub-command of ``hydrides-lam``; returns the summary (checks everything before any compute)."""
     import numpy as np
@@ -350,9 +383,11 @@ def run_search_command(args) -> dict:
     from ..lam.errors import LamModelError
     from ..lam.model import check_model_file, load_model
     from ..lam.threads import configure_threads
+    from ..lam.worker import is_out_of_memory
     from .engine import run_search
     from .generator import formula_unit
 
+    clock = time.perf_counter()
     params = {}
     if args.parameters:
         path = pathlib.Path(args.parameters)
@@ -361,7 +396,7 @@ def run_search_command(args) -> dict:
         params = json.loads(path.read_text())
         if not isinstance(params, dict):
             raise HydridesInputError(f'the parameters file {path} must hold a JSON object')
-    for name in ('pressure_gpa', 'budget', 'window_mev', 'seed', 'max_atoms'):
+    for name in ('pressure_gpa', 'budget', 'window_mev', 'seed', 'max_atoms', 'max_wall_s'):
         value = getattr(args, name, None)
         if value is not None:
             params[name] = value
@@ -378,73 +413,102 @@ def run_search_command(args) -> dict:
         raise LamModelError(f'{args.model} has no type map')
     _check_type_map(compositions, evaluator.type_map)
 
-    window = options['window_mev']
-    entries, results = [], {}
+    window, limit = options['window_mev'], options.get('max_wall_s')
+    entries = [{'index': index, 'formula': composition.formula, 'formula_unit': formula_unit(composition),
+                'status': 'not_started', 'error': None, 'n_relaxations': 0}
+               for index, composition in enumerate(compositions)]
+    results, stopped = {}, None
     total_start = time.perf_counter()
-    for index, composition in enumerate(compositions):
-        entry = {'index': index, 'formula': composition.formula, 'formula_unit': formula_unit(composition),
-                 'status': 'finished', 'error': None}
-        start = time.perf_counter()
-        print(f'[{index + 1}/{len(compositions)}] {composition.formula}: searching', flush=True)
-        try:
-            result = run_search(composition, evaluator, settings)
-            minima = result.minima(window_mev=window)
-        except Exception as exc:  # noqa: BLE001 - one failed composition must not lose the others
-            message = str(exc) if isinstance(exc, HydridesInputError) else f'{type(exc).__name__}: {exc}'
-            entry.update(status='failed', error=message, wall_s=time.perf_counter() - start, n_relaxations=0)
-            print(f'  failed: {message}', flush=True)
-            entries.append(entry)
-            continue
-        wall = time.perf_counter() - start
-        results[index] = (result, minima)
-        best = minima[0] if minima else None
-        entry.update(
-            best_enthalpy_per_atom=best.enthalpy_per_atom if best else None,
-            best_space_group_number=best.space_group_number if best else None,
-            best_space_group_symbol=best.space_group_symbol if best else None,
-            best_natoms=best.natoms if best else None,
-            best_local_index=best.index if best else None,
-            n_relaxations=len(result), n_generations=len(result.generation_sizes),
-            counts=result.counts('flags'), origins=result.counts('origins'),
-            n_usable=int(np.count_nonzero(result.usable())), n_distinct=len(result.distinct()), n_minima=len(minima),
-            minima=[m.as_dict() for m in minima],
-            wall_s=wall, relaxations_per_s=len(result) / wall if wall > 0 else None)
-        print(f'  {len(result)} relaxations in {wall:.1f} s; '
-              + (f'best {best.enthalpy_per_atom:.5f} eV/atom ({best.space_group_symbol}), {len(minima)} minima'
-                 if best else 'no usable relaxation'), flush=True)
-        entries.append(entry)
-    wall = time.perf_counter() - total_start
+    previous = _stop_on_signals(_raise_stop)
+    try:
+        for index, composition in enumerate(compositions):
+            entry = entries[index]
+            used = time.perf_counter() - clock
+            longest = max((item['wall_s'] for item in entries[:index]), default=0.0)
+            if limit is not None and index and used + longest > limit:
+                stopped = {'reason': 'walltime', 'message': f'{used:.0f} s used of max_wall_s={limit:g} s, and a '
+                                                            f'composition has taken up to {longest:.0f} s'}
+                break
+            start = time.perf_counter()
+            entry['status'] = 'interrupted'
+            print(f'[{index + 1}/{len(compositions)}] {composition.formula}: searching', flush=True)
+            try:
+                result = run_search(composition, evaluator, settings)
+                minima = result.minima(window_mev=window)
+            except Exception as exc:  # noqa: BLE001 - one failed composition must not lose the others
+                message = str(exc) if isinstance(exc, HydridesInputError) else f'{type(exc).__name__}: {exc}'
+                entry.update(error=message, wall_s=time.perf_counter() - start)
+                if is_out_of_memory(exc):
+                    stopped = {'reason': 'memory', 'message': f'{composition.formula}: {message}'}
+                    print(f'  out of memory: {message}', flush=True)
+                    break
+                entry['status'] = 'failed'
+                print(f'  failed: {message}', flush=True)
+                continue
+            wall = time.perf_counter() - start
+            results[index] = (result, minima)
+            best = minima[0] if minima else None
+            entry.update(
+                status='finished',
+                best_enthalpy_per_atom=best.enthalpy_per_atom if best else None,
+                best_space_group_number=best.space_group_number if best else None,
+                best_space_group_symbol=best.space_group_symbol if best else None,
+                best_natoms=best.natoms if best else None,
+                best_local_index=best.index if best else None,
+                n_relaxations=len(result), n_generations=len(result.generation_sizes),
+                counts=result.counts('flags'), origins=result.counts('origins'),
+                n_usable=int(np.count_nonzero(result.usable())), n_distinct=len(result.distinct()),
+                n_minima=len(minima), minima=[m.as_dict() for m in minima],
+                wall_s=wall, relaxations_per_s=len(result) / wall if wall > 0 else None)
+            print(f'  {len(result)} relaxations in {wall:.1f} s; '
+                  + (f'best {best.enthalpy_per_atom:.5f} eV/atom ({best.space_group_symbol}), {len(minima)} minima'
+                     if best else 'no usable relaxation'), flush=True)
+    except WorkerStopped as exc:
+        stopped = {'reason': 'signal', 'message': f'stopped by {exc}'}
+    finally:
+        _stop_on_signals(None)  # what finished is written even if the scheduler insists
+    try:
+        wall = time.perf_counter() - total_start
+        unfinished = [entry['formula'] for entry in entries if entry['status'] in UNFINISHED]
+        if stopped:
+            print(f'stopped early ({stopped["reason"]}: {stopped["message"]}); not finished: '
+                  f'{", ".join(unfinished)}', flush=True)
 
-    samples, minima, starts = _pack_search(results, compositions)
-    for entry in entries:
-        start = starts.get(entry['index'])
-        entry['sample_start'] = start
-        entry['sample_stop'] = None if start is None else start + entry['n_relaxations']
-        if start is not None and entry.get('best_local_index') is not None:
-            entry['best_sample_index'] = start + entry['best_local_index']
-    output = pathlib.Path(args.output)
-    np.savez_compressed(output, **samples)
-    minima_path = pathlib.Path(args.minima) if args.minima else output.parent / 'minima.npz'
-    np.savez_compressed(minima_path, **minima)
-    flags = [str(flag) for flag in samples['flag']]
-    return {
-        'command': 'search',
-        'model': pathlib.Path(args.model).name,
-        'model_md5': file_md5(args.model),
-        'model_type_map': list(evaluator.type_map),
-        'head': head,
-        'compressed': bool(getattr(evaluator, 'compressed', False)),
-        'settings': settings_to_json(settings),
-        'window_mev': window,
-        'n_compositions': len(compositions),
-        'n_structures': len(flags),
-        'n_minima': int(len(minima['offsets']) - 1),
-        'counts': {flag: flags.count(flag) for flag in dict.fromkeys(flags)},
-        'n_failed': sum(entry['status'] == 'failed' for entry in entries),
-        'wall_s': wall,
-        'relaxations_per_s': len(flags) / wall if wall > 0 else None,
-        'compositions': entries,
-    }
+        samples, minima, starts = _pack_search(results, compositions)
+        for entry in entries:
+            start = starts.get(entry['index'])
+            entry['sample_start'] = start
+            entry['sample_stop'] = None if start is None else start + entry['n_relaxations']
+            if start is not None and entry.get('best_local_index') is not None:
+                entry['best_sample_index'] = start + entry['best_local_index']
+        output = pathlib.Path(args.output)
+        np.savez_compressed(output, **samples)
+        minima_path = pathlib.Path(args.minima) if args.minima else output.parent / 'minima.npz'
+        np.savez_compressed(minima_path, **minima)
+        flags = [str(flag) for flag in samples['flag']]
+        return {
+            'command': 'search',
+            'model': pathlib.Path(args.model).name,
+            'model_md5': file_md5(args.model),
+            'model_type_map': list(evaluator.type_map),
+            'head': head,
+            'compressed': bool(getattr(evaluator, 'compressed', False)),
+            'settings': settings_to_json(settings),
+            'window_mev': window,
+            'n_compositions': len(compositions),
+            'n_structures': len(flags),
+            'n_minima': int(len(minima['offsets']) - 1),
+            'counts': {flag: flags.count(flag) for flag in dict.fromkeys(flags)},
+            'n_failed': sum(entry['status'] == 'failed' for entry in entries),
+            'wall_s': wall,
+            'relaxations_per_s': len(flags) / wall if wall > 0 else None,
+            'compositions': entries,
+            'max_wall_s': limit,
+            'stopped': stopped,
+            'unfinished': unfinished,
+        }
+    finally:
+        _stop_on_signals(previous)
 
 
 def add_search_parser(commands) -> None:
@@ -469,3 +533,6 @@ def add_search_parser(commands) -> None:
     search.add_argument('--seed', type=int, default=None, help='random seed (the same for every composition)')
     search.add_argument('--window', dest='window_mev', type=float, default=None,
                         help='keep minima within this many meV/atom of the best (default 100)')
+    search.add_argument('--max-wall', dest='max_wall_s', type=float, default=None,
+                        help='seconds from the start after which no further composition is started (the finished '
+                             'ones are written, the others listed as not started)')

@@ -1,5 +1,6 @@
-"""Structure search of a whole A-B-H system at one pressure: ``SearchCalculation`` jobs over its compositions, the
-distinct minima promoted to ``StructureData`` nodes in a group, restartable.
+"""Structure search of a whole A-B-H system at one pressure: ``SearchCalculation`` jobs over its compositions (each
+batch in a :class:`~aiida_hydrides.workflows.search.base.SearchBaseWorkChain`, which restarts a job on what it did
+not finish), the distinct minima promoted to ``StructureData`` nodes in a group, restartable.
 
 Compositions: the ``compositions`` input, or by default the elements A, B and H, the binary hydrides of A and of B
 (the reference phases of the convex hull, :func:`~aiida_hydrides.core.compositions.reference_compositions`; alloys
@@ -12,7 +13,9 @@ from the job's ``minima`` output, so the provenance graph leads from each struct
 enthalpy_lam_ev, e_above_best_mev, space group, natoms,
 model, calc_uuid, ...) and added to the group ``hydrides/search/<A-B>/<P>GPa``. The group's own ``hydrides`` extra
 records every finished composition with the uuid of its job and the model's md5: a work chain launched again for the
-same group skips them (for the same model), so an interrupted search resumes where it stopped.
+same group skips them (for the same model), so an interrupted search resumes where it stopped. Within a batch, every
+job of its base work chain counts: a job stopped at its walltime keeps the compositions it finished, and the restart
+searches only the others.
 """
 from __future__ import annotations
 
@@ -20,11 +23,12 @@ from aiida import orm
 from aiida.engine import WorkChain, while_
 
 from aiida_hydrides.calculations.functions.search import collect_search_summary, extract_minima
-from aiida_hydrides.calculations.search import SearchCalculation, validate_search_parameters
+from aiida_hydrides.calculations.search import validate_search_parameters
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA, parse_pressure
 from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
 from aiida_hydrides.workflows.common import validate_non_negative, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
+from aiida_hydrides.workflows.search.base import SearchBaseWorkChain, load_model_node
 
 __all__ = ('SystemSearchWorkChain', 'default_group_label', 'default_compositions')
 
@@ -83,10 +87,11 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
     """Search the structures of every composition of an A-B-H system at one pressure with a DeePMD model.
 
     Jobs (``SearchCalculation``, ``compositions_per_job`` compositions each, at most ``max_concurrent_jobs`` at a
-    time) run the searches; the distinct minima within ``window_mev`` of each composition's best become
-    ``StructureData`` nodes in the group (``group_label``, default ``hydrides/search/<A-B>/<P>GPa``), tagged with the
-    ``hydrides`` extra, so ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find them.
-    Compositions recorded as finished in the group (same model) are skipped.
+    time, each batch in a ``SearchBaseWorkChain`` that restarts it on what it did not finish) run the searches; the
+    distinct minima within ``window_mev`` of each composition's best become ``StructureData`` nodes in the group
+    (``group_label``, default ``hydrides/search/<A-B>/<P>GPa``), tagged with the ``hydrides`` extra, so
+    ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find them. Compositions recorded as
+    finished in the group (same model) are skipped.
     """
 
     _protocol_name = 'search/system'
@@ -97,7 +102,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input('system', valid_type=orm.Str, help="The A-B-H system, written 'A-B', e.g. 'Ca-Y'.")
         spec.input('pressure', valid_type=orm.Float, validator=validate_pressure,
-                   help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); it overrides any pressure_gpa in `parameters`.')
+                   help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); it overrides any pressure_gpa in '
+                        '`parameters`.')
         spec.input('model', valid_type=orm.SinglefileData, help='The DeePMD model file (.pth, .pt or .pb).')
         spec.input('code', valid_type=orm.AbstractCode, help='The `hydrides-lam` code that runs the searches.')
         spec.input('parameters', valid_type=orm.Dict, required=False, validator=_validate_parameters,
@@ -109,10 +115,11 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         spec.input('include_alloys', valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    help='Add the A-B alloys of the reference phases to the default compositions.')
         spec.input('compositions_per_job', valid_type=orm.Int, default=lambda: orm.Int(10),
-                   validator=validate_positive_int, help='Compositions searched by one SearchCalculation.')
+                   validator=validate_positive_int, help='Compositions of one batch (one SearchBaseWorkChain).')
         spec.input('max_concurrent_jobs', valid_type=orm.Int, default=lambda: orm.Int(4),
-                   validator=validate_positive_int, help='Most SearchCalculations running at the same time.')
-        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0), validator=validate_non_negative,
+                   validator=validate_positive_int, help='Most batches (SearchBaseWorkChains) running at a time.')
+        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0),
+                   validator=validate_non_negative,
                    help='Minima kept per composition: distinct structures within this many meV/atom of its best.')
         spec.input('group_label', valid_type=orm.Str, required=False,
                    help='Group of the minima (created if needed); default hydrides/search/<A-B>/<P>GPa.')
@@ -140,7 +147,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                        message='the model {model!r} does not know {elements} (its type map is {type_map})')
         spec.exit_code(206, 'ERROR_INVALID_MODEL', message='the model {model!r} is not usable: {message}')
         spec.exit_code(401, 'ERROR_SUB_PROCESS_FAILED',
-                       message='the SearchCalculation(s) {pks} failed without results; their compositions were not '
+                       message='the SearchBaseWorkChain(s) {pks} failed without results; their compositions were not '
                                'searched')
         spec.exit_code(402, 'ERROR_COMPOSITIONS_FAILED', message='the search failed for {formulas}')
 
@@ -161,15 +168,9 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         :param group_label: the group of the minima (default ``hydrides/search/<A-B>/<P>GPa``).
         :raises ValueError: for a bad pressure or an unknown protocol.
         """
-        import pathlib
-
         if isinstance(code, str):
             code = orm.load_code(code)
-        if not isinstance(model, orm.SinglefileData):
-            path = pathlib.Path(model)
-            if not path.is_file():
-                raise ValueError(f'the model file {path} does not exist')
-            model = orm.SinglefileData(path.resolve())
+        model = load_model_node(model)
         pressure = parse_pressure(pressure)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         parameters = dict(inputs.get('parameters', {}))
@@ -230,7 +231,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             items, excluded = default_compositions(self.ctx.system, settings.max_atoms,
                                                    self.inputs.include_alloys.value, settings.formula_units)
             if excluded:
-                units = '' if settings.formula_units is None else f' (with formula_units={list(settings.formula_units)})'
+                units = '' if settings.formula_units is None else \
+                    f' (with formula_units={list(settings.formula_units)})'
                 self.report(f'{len(excluded)} compositions do not fit max_atoms={settings.max_atoms}{units} and are '
                             f'left out, e.g. {", ".join(excluded[:3])}')
         try:
@@ -298,6 +300,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         self.ctx.job_pks = []
         self.ctx.failed_jobs = []
         self.ctx.failed_compositions = []
+        self.ctx.sources = {}
         if skipped:
             self.report(f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
                         f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}')
@@ -309,7 +312,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         return self.ctx.next_batch < len(self.ctx.batches)
 
     def run_jobs(self):
-        """Launch the next ``max_concurrent_jobs`` SearchCalculations."""
+        """Launch the next ``max_concurrent_jobs`` batches, each a SearchBaseWorkChain."""
         options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
         options.update(self.inputs.get('options', None) or {})
         parameters = orm.Dict(self.ctx.parameters)
@@ -320,57 +323,71 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             number = self.ctx.next_batch
             batch = self.ctx.batches[number]
             self.ctx.next_batch += 1
-            builder = SearchCalculation.get_builder()
-            builder.code = self.inputs.code
-            builder.model = self.inputs.model
-            builder.compositions = orm.List(batch)
-            builder.parameters = parameters
-            builder.metadata.options = options
+            builder = SearchBaseWorkChain.get_builder()
+            builder.search.code = self.inputs.code
+            builder.search.model = self.inputs.model
+            builder.search.compositions = orm.List(batch)
+            builder.search.parameters = parameters
+            builder.search.metadata.options = options
             builder.metadata.call_link_label = f'search_{number}'
             builder.metadata.label = f'search {self.ctx.system} {self.inputs.pressure.value:g} GPa: {", ".join(batch)}'
             node = self.submit(builder)
-            self.report(f'launching SearchCalculation<{node.pk}> for {", ".join(batch)} '
-                        f'(job {number + 1}/{len(self.ctx.batches)})')
+            self.report(f'launching SearchBaseWorkChain<{node.pk}> for {", ".join(batch)} '
+                        f'(batch {number + 1}/{len(self.ctx.batches)})')
             running[f'job_{number}'] = node
         self.ctx.running = list(running)
         return self.to_context(**running)
 
     def inspect_jobs(self):
-        """Promote the minima of every finished job to tagged StructureData in the group; record its compositions."""
+        """Promote the minima of every job of the finished batches to tagged StructureData in the group; record the
+        compositions each job finished."""
         group = orm.load_group(uuid=self.ctx.group_uuid)
         for name in self.ctx.running:
-            calc = self.ctx[name]
-            if 'summary' not in calc.outputs or 'minima' not in calc.outputs:
-                self.report(f'SearchCalculation<{calc.pk}> failed with exit status {calc.exit_status}: '
-                            f'{calc.exit_message}')
-                self.ctx.failed_jobs.append(calc.pk)
+            workchain = self.ctx[name]
+            summaries = workchain.outputs.summary if 'summary' in workchain.outputs else {}
+            if not workchain.is_finished_ok:
+                self.report(f'SearchBaseWorkChain<{workchain.pk}> ended with exit status {workchain.exit_status}: '
+                            f'{workchain.exit_message}')
+            if not summaries:
+                self.ctx.failed_jobs.append(workchain.pk)
                 continue
-            self.ctx.job_pks.append(calc.pk)
-            summary = calc.outputs.summary.get_dict()
-            structures = self._promote_minima(calc, group, summary)
-            extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
-            finished = dict(extras.get('finished', {}))
-            lines = []
-            for entry in summary.get('compositions', []):
-                formula = entry['formula']
-                if entry.get('status') != 'finished':
-                    self.ctx.failed_compositions.append(formula)
-                    lines.append(f'{formula} failed ({entry.get("error")})')
-                    continue
-                finished[formula] = {
-                    'calc_uuid': calc.uuid, 'model_md5': self.ctx.model_md5,
-                    'best_enthalpy_per_atom_ev': entry.get('best_enthalpy_per_atom'),
-                    'best_space_group_symbol': entry.get('best_space_group_symbol'),
-                    'n_relaxations': entry.get('n_relaxations'), 'n_minima': entry.get('n_minima'),
-                }
-                best = entry.get('best_enthalpy_per_atom')
-                lines.append(f'{formula} ' + ('no usable relaxation' if best is None else
-                                              f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, '
-                                              f'{entry.get("n_minima")} minima)'))
-            extras['finished'] = finished
-            group.base.extras.set(HYDRIDES_EXTRA, extras)
-            self.report(f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; '
-                        + '; '.join(lines))
+            statuses = {}
+            for label in sorted(summaries):
+                statuses.update(self._record_job(summaries[label].creator, group))
+            self.ctx.failed_compositions.extend(
+                formula for formula, status in statuses.items() if status != 'finished')
+
+    def _record_job(self, calc, group) -> dict:
+        """Promote the minima of the job ``calc`` and record its finished compositions in the group; return the
+        status of each composition it lists."""
+        self.ctx.job_pks.append(calc.pk)
+        summary = calc.outputs.summary.get_dict()
+        structures = self._promote_minima(calc, group, summary)
+        extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
+        finished = dict(extras.get('finished', {}))
+        statuses, lines = {}, []
+        for entry in summary.get('compositions', []):
+            formula, status = entry['formula'], entry.get('status')
+            statuses[formula] = status
+            self.ctx.sources[formula] = calc.uuid  # the latest job that lists a composition has its final status
+            if status != 'finished':
+                lines.append(f'{formula} {status}' + (f' ({entry["error"]})' if entry.get('error') else ''))
+                continue
+            finished[formula] = {
+                'calc_uuid': calc.uuid, 'model_md5': self.ctx.model_md5,
+                'best_enthalpy_per_atom_ev': entry.get('best_enthalpy_per_atom'),
+                'best_space_group_symbol': entry.get('best_space_group_symbol'),
+                'n_relaxations': entry.get('n_relaxations'), 'n_minima': entry.get('n_minima'),
+            }
+            best = entry.get('best_enthalpy_per_atom')
+            lines.append(f'{formula} ' + ('no usable relaxation' if best is None else
+                                          f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, '
+                                          f'{entry.get("n_minima")} minima)'))
+        extras['finished'] = finished
+        group.base.extras.set(HYDRIDES_EXTRA, extras)
+        self.report(f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; '
+                    + '; '.join(lines))
+        return statuses
 
     def _promote_minima(self, calc, group, summary) -> list:
         minima = calc.outputs.minima
@@ -424,8 +441,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             'group_uuid': self.ctx.group_uuid, 'model': self.ctx.model_info, 'compositions': self.ctx.compositions,
             'skipped': self.ctx.skipped, 'excluded': self.ctx.excluded, 'failed_jobs': self.ctx.failed_jobs,
             'window_mev': self.inputs.window_mev.value,
-            'sources': {formula: finished[formula]['calc_uuid'] for formula in self.ctx.compositions
-                        if formula in finished},
+            'sources': {**{formula: finished[formula]['calc_uuid'] for formula in self.ctx.skipped},
+                        **self.ctx.sources},
         })
         summary = collect_search_summary(info, **summaries, metadata={'call_link_label': 'summary'})
         self.out('summary', summary)
