@@ -19,6 +19,7 @@ WORK_CHAIN_EXAMPLES = {
     'run_dft_enthalpy.py': 'hydrides.dft.enthalpy',
     'run_epc.py': 'hydrides.epc',
     'run_search_system.py': 'hydrides.search.system',
+    'run_search_base.py': 'hydrides.search.base',
 }
 
 
@@ -105,7 +106,7 @@ def test_dft_enthalpy_example_builder(aiida_localhost, pseudo_family, monkeypatc
 @pytest.mark.qe
 def test_epc_example_builder(aiida_localhost, pseudo_family, monkeypatch):
     """The EPC example runs about 2 minutes of QE, more than a test affords: only its builder is checked (the same
-    Al calculation runs for real in tests/workflows/test_epc.py)."""
+    Al calculation runs for real in tests/workflows/epc/test_epc.py)."""
     builder = build_only('run_epc.py', monkeypatch)
     assert builder.structure.get_formula() == 'Al'
     assert builder.scf_dense.kpoints.get_kpoints_mesh()[0] == [16, 16, 16]

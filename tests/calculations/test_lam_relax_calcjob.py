@@ -11,7 +11,7 @@ from aiida.plugins import CalculationFactory, ParserFactory
 
 from aiida_hydrides.data.structure_batch import array_to_structures, batch_arrays, structures_to_array
 
-TINY_MODEL = pathlib.Path(__file__).resolve().parent / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+TINY_MODEL = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 
 
 def cah6_cells(count=2, seed=11):

@@ -9,7 +9,7 @@ from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 from aiida.plugins import CalculationFactory, ParserFactory
 
-TINY_MODEL = pathlib.Path(__file__).resolve().parent / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+TINY_MODEL = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 #: a few high-symmetry space groups that PyXtal fills quickly
 FAST_GROUPS = [75, 99, 123, 139, 191, 200, 221, 225, 229]
 PARAMETERS = {'pressure_gpa': 200.0, 'budget': 6, 'population': 6, 'max_atoms': 14, 'max_steps': 10, 'seed': 0,

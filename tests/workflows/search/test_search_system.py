@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 from aiida.plugins import WorkflowFactory
 
-TINY_MODEL = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
+TINY_MODEL = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 FAST_GROUPS = [75, 99, 123, 139, 191, 200, 221, 225, 229]
 PARAMETERS = {'budget': 6, 'population': 6, 'max_atoms': 14, 'max_steps': 10, 'seed': 0, 'space_groups': FAST_GROUPS}
 
