@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 
 help:
 	@echo "make demo      set everything up and run the demo on the default AiiDA profile"
-	@echo "make test      set everything up and run the tests (slow real-QE tests included)"
+	@echo "make test      set everything up, lint and run the tests (slow real-QE tests included)"
 	@echo "make test-fast the tests without the slow real-QE ones"
 	@echo "make setup     only the set-up: system packages, .venv, AiiDA profile, codes, pseudopotentials"
 	@echo "make docs      build the HTML documentation into docs/_build/html (warnings are errors)"
@@ -33,7 +33,7 @@ profile: venv
 demo: setup
 	$(BIN)/aiida-hydrides demo
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 test-fast: venv

@@ -3,6 +3,7 @@
 Codes are labelled by their short name (``pw``, ``ph``, ...) on their computer, so ``pw@localhost`` is the pw.x
 code of the local machine. :func:`ensure_codes` is idempotent: codes that exist are reused as they are.
 """
+
 from __future__ import annotations
 
 import os
@@ -255,8 +256,9 @@ def qe_pool_settings(mpiprocs: int, pools: int | None = None) -> dict:
 LAM_CODE_LABEL = 'hydrides-lam'
 
 
-def ensure_lam_code(computer: str | orm.Computer = 'localhost', executable: str | pathlib.Path | None = None,
-                    report: list | None = None) -> orm.InstalledCode:
+def ensure_lam_code(
+    computer: str | orm.Computer = 'localhost', executable: str | pathlib.Path | None = None, report: list | None = None
+) -> orm.InstalledCode:
     """Return the ``hydrides-lam`` code on ``computer``, creating it if needed (idempotent: an existing code with
     that label is reused as it is).
 
@@ -281,7 +283,8 @@ def ensure_lam_code(computer: str | orm.Computer = 'localhost', executable: str 
         executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(LAM_CODE_LABEL)
         if executable is None:
             raise MissingExecutableError(
-                'the hydrides-lam script is not installed; run `pip install -e .` in the aiida-hydrides checkout')
+                'the hydrides-lam script is not installed; run `pip install -e .` in the aiida-hydrides checkout'
+            )
     code = orm.InstalledCode(
         label=LAM_CODE_LABEL,
         computer=computer,

@@ -27,6 +27,7 @@ The enthalpy of each method has its own key, so ``{'extras.hydrides.enthalpy_dft
 LAM value. Search minima add their search details (``e_above_best_mev``, ``rank``, ``origin``, ``generation``,
 ``flag``, ``duplicates``, ``sample_index``, ``calc_uuid``, ``workchain_uuid``).
 """
+
 from __future__ import annotations
 
 __all__ = ('HYDRIDES_EXTRA', 'METHODS', 'ENTHALPY_KEYS', 'tag_node', 'get_tags', 'symmetry_tags')
@@ -71,5 +72,9 @@ def symmetry_tags(structure) -> dict:
     dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
     number = int(dataset.number) if dataset is not None else 1
     symbol = str(dataset.international) if dataset is not None else 'P1'
-    return {'space_group_number': number, 'space_group_symbol': symbol, 'natoms': len(atoms),
-            'cell_formula': structure.get_formula(mode='hill_compact')}
+    return {
+        'space_group_number': number,
+        'space_group_symbol': symbol,
+        'natoms': len(atoms),
+        'cell_formula': structure.get_formula(mode='hill_compact'),
+    }

@@ -17,6 +17,7 @@ A run can be stopped at any time and started again: frames stored in a piece, or
 (they go into the next piece), are never recomputed. Failed SCFs are recorded in ``data/seed/failed.json`` (id,
 exit status, message) and skipped, unless ``retry_failed`` is set.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,8 +100,13 @@ def ensure_label_profile(name: str = DEFAULT_LABEL_PROFILE, email: str = 'labels
     if name not in config.profile_names:
         broker = 'core.zeromq'
         profile = create_profile(
-            config, name=name, email=email, storage_backend='core.sqlite_dos', storage_config={},
-            broker_backend=broker, broker_config=BrokerFactory(broker).get_default_config(),
+            config,
+            name=name,
+            email=email,
+            storage_backend='core.sqlite_dos',
+            storage_config={},
+            broker_backend=broker,
+            broker_config=BrokerFactory(broker).get_default_config(),
         )
         config.set_option('runner.poll.interval', 1, scope=profile.name)
         config.store()
@@ -188,13 +194,19 @@ def finished_label_calculations(label_set: str | None = None) -> dict:
     # the extras are set when a calculation returns; label and description are stored before it runs, so a run
     # killed in between still finds its calculation
     if label_set:
-        filters = {'or': [{f'extras.{LABEL_EXTRA}.label_set': label_set},
-                          {'label': {'like': 'seed-%'}, 'description': {'like': f'% ({label_set})'}}]}
+        filters = {
+            'or': [
+                {f'extras.{LABEL_EXTRA}.label_set': label_set},
+                {'label': {'like': 'seed-%'}, 'description': {'like': f'% ({label_set})'}},
+            ]
+        }
     else:
         filters = {'or': [{'extras': {'has_key': LABEL_EXTRA}}, {'label': {'like': 'seed-%'}}]}
-    query = orm.QueryBuilder().append(
-        PwCalculation, filters=filters, project='*', tag='calc'
-    ).order_by({'calc': {'ctime': 'asc'}})
+    query = (
+        orm.QueryBuilder()
+        .append(PwCalculation, filters=filters, project='*', tag='calc')
+        .order_by({'calc': {'ctime': 'asc'}})
+    )
     result = {'ok': {}, 'failed': {}}
     for (node,) in query.iterall():
         if not node.is_finished:  # running, killed or excepted: computed again by the next run
@@ -277,8 +289,10 @@ def pack_archives(data_dir=None, name: str | None = None, remove: bool = True) -
             for path in sources:
                 import_archive(path, import_new_extras=True)
             query = orm.QueryBuilder().append(
-                orm.CalcJobNode, filters={f'extras.{LABEL_EXTRA}.label_id': {'in': sorted(labelled)}},
-                project=['*', f'extras.{LABEL_EXTRA}.label_id'])
+                orm.CalcJobNode,
+                filters={f'extras.{LABEL_EXTRA}.label_id': {'in': sorted(labelled)}},
+                project=['*', f'extras.{LABEL_EXTRA}.label_id'],
+            )
             nodes, ids = {}, set()
             for node, frame_id in query.iterall():
                 if node.is_finished_ok:
@@ -286,8 +300,10 @@ def pack_archives(data_dir=None, name: str | None = None, remove: bool = True) -
                     ids.add(frame_id)
             missing = sorted(labelled - ids)
             if missing:
-                raise HydridesInputError(f'the archives lack the calculations of {len(missing)} labelled frames, e.g. '
-                                         f'{missing[:5]}; relabel them or keep the piece archives')
+                raise HydridesInputError(
+                    f'the archives lack the calculations of {len(missing)} labelled frames, e.g. '
+                    f'{missing[:5]}; relabel them or keep the piece archives'
+                )
             temporary = target.with_name(f'.{target.name}.tmp')
             create_archive(list(nodes.values()), filename=temporary, include_logs=False, compression=9, overwrite=True)
             with get_format().open(temporary, 'r') as archive:
@@ -310,8 +326,14 @@ def pack_archives(data_dir=None, name: str | None = None, remove: bool = True) -
             if path != target:
                 path.unlink()
                 removed.append(path.name)
-    return {'archive': str(target), 'frames': len(labelled), 'calculations': count, 'bytes_before': before,
-            'bytes': target.stat().st_size, 'removed': removed}
+    return {
+        'archive': str(target),
+        'frames': len(labelled),
+        'calculations': count,
+        'bytes_before': before,
+        'bytes': target.stat().st_size,
+        'removed': removed,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -430,17 +452,21 @@ def run_labels(
         if max_frames is not None:
             todo = todo[:max_frames]
         summary.update(in_pieces=len(in_pieces), from_database=len(pending), failed_before=len(failed), todo=len(todo))
-        log(f'{len(frames)} candidates: {len(in_pieces)} in pieces, {len(pending)} finished in the database, '
-            f'{len(failed)} failed before; {len(todo)} to compute now ({label_set}, profile data in {data_dir})')
+        log(
+            f'{len(frames)} candidates: {len(in_pieces)} in pieces, {len(pending)} finished in the database, '
+            f'{len(failed)} failed before; {len(todo)} to compute now ({label_set}, profile data in {data_dir})'
+        )
 
         def flush():
             if not pending:
                 return
             piece = write_calculation_piece(data_dir, dict(pending), archive=archive)
             summary['pieces'].append(piece)
-            log(f'wrote {piece["piece"]}: {piece["nframes"]} frames'
+            log(
+                f'wrote {piece["piece"]}: {piece["nframes"]} frames'
                 + (f', archive {piece["archive_bytes"] / 1e6:.2f} MB' if 'archive_bytes' in piece else '')
-                + (f', NO archive ({piece["archive_error"]})' if 'archive_error' in piece else ''))
+                + (f', NO archive ({piece["archive_error"]})' if 'archive_error' in piece else '')
+            )
             pending.clear()
 
         if len(pending) >= chunk:
@@ -464,14 +490,18 @@ def run_labels(
                 failed.pop(frame_id, None)
                 summary['computed'] += 1
                 pressure = np.trace(node.outputs.output_trajectory.get_array('stress')[-1]) / 3
-                log(f'[{position}/{len(todo)}] {frame_id} {frame.formula} ({len(frame.atoms)} atoms) ok in '
-                    f'{elapsed:.0f} s, P = {pressure:.0f} GPa (pk {node.pk})')
+                log(
+                    f'[{position}/{len(todo)}] {frame_id} {frame.formula} ({len(frame.atoms)} atoms) ok in '
+                    f'{elapsed:.0f} s, P = {pressure:.0f} GPa (pk {node.pk})'
+                )
             else:
                 failed[frame_id] = {'exit_status': node.exit_status, 'message': node.exit_message, 'pk': node.pk}
                 summary['failed'] += 1
                 _write_failed(data_dir, failed)
-                log(f'[{position}/{len(todo)}] {frame_id} failed in {elapsed:.0f} s: [{node.exit_status}] '
-                    f'{node.exit_message}')
+                log(
+                    f'[{position}/{len(todo)}] {frame_id} failed in {elapsed:.0f} s: [{node.exit_status}] '
+                    f'{node.exit_message}'
+                )
             _clean_remote(node)
             if len(pending) >= chunk:
                 flush()
@@ -493,8 +523,9 @@ def extend_candidates(data_dir=None, round_number: int = 2) -> dict:
         frames = seed_configs.read_candidates(data_dir / CANDIDATES_FILE)
         manifest_path = data_dir / MANIFEST_FILE
         manifest = json.loads(manifest_path.read_text())
-        rounds = manifest.get('rounds', [{'round': 1, 'first_id': frames[0].id, 'last_id': frames[-1].id,
-                                          'frames': len(frames)}])
+        rounds = manifest.get(
+            'rounds', [{'round': 1, 'first_id': frames[0].id, 'last_id': frames[-1].id, 'frames': len(frames)}]
+        )
         if any(entry['round'] == round_number for entry in rounds):
             raise HydridesInputError(f'round {round_number} is already part of the candidates in {data_dir}')
         last = max(int(frame.id.split('-')[1]) for frame in frames)
@@ -510,8 +541,14 @@ def extend_candidates(data_dir=None, round_number: int = 2) -> dict:
         manifest['frames'] = manifest['frames'] + records
         manifest['rounds'] = rounds
         seed_configs.write_manifest(manifest, manifest_path)
-    return {'round': round_number, 'added': len(new), 'first_id': new[0].id, 'last_id': new[-1].id,
-            'heldout': sum(record['heldout'] for record in records), 'candidates': len(frames) + len(new)}
+    return {
+        'round': round_number,
+        'added': len(new),
+        'first_id': new[0].id,
+        'last_id': new[-1].id,
+        'heldout': sum(record['heldout'] for record in records),
+        'candidates': len(frames) + len(new),
+    }
 
 
 def label_status(data_dir=None) -> dict:

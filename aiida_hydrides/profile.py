@@ -5,6 +5,7 @@ only when none is configured, creates one like ``verdi presto --use-zeromq``: SQ
 broker, so that the daemon and ``submit`` work with no external service. ``AIIDA_PATH`` chooses the configuration
 folder, as for ``verdi``.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ or below ``$HYDRIDES_PSEUDO_CACHE``) and reused by every family label and profil
 them the provenance and the caching of calculations, stay the same. Any installed aiida-pseudo family (SSSP,
 PseudoDojo) can be used instead by passing its label.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -181,8 +182,10 @@ def ensure_cached_pseudos(elements=None, kind: str = 'us', cache_dir: str | path
     with _locked(cache_dir):
         manifest = _read_manifest(cache_dir)
         if manifest.get('kind', kind) != kind:
-            raise PseudoFamilyError(f'the pseudopotential cache {cache_dir} holds {manifest["kind"].upper()} files, '
-                                    f'not {kind.upper()}; use another cache folder')
+            raise PseudoFamilyError(
+                f'the pseudopotential cache {cache_dir} holds {manifest["kind"].upper()} files, '
+                f'not {kind.upper()}; use another cache folder'
+            )
         cached = manifest.get('elements', {})
 
         def is_valid(element: str) -> bool:
@@ -225,11 +228,11 @@ def get_pseudo_family(label: str = DEFAULT_FAMILY_LABEL) -> PseudoPotentialFamil
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
     try:
-        family = orm.QueryBuilder().append(
-            PseudoPotentialFamily, filters={'label': label}, subclassing=True
-        ).one()[0]
+        family = orm.QueryBuilder().append(PseudoPotentialFamily, filters={'label': label}, subclassing=True).one()[0]
     except NotExistent:
-        raise MissingPseudoFamilyError(f'the pseudopotential family {label!r} is not installed; {_SETUP_HINT}') from None
+        raise MissingPseudoFamilyError(
+            f'the pseudopotential family {label!r} is not installed; {_SETUP_HINT}'
+        ) from None
     except MultipleObjectsError:
         raise PseudoFamilyError(f'several pseudopotential families are labelled {label!r}') from None
     return family

@@ -1,4 +1,5 @@
 """Shared helpers for benchmark scripts: every result is one JSON file in benchmarks/results/."""
+
 import json
 import os
 import pathlib
@@ -6,7 +7,9 @@ import platform
 import subprocess
 
 #: where results go; ``HYDRIDES_BENCHMARK_RESULTS`` redirects them (trial runs that must not replace committed figures)
-RESULTS_DIR = pathlib.Path(os.environ.get('HYDRIDES_BENCHMARK_RESULTS') or pathlib.Path(__file__).resolve().parent / 'results')
+RESULTS_DIR = pathlib.Path(
+    os.environ.get('HYDRIDES_BENCHMARK_RESULTS') or pathlib.Path(__file__).resolve().parent / 'results'
+)
 REQUIRED = ('metric', 'value', 'unit', 'target', 'higher_is_better')
 
 
@@ -21,15 +24,23 @@ def machine_description() -> str:
     except OSError:
         pass
     try:
-        mem_kb = int(next(l for l in pathlib.Path('/proc/meminfo').read_text().splitlines()
-                          if l.startswith('MemTotal')).split()[1])
-        mem = f'{mem_kb / 1024 ** 2:.0f} GiB'
+        mem_kb = int(
+            next(
+                line for line in pathlib.Path('/proc/meminfo').read_text().splitlines() if line.startswith('MemTotal')
+            ).split()[1]
+        )
+        mem = f'{mem_kb / 1024**2:.0f} GiB'
     except (OSError, StopIteration, ValueError):
         mem = '? GiB'
     gpu = ''
     try:
-        gpu = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'], capture_output=True,
-                             text=True, timeout=10, check=False).stdout.strip()
+        gpu = subprocess.run(
+            ['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     text = f'{os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.system()} {platform.release()}'
@@ -93,5 +104,11 @@ def set_model_threads(threads: int) -> None:
     """Pin the DeePMD / PyTorch / BLAS thread counts; call before the model libraries are imported."""
     for name in ('OMP_NUM_THREADS', 'DP_INTRA_OP_PARALLELISM_THREADS'):
         os.environ[name] = str(threads)
-    os.environ.update({'DP_INTER_OP_PARALLELISM_THREADS': '1', 'NUM_WORKERS': '0', 'OPENBLAS_NUM_THREADS': '1',
-                       'MKL_NUM_THREADS': '1'})
+    os.environ.update(
+        {
+            'DP_INTER_OP_PARALLELISM_THREADS': '1',
+            'NUM_WORKERS': '0',
+            'OPENBLAS_NUM_THREADS': '1',
+            'MKL_NUM_THREADS': '1',
+        }
+    )

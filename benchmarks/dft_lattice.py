@@ -8,6 +8,7 @@ with the metric ``abs_deviation_percent_<system>`` = |a - a_ref| / a_ref x 100 a
 Usage: ``.venv/bin/python benchmarks/dft_lattice.py [--systems h3s,al,li,ca] [--protocol moderate] [--isolated]``.
 Runs on the default AiiDA profile (``make setup`` creates it); ``--isolated`` uses a throw-away profile instead.
 """
+
 import argparse
 import os
 import pathlib
@@ -22,20 +23,36 @@ from _common import write_result  # noqa: E402
 #: system -> lattice, element(s), pressure (GPa), starting a (A), reference a (A) and its source
 SYSTEMS = {
     'h3s': {
-        'lattice': 'bcc', 'formula': 'H3S', 'pressure': 200.0, 'start': 3.05, 'reference': 2.99,
+        'lattice': 'bcc',
+        'formula': 'H3S',
+        'pressure': 200.0,
+        'start': 3.05,
+        'reference': 2.99,
         'source': 'PBE, Im-3m H3S at 200 GPa: 2.98-3.00 A (Duan et al., Sci. Rep. 4, 6968 (2014); Errea et al., '
-                  'PRL 114, 157004 (2015))',
+        'PRL 114, 157004 (2015))',
     },
     'al': {
-        'lattice': 'fcc', 'formula': 'Al', 'pressure': 0.0, 'start': 4.10, 'reference': 4.04,
+        'lattice': 'fcc',
+        'formula': 'Al',
+        'pressure': 0.0,
+        'start': 4.10,
+        'reference': 4.04,
         'source': 'PBE, fcc Al at 0 GPa: 4.04 A (Haas, Tran, Blaha, PRB 79, 085104 (2009))',
     },
     'li': {
-        'lattice': 'bcc', 'formula': 'Li', 'pressure': 0.0, 'start': 3.50, 'reference': 3.44,
+        'lattice': 'bcc',
+        'formula': 'Li',
+        'pressure': 0.0,
+        'start': 3.50,
+        'reference': 3.44,
         'source': 'PBE, bcc Li at 0 GPa: 3.43-3.44 A (Haas, Tran, Blaha, PRB 79, 085104 (2009))',
     },
     'ca': {
-        'lattice': 'fcc', 'formula': 'Ca', 'pressure': 0.0, 'start': 5.60, 'reference': 5.53,
+        'lattice': 'fcc',
+        'formula': 'Ca',
+        'pressure': 0.0,
+        'start': 5.60,
+        'reference': 5.53,
         'source': 'PBE, fcc Ca at 0 GPa: 5.53 A (Haas, Tran, Blaha, PRB 79, 085104 (2009))',
     },
 }
@@ -88,7 +105,11 @@ def run_system(system: str, code, family, protocol: str, mpiprocs: int) -> dict:
     spec = SYSTEMS[system]
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(
-        code, build_structure(system), pressure=spec['pressure'], protocol=protocol, options=options,
+        code,
+        build_structure(system),
+        pressure=spec['pressure'],
+        protocol=protocol,
+        options=options,
         pseudo_family=family.label,
     )
     start = time.perf_counter()
@@ -132,7 +153,9 @@ def _isolated_profile(folder: str) -> None:
     verdi = pathlib.Path(sys.executable).parent / 'verdi'
     subprocess.run(
         [str(verdi), 'presto', '--profile-name', 'dft-lattice', '--no-broker', '--non-interactive'],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -168,9 +191,11 @@ def main(argv=None):
                 print(exception, file=sys.stderr)
                 continue
             path = write_result(f'dft_lattice_{system}', **fields)
-            print(f'{system}: a = {fields["lattice_parameter_A"]:.4f} A (reference {fields["reference_A"]} A, '
-                  f'{fields["signed_deviation_percent"]:+.2f} %), P = {fields["final_pressure_GPa"]:.2f} GPa, '
-                  f'{fields["wall_time_s"]:.0f} s -> {path}')
+            print(
+                f'{system}: a = {fields["lattice_parameter_A"]:.4f} A (reference {fields["reference_A"]} A, '
+                f'{fields["signed_deviation_percent"]:+.2f} %), P = {fields["final_pressure_GPa"]:.2f} GPa, '
+                f'{fields["wall_time_s"]:.0f} s -> {path}'
+            )
     return 1 if failures else 0
 
 

@@ -11,6 +11,7 @@ run it with ``nice -n 10``.
 Usage: ``nice -n 10 .venv/bin/python benchmarks/epc_h3s.py [--protocol moderate] [--mpiprocs 2] [--isolated]``.
 Runs on the default AiiDA profile (``make setup`` creates it); ``--isolated`` uses a throw-away profile instead.
 """
+
 import argparse
 import os
 import pathlib
@@ -86,7 +87,8 @@ def run(protocol: str, mpiprocs: int) -> dict:
     family = ensure_pseudo_family()
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        codes, h3s_structure(), protocol=protocol, options=options, pseudo_family=family, npool=mpiprocs)
+        codes, h3s_structure(), protocol=protocol, options=options, pseudo_family=family, npool=mpiprocs
+    )
     settings = settings_of(builder)
     print(f'H3S {protocol}: {settings}', flush=True)
     start = time.perf_counter()
@@ -114,12 +116,20 @@ def run(protocol: str, mpiprocs: int) -> dict:
         fields['hydrogen_share_of_dos_ef'] = round(dos.get('fraction_H', 0.0), 4)
     if not node.is_finished_ok:
         fields['exit_message'] = node.exit_message
-        return {'metric': 'tc_mcmillan_h3s_200gpa_relative_error', 'value': None, 'unit': 'fraction',
-                'target': TARGET, 'higher_is_better': False, 'status': 'failed', **fields}
+        return {
+            'metric': 'tc_mcmillan_h3s_200gpa_relative_error',
+            'value': None,
+            'unit': 'fraction',
+            'target': TARGET,
+            'higher_is_better': False,
+            'status': 'failed',
+            **fields,
+        }
 
     tc = node.outputs.tc.get_dict()
-    errors = {key: abs(tc[key] - REFERENCE[key]) / REFERENCE[key]
-              for key in ('tc_mcmillan_K_mu0_10', 'tc_mcmillan_K_mu0_13')}
+    errors = {
+        key: abs(tc[key] - REFERENCE[key]) / REFERENCE[key] for key in ('tc_mcmillan_K_mu0_10', 'tc_mcmillan_K_mu0_13')
+    }
     return {
         'metric': 'tc_mcmillan_h3s_200gpa_relative_error',
         'value': round(max(errors.values()), 4),
@@ -136,8 +146,9 @@ def run(protocol: str, mpiprocs: int) -> dict:
         'omega_2_K': round(tc['omega_2_K'], 1),
         'el_ph_sigma_chosen_Ry': tc['el_ph_sigma_ry'],
         'sigma_plateau_found': tc['sigma_plateau_found'],
-        'tc_K': {key: (round(value, 1) if value is not None else None)
-                 for key, value in tc.items() if key.startswith('tc_')},
+        'tc_K': {
+            key: (round(value, 1) if value is not None else None) for key, value in tc.items() if key.startswith('tc_')
+        },
         'reference': REFERENCE,
         'lambda_per_sigma': {row['sigma_ry']: row['lambda_qsum'] for row in tc['per_sigma']},
         **fields,
@@ -148,8 +159,12 @@ def _isolated_profile(folder: str) -> None:
     """Create a throw-away profile without a broker in ``folder`` and make it the one AiiDA loads."""
     os.environ['AIIDA_PATH'] = folder
     verdi = pathlib.Path(sys.executable).parent / 'verdi'
-    subprocess.run([str(verdi), 'presto', '--profile-name', 'epc-h3s', '--no-broker', '--non-interactive'],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [str(verdi), 'presto', '--profile-name', 'epc-h3s', '--no-broker', '--non-interactive'],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def main(argv=None):
@@ -168,9 +183,11 @@ def main(argv=None):
         fields = run(args.protocol, args.mpiprocs)
     path = write_result(NAME, **fields)
     if fields['status'] == 'finished':
-        print(f'H3S: lambda = {fields["lambda"]}, omega_log = {fields["omega_log_K"]} K, Tc McMillan = '
-              f'{fields["tc_K"]["tc_mcmillan_K_mu0_10"]} / {fields["tc_K"]["tc_mcmillan_K_mu0_13"]} K (mu* 0.10/0.13), '
-              f'relative error {fields["value"]:.1%}, {fields["wall_time_s"]:.0f} s -> {path}')
+        print(
+            f'H3S: lambda = {fields["lambda"]}, omega_log = {fields["omega_log_K"]} K, Tc McMillan = '
+            f'{fields["tc_K"]["tc_mcmillan_K_mu0_10"]} / {fields["tc_K"]["tc_mcmillan_K_mu0_13"]} K (mu* 0.10/0.13), '
+            f'relative error {fields["value"]:.1%}, {fields["wall_time_s"]:.0f} s -> {path}'
+        )
         return 0
     print(f'H3S: work chain failed [{fields["exit_status"]}] {fields.get("exit_message")} -> {path}', file=sys.stderr)
     return 1

@@ -19,6 +19,7 @@ Both methods evaluate the same model file: by default the compressed copy of the
 
 Usage: python benchmarks/lam_throughput.py [--n 64] [--threads 1] [--max-steps 300] [--model FILE] [--no-compress]
 """
+
 import argparse
 import os
 import sys
@@ -31,15 +32,23 @@ parser.add_argument('--fmax', type=float, default=0.05)
 parser.add_argument('--stress-tol', type=float, default=0.5)
 parser.add_argument('--pressure', type=float, default=200.0)
 parser.add_argument('--seed', type=int, default=2024)
-parser.add_argument('--nudges', type=int, default=2,
-                    help='ASE relaxations of every structure again from starts moved by 1e-9 A (reproducibility)')
+parser.add_argument(
+    '--nudges',
+    type=int,
+    default=2,
+    help='ASE relaxations of every structure again from starts moved by 1e-9 A (reproducibility)',
+)
 parser.add_argument('--model', default=None, help='model file (default: seed model if present, else tiny model)')
-parser.add_argument('--no-compress', dest='compress', action='store_false',
-                    help='evaluate the model as it is (default: its compressed copy, for both methods)')
+parser.add_argument(
+    '--no-compress',
+    dest='compress',
+    action='store_false',
+    help='evaluate the model as it is (default: its compressed copy, for both methods)',
+)
 args = parser.parse_args()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import RESULTS_DIR, pick_model, set_model_threads, write_result  # noqa: E402
+from _common import pick_model, set_model_threads, write_result  # noqa: E402
 
 set_model_threads(args.threads)
 
@@ -141,8 +150,13 @@ def main():
 
     model_path, model_kind = pick_model(args.model)
     cells = random_cells(args.n, args.seed)
-    settings = RelaxSettings(pressure_gpa=args.pressure, fmax=args.fmax, stress_tol_gpa=args.stress_tol,
-                             max_steps=args.max_steps, optimizer='lbfgs')
+    settings = RelaxSettings(
+        pressure_gpa=args.pressure,
+        fmax=args.fmax,
+        stress_tol_gpa=args.stress_tol,
+        max_steps=args.max_steps,
+        optimizer='lbfgs',
+    )
 
     evaluator = load_model(model_path, compress=args.compress)
     evaluated_path = evaluator.path  # the compressed copy when compressed: the same file for both methods
@@ -199,15 +213,19 @@ def main():
         return max((abs(o.enthalpy_per_atom - first.enthalpy_per_atom) * 1000 for o in others), default=0.0)
 
     reference_spread = [spread(r, runs) for r, runs in zip(reference, nudged_reference)]
-    batched_spread = [spread(b, [n]) for b, n in zip(batched, nudged_batched)] if nudged_batched else \
-        [None] * len(batched)
+    batched_spread = (
+        [spread(b, [n]) for b, n in zip(batched, nudged_batched)] if nudged_batched else [None] * len(batched)
+    )
     reproducible = [value is not None and value <= 1.0 for value in reference_spread]
 
     both = [(b, r) for b, r in zip(batched, reference) if b.converged and r.converged]
     deltas = [abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 for b, r in both]
     max_delta_all = float(max(deltas)) if deltas else None
-    defined = [abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
-               for b, r, ok in zip(batched, reference, reproducible) if b.converged and r.converged and ok]
+    defined = [
+        abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
+        for b, r, ok in zip(batched, reference, reproducible)
+        if b.converged and r.converged and ok
+    ]
     max_delta = float(max(defined)) if defined else None
 
     # Cross-check of every structure beyond 1 meV/atom: each method started from the other's final structure must
@@ -219,34 +237,48 @@ def main():
             continue
         ase_from_batched = ase_relax(b.atoms, calculator, settings, index=index)
         batched_from_ase = BatchRelaxer(evaluator, settings).relax([r.atoms])[0]
-        control.append({
-            'index': index, 'formula': b.atoms.get_chemical_formula(mode='metal'),
-            'batched_vs_ase_mev_per_atom': abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000,
-            'ase_vs_ase_nudged_1e-9_A_mev_per_atom': [
-                abs(n.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 if n.converged else None
-                for n in nudged_reference[index]],
-            'ase_nudged_flags': [n.flag for n in nudged_reference[index]],
-            'batched_vs_batched_nudged_mev_per_atom': batched_spread[index],
-            'reference_reproducible': reproducible[index],
-            'same_structure': same_structure(b.atoms, r.atoms),
-            'ase_from_batched_final': {
-                'flag': ase_from_batched.flag, 'steps': ase_from_batched.n_steps,
-                'delta_mev_per_atom': abs(ase_from_batched.enthalpy_per_atom - b.enthalpy_per_atom) * 1000},
-            'batched_from_ase_final': {
-                'flag': batched_from_ase.flag, 'steps': batched_from_ase.n_steps,
-                'delta_mev_per_atom': abs(batched_from_ase.enthalpy_per_atom - r.enthalpy_per_atom) * 1000},
-            'steps': {'batched': b.n_steps, 'ase': r.n_steps,
-                      'ase_nudged': [n.n_steps for n in nudged_reference[index]]},
-        })
+        control.append(
+            {
+                'index': index,
+                'formula': b.atoms.get_chemical_formula(mode='metal'),
+                'batched_vs_ase_mev_per_atom': abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000,
+                'ase_vs_ase_nudged_1e-9_A_mev_per_atom': [
+                    abs(n.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 if n.converged else None
+                    for n in nudged_reference[index]
+                ],
+                'ase_nudged_flags': [n.flag for n in nudged_reference[index]],
+                'batched_vs_batched_nudged_mev_per_atom': batched_spread[index],
+                'reference_reproducible': reproducible[index],
+                'same_structure': same_structure(b.atoms, r.atoms),
+                'ase_from_batched_final': {
+                    'flag': ase_from_batched.flag,
+                    'steps': ase_from_batched.n_steps,
+                    'delta_mev_per_atom': abs(ase_from_batched.enthalpy_per_atom - b.enthalpy_per_atom) * 1000,
+                },
+                'batched_from_ase_final': {
+                    'flag': batched_from_ase.flag,
+                    'steps': batched_from_ase.n_steps,
+                    'delta_mev_per_atom': abs(batched_from_ase.enthalpy_per_atom - r.enthalpy_per_atom) * 1000,
+                },
+                'steps': {
+                    'batched': b.n_steps,
+                    'ase': r.n_steps,
+                    'ase_nudged': [n.n_steps for n in nudged_reference[index]],
+                },
+            }
+        )
     within = sum(d <= 1.0 for d in deltas)
     within_defined = sum(d <= 1.0 for d in defined)
     rate_batched = len(cells) / batched_wall
     rate_ase = len(cells) / ase_wall
     ratio = rate_batched / rate_ase
     natoms = [len(a) for a in cells]
-    flags = {name: {flag: sum(r.flag == flag for r in results) for flag in ('converged', 'max_steps', 'exploded',
-                                                                          'collapsed')}
-             for name, results in (('batched', batched), ('ase_loop', reference))}
+    flags = {
+        name: {
+            flag: sum(r.flag == flag for r in results) for flag in ('converged', 'max_steps', 'exploded', 'collapsed')
+        }
+        for name, results in (('batched', batched), ('ase_loop', reference))
+    }
     breakdown = {
         'batched': {
             'wall_s': batched_wall,
@@ -285,24 +317,37 @@ def main():
         threads=args.threads,
         relaxations_per_s={'batched': rate_batched, 'ase_loop': rate_ase},
         flags=flags,
-        enthalpy_agreement={'n_both_converged': len(both), 'max_abs_delta_mev_per_atom': max_delta,
-                            'n_reference_reproducible_both_converged': len(defined),
-                            'max_abs_delta_mev_per_atom_all_both_converged': max_delta_all,
-                            'mean_abs_delta_mev_per_atom': float(np.mean(deltas)) if deltas else None,
-                            'n_within_target': within,
-                            'target_mev_per_atom': 1.0,
-                            'disagreements': control},
+        enthalpy_agreement={
+            'n_both_converged': len(both),
+            'max_abs_delta_mev_per_atom': max_delta,
+            'n_reference_reproducible_both_converged': len(defined),
+            'max_abs_delta_mev_per_atom_all_both_converged': max_delta_all,
+            'mean_abs_delta_mev_per_atom': float(np.mean(deltas)) if deltas else None,
+            'n_within_target': within,
+            'target_mev_per_atom': 1.0,
+            'disagreements': control,
+        },
         time_breakdown=breakdown,
         load_average=os.getloadavg(),
         note='the machine is shared; load_average shows how busy it was',
     )
-    rows = [{'index': i, 'formula': b.atoms.get_chemical_formula(mode='metal'), 'natoms': len(b.atoms),
-             'batched_flag': b.flag, 'ase_flag': r.flag, 'batched_steps': b.n_steps, 'ase_steps': r.n_steps,
-             'batched_enthalpy_per_atom': b.enthalpy_per_atom if np.isfinite(b.enthalpy_per_atom) else None,
-             'ase_enthalpy_per_atom': r.enthalpy_per_atom if np.isfinite(r.enthalpy_per_atom) else None,
-             'delta_mev_per_atom': (abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000
-                                    if b.converged and r.converged else None)}
-            for i, (b, r) in enumerate(zip(batched, reference))]
+    rows = [
+        {
+            'index': i,
+            'formula': b.atoms.get_chemical_formula(mode='metal'),
+            'natoms': len(b.atoms),
+            'batched_flag': b.flag,
+            'ase_flag': r.flag,
+            'batched_steps': b.n_steps,
+            'ase_steps': r.n_steps,
+            'batched_enthalpy_per_atom': b.enthalpy_per_atom if np.isfinite(b.enthalpy_per_atom) else None,
+            'ase_enthalpy_per_atom': r.enthalpy_per_atom if np.isfinite(r.enthalpy_per_atom) else None,
+            'delta_mev_per_atom': (
+                abs(b.enthalpy_per_atom - r.enthalpy_per_atom) * 1000 if b.converged and r.converged else None
+            ),
+        }
+        for i, (b, r) in enumerate(zip(batched, reference))
+    ]
     for row, ref_spread, own_spread, ok in zip(rows, reference_spread, batched_spread, reproducible):
         row['ase_vs_ase_nudged_max_mev_per_atom'] = ref_spread
         row['batched_vs_batched_nudged_mev_per_atom'] = own_spread
@@ -310,20 +355,25 @@ def main():
     finite_spread = [value for value in reference_spread if value is not None]
     write_result(
         'lam_throughput_agreement',
-        metric=('max |H(batched) - H(ASE loop)| over the structures that converge in both and whose ASE relaxation '
-                'reproduces itself from starts moved by 1e-9 A'),
+        metric=(
+            'max |H(batched) - H(ASE loop)| over the structures that converge in both and whose ASE relaxation '
+            'reproduces itself from starts moved by 1e-9 A'
+        ),
         value=max_delta,
         unit='meV/atom',
         target=1.0,
         higher_is_better=False,
-        target_criterion=('where both converge, the batched engine and the ASE loop agree to 1 meV/atom; a start whose '
-                          'ASE relaxation does not reproduce itself to 1 meV/atom after a 1e-9 A nudge has no '
-                          'well-defined reference and is reported, not compared'),
+        target_criterion=(
+            'where both converge, the batched engine and the ASE loop agree to 1 meV/atom; a start whose '
+            'ASE relaxation does not reproduce itself to 1 meV/atom after a 1e-9 A nudge has no '
+            'well-defined reference and is reported, not compared'
+        ),
         n_both_converged=len(both),
         n_compared=len(defined),
         n_within_target=within_defined,
-        n_reference_not_reproducible=sum(not ok for b, r, ok in zip(batched, reference, reproducible)
-                                         if b.converged and r.converged),
+        n_reference_not_reproducible=sum(
+            not ok for b, r, ok in zip(batched, reference, reproducible) if b.converged and r.converged
+        ),
         nudges=args.nudges,
         max_abs_delta_mev_per_atom_all_both_converged=max_delta_all,
         n_within_target_all_both_converged=within,
@@ -332,14 +382,19 @@ def main():
         batched_vs_batched_nudged_max_mev_per_atom=max((v for v in batched_spread if v is not None), default=None),
         model=str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
         model_compressed=bool(evaluator.compressed),
-        note=('every structure is relaxed again by both methods from starts moved by 1e-9 A (untimed); structures '
-              "beyond 1 meV/atom are cross-checked in disagreements: each method restarted from the other's final "
-              'structure; lam_trajectory_divergence.py follows such a trajectory step by step'),
+        note=(
+            'every structure is relaxed again by both methods from starts moved by 1e-9 A (untimed); structures '
+            "beyond 1 meV/atom are cross-checked in disagreements: each method restarted from the other's final "
+            'structure; lam_trajectory_divergence.py follows such a trajectory step by step'
+        ),
         disagreements=control,
         structures=rows,
     )
-    print(json.dumps({'ratio': ratio, 'rates': [rate_batched, rate_ase], 'max_delta_mev': max_delta,
-                      'flags': flags}, indent=1))
+    print(
+        json.dumps(
+            {'ratio': ratio, 'rates': [rate_batched, rate_ase], 'max_delta_mev': max_delta, 'flags': flags}, indent=1
+        )
+    )
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ Writes ``results/lam_trajectory_divergence.json`` (largest position and enthalpy
 
 Usage: python benchmarks/lam_trajectory_divergence.py [--index 9] [--steps 10,20,40,60,80,100,120]
 """
+
 import argparse
 import os
 import sys
@@ -46,17 +47,33 @@ def main():
         settings = RelaxSettings(pressure_gpa=200.0, fmax=0.05, stress_tol_gpa=0.5, max_steps=steps, optimizer='lbfgs')
         batched = BatchRelaxer(evaluator, settings).relax([atoms])[0]
         reference = ase_relax(atoms, calculator, settings, index=args.index)
-        rows.append({'steps': steps, 'batched_steps': batched.n_steps, 'ase_steps': reference.n_steps,
-                     'max_position_difference_A': float(np.abs(batched.atoms.positions
-                                                               - reference.atoms.positions).max()),
-                     'enthalpy_difference_mev_per_atom': float(abs(batched.enthalpy_per_atom
-                                                                   - reference.enthalpy_per_atom) * 1000)})
+        rows.append(
+            {
+                'steps': steps,
+                'batched_steps': batched.n_steps,
+                'ase_steps': reference.n_steps,
+                'max_position_difference_A': float(np.abs(batched.atoms.positions - reference.atoms.positions).max()),
+                'enthalpy_difference_mev_per_atom': float(
+                    abs(batched.enthalpy_per_atom - reference.enthalpy_per_atom) * 1000
+                ),
+            }
+        )
         print(rows[-1], flush=True)
-    write_result('lam_trajectory_divergence', metric='enthalpy difference after the last step checked',
-                 value=rows[-1]['enthalpy_difference_mev_per_atom'], unit='meV/atom', target=None,
-                 higher_is_better=False, structure=atoms.get_chemical_formula(mode='metal'), index=args.index,
-                 model=model_path.name, model_kind=model_kind, model_compressed=bool(evaluator.compressed),
-                 note='diagnostic of lam_throughput agreement; no target of its own', steps=rows)
+    write_result(
+        'lam_trajectory_divergence',
+        metric='enthalpy difference after the last step checked',
+        value=rows[-1]['enthalpy_difference_mev_per_atom'],
+        unit='meV/atom',
+        target=None,
+        higher_is_better=False,
+        structure=atoms.get_chemical_formula(mode='metal'),
+        index=args.index,
+        model=model_path.name,
+        model_kind=model_kind,
+        model_compressed=bool(evaluator.compressed),
+        note='diagnostic of lam_throughput agreement; no target of its own',
+        steps=rows,
+    )
 
 
 if __name__ == '__main__':

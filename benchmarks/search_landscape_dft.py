@@ -14,6 +14,7 @@ in meV/atom (target >= 0: the known structure is the lower of the two in DFT), w
 
 Usage: python benchmarks/search_landscape_dft.py [--targets CaH6,CaYH12] [--mpiprocs 2]
 """
+
 import argparse
 import json
 import pathlib
@@ -23,8 +24,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, pick_model, set_model_threads, write_result  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-parser.add_argument('--targets', default='', help='comma-separated (default: every target whose lowest found '
-                                                  'structure is not the known one)')
+parser.add_argument(
+    '--targets',
+    default='',
+    help='comma-separated (default: every target whose lowest found structure is not the known one)',
+)
 parser.add_argument('--mpiprocs', type=int, default=2)
 args = parser.parse_args()
 set_model_threads(1)
@@ -64,8 +68,9 @@ def main():
             print(f'{formula}: the lowest structure found is the known one; nothing to check')
             continue
         pressure = recovery['pressure_GPa']
-        reference = relax_structures([known[formula]], evaluator, pressure_gpa=pressure, fmax=0.05,
-                                     stress_tol_gpa=0.5, max_steps=200)[0]
+        reference = relax_structures(
+            [known[formula]], evaluator, pressure_gpa=pressure, fmax=0.05, stress_tol_gpa=0.5, max_steps=200
+        )[0]
         found = Atoms(lowest['symbols'], cell=lowest['cell'], scaled_positions=lowest['scaled_positions'], pbc=True)
         rows = {}
         for name, atoms in (('known', reference.atoms), ('lowest_found', found)):
@@ -79,23 +84,38 @@ def main():
             volume = atoms.get_volume()
             rows[name] = {
                 'enthalpy_per_atom_eV': (energy + pressure / EV_PER_A3_IN_GPA * volume) / len(atoms),
-                'energy_eV': energy, 'natoms': len(atoms), 'volume_A3': volume,
-                'residual_pressure_GPa': float(np.trace(stress) / 3), 'calculation_uuid': node.uuid,
+                'energy_eV': energy,
+                'natoms': len(atoms),
+                'volume_A3': volume,
+                'residual_pressure_GPa': float(np.trace(stress) / 3),
+                'calculation_uuid': node.uuid,
                 'kpoints_mesh': node.inputs.kpoints.get_kpoints_mesh()[0],
             }
         dft = 1000 * (rows['lowest_found']['enthalpy_per_atom_eV'] - rows['known']['enthalpy_per_atom_eV'])
         model = landscape.get('lowest_found_minus_known_meV')
-        print(f'{formula}: lowest found ({landscape.get("lowest_found_space_group")}) minus known: '
-              f'model {model} meV/atom, DFT {dft:.1f} meV/atom')
+        print(
+            f'{formula}: lowest found ({landscape.get("lowest_found_space_group")}) minus known: '
+            f'model {model} meV/atom, DFT {dft:.1f} meV/atom'
+        )
         write_result(
-            f'search_landscape_dft_{formula.lower()}', metric=f'dft_lowest_found_minus_known_{formula}',
-            value=round(dft, 1), unit='meV/atom', target=0.0, higher_is_better=True,
+            f'search_landscape_dft_{formula.lower()}',
+            metric=f'dft_lowest_found_minus_known_{formula}',
+            value=round(dft, 1),
+            unit='meV/atom',
+            target=0.0,
+            higher_is_better=True,
             target_criterion='>= 0: in DFT the known structure lies below the lowest structure of the seed-model '
-                             'searches',
-            model_minus_known_meV=model, lowest_found_space_group=landscape.get('lowest_found_space_group'),
-            known_structure=recovery.get('known_structure'), pressure_GPa=pressure, model=model_path.name,
-            dft_settings={key: settings[key] for key in ('label_set', 'pseudo_family', 'kpoints_distance')
-                          if key in settings}, single_points_at_model_geometries=True, calculations=rows,
+            'searches',
+            model_minus_known_meV=model,
+            lowest_found_space_group=landscape.get('lowest_found_space_group'),
+            known_structure=recovery.get('known_structure'),
+            pressure_GPa=pressure,
+            model=model_path.name,
+            dft_settings={
+                key: settings[key] for key in ('label_set', 'pseudo_family', 'kpoints_distance') if key in settings
+            },
+            single_points_at_model_geometries=True,
+            calculations=rows,
         )
 
 

@@ -13,6 +13,7 @@ were in its training data, so the figure is then partly in-sample.
 
 Usage: python benchmarks/search_minima_dft.py [--model M.pth] [--pressure 200]
 """
+
 import argparse
 import os
 import sys
@@ -52,8 +53,11 @@ def main():
     labels = {}
     for piece in seed_configs.list_pieces(DATA):
         labels.update(seed_configs.read_piece_manifest(piece)['frames'])
-    chosen = [i for i, r in records.items()
-              if r.get('round') == args.round and r['origin'] == 'search-minimum' and i in labels]
+    chosen = [
+        i
+        for i, r in records.items()
+        if r.get('round') == args.round and r['origin'] == 'search-minimum' and i in labels
+    ]
     if not chosen:
         sys.exit(f'no labelled search minima in round {args.round}')
     evaluator = load_model(model_path, compress=False)
@@ -63,15 +67,19 @@ def main():
         atoms = frames[frame_id].atoms
         volume_per_atom = atoms.get_volume() / len(atoms)
         label = labels[frame_id]
-        rows.append({
-            'id': frame_id, 'source': records[frame_id]['prototype'].removeprefix('search-'),
-            'formula': records[frame_id]['formula'], 'natoms': len(atoms),
-            'heldout': records[frame_id]['heldout'],
-            'dft_enthalpy_per_atom': label['energy_per_atom'] + args.pressure * volume_per_atom / EV_PER_A3_IN_GPA,
-            'dft_pressure_gpa': label['pressure_gpa'],
-            'model_enthalpy_per_atom': evaluation.enthalpy_per_atom,
-            'model_pressure_gpa': evaluation.pressure_gpa,
-        })
+        rows.append(
+            {
+                'id': frame_id,
+                'source': records[frame_id]['prototype'].removeprefix('search-'),
+                'formula': records[frame_id]['formula'],
+                'natoms': len(atoms),
+                'heldout': records[frame_id]['heldout'],
+                'dft_enthalpy_per_atom': label['energy_per_atom'] + args.pressure * volume_per_atom / EV_PER_A3_IN_GPA,
+                'dft_pressure_gpa': label['pressure_gpa'],
+                'model_enthalpy_per_atom': evaluation.enthalpy_per_atom,
+                'model_pressure_gpa': evaluation.pressure_gpa,
+            }
+        )
     errors, inversions, groups = [], [], {}
     for row in rows:
         groups.setdefault((row['formula'], row['natoms']), []).append(row)
@@ -80,26 +88,44 @@ def main():
         for row in members:
             row['dft_relative_mev'] = round(1000 * (row['dft_enthalpy_per_atom'] - lowest['dft_enthalpy_per_atom']), 1)
             row['model_relative_mev'] = round(
-                1000 * (row['model_enthalpy_per_atom'] - lowest['model_enthalpy_per_atom']), 1)
+                1000 * (row['model_enthalpy_per_atom'] - lowest['model_enthalpy_per_atom']), 1
+            )
             if row is not lowest:
                 errors.append(abs(row['dft_relative_mev'] - row['model_relative_mev']))
         for first, second in itertools.combinations(members, 2):
             dft = first['dft_relative_mev'] - second['dft_relative_mev']
             model = first['model_relative_mev'] - second['model_relative_mev']
             if dft * model < 0 and max(abs(dft), abs(model)) > 10:
-                inversions.append({'first': first['source'], 'second': second['source'],
-                                   'dft_first_minus_second_mev': dft, 'model_first_minus_second_mev': model})
+                inversions.append(
+                    {
+                        'first': first['source'],
+                        'second': second['source'],
+                        'dft_first_minus_second_mev': dft,
+                        'model_first_minus_second_mev': model,
+                    }
+                )
     for row in rows:
-        print(f"{row['source']:16s} {row['formula']:9s} DFT {row['dft_relative_mev']:7.1f}  model "
-              f"{row['model_relative_mev']:7.1f} meV/atom  (P DFT {row['dft_pressure_gpa']:.0f} GPa)")
+        print(
+            f'{row["source"]:16s} {row["formula"]:9s} DFT {row["dft_relative_mev"]:7.1f}  model '
+            f'{row["model_relative_mev"]:7.1f} meV/atom  (P DFT {row["dft_pressure_gpa"]:.0f} GPa)'
+        )
     write_result(
-        args.name, metric='MAE of relative enthalpies of the round-3 search minima, model vs DFT',
-        value=round(float(np.mean(errors)), 1) if errors else None, unit='meV/atom', target=None,
+        args.name,
+        metric='MAE of relative enthalpies of the round-3 search minima, model vs DFT',
+        value=round(float(np.mean(errors)), 1) if errors else None,
+        unit='meV/atom',
+        target=None,
         higher_is_better=False,
-        note=('diagnostic of the model against DFT on its own search minima (single points at the seed model '
-              "geometries, the label set's settings); no target of its own"),
-        inversions_over_10_meV=inversions, model=model_path.name, model_kind=model_kind, pressure_GPa=args.pressure,
-        label_set='seed-v1', structures=rows,
+        note=(
+            'diagnostic of the model against DFT on its own search minima (single points at the seed model '
+            "geometries, the label set's settings); no target of its own"
+        ),
+        inversions_over_10_meV=inversions,
+        model=model_path.name,
+        model_kind=model_kind,
+        pressure_GPa=args.pressure,
+        label_set='seed-v1',
+        structures=rows,
     )
 
 

@@ -34,6 +34,7 @@ Usage: python benchmarks/search_recovery.py [--seeds 10] [--budget 48] [--popula
        [--targets CaH6,YH6,CaYH12]
        [--stop-at-hit] [--ground-tol 0.002]
 """
+
 import argparse
 import os
 import sys
@@ -41,27 +42,50 @@ import sys
 parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 parser.add_argument('--seeds', type=int, default=10)
 parser.add_argument('--budget', type=int, default=48, help='relaxations per search (a search stops at its hit)')
-parser.add_argument('--population', type=int, default=6,
-                    help='structures per generation (6: learning starts after 6 relaxations; 12 gave lower ratios)')
-parser.add_argument('--initial-population', type=int, default=3,
-                    help='size of the first generation of both searches (3: learning starts after 3 relaxations; '
-                         '0: the population)')
+parser.add_argument(
+    '--population',
+    type=int,
+    default=6,
+    help='structures per generation (6: learning starts after 6 relaxations; 12 gave lower ratios)',
+)
+parser.add_argument(
+    '--initial-population',
+    type=int,
+    default=3,
+    help='size of the first generation of both searches (3: learning starts after 3 relaxations; 0: the population)',
+)
 parser.add_argument('--max-atoms', type=int, default=28, help='atom budget per cell (formula units chosen within it)')
-parser.add_argument('--formula-units', default='2',
-                    help="formula units per primitive cell, comma-separated ('' = any within the atom budget)")
+parser.add_argument(
+    '--formula-units',
+    default='2',
+    help="formula units per primitive cell, comma-separated ('' = any within the atom budget)",
+)
 parser.add_argument('--max-steps', type=int, default=200)
-parser.add_argument('--min-volume-fraction', type=float, default=0.65,
-                    help='density floor of the search (fraction of the additive-model volume; 0: off)')
+parser.add_argument(
+    '--min-volume-fraction',
+    type=float,
+    default=0.65,
+    help='density floor of the search (fraction of the additive-model volume; 0: off)',
+)
 parser.add_argument('--targets', default='CaH6,YH6,CaYH12')
-parser.add_argument('--stop-at-hit', action='store_true',
-                    help='end each search at its first hit (no model_ground_state figure)')
-parser.add_argument('--ground-tol', type=float, default=0.002,
-                    help='eV/atom: a search has found the model ground state within this of the lowest enthalpy')
+parser.add_argument(
+    '--stop-at-hit', action='store_true', help='end each search at its first hit (no model_ground_state figure)'
+)
+parser.add_argument(
+    '--ground-tol',
+    type=float,
+    default=0.002,
+    help='eV/atom: a search has found the model ground state within this of the lowest enthalpy',
+)
 parser.add_argument('--pressure', type=float, default=200.0)
 parser.add_argument('--threads', type=int, default=1)
 parser.add_argument('--model', default=None, help='model file (default: the seed model if present, else the tiny one)')
-parser.add_argument('--no-compress', dest='compress', action='store_false',
-                    help='evaluate the model as it is (default: its compressed copy, same numbers, faster)')
+parser.add_argument(
+    '--no-compress',
+    dest='compress',
+    action='store_false',
+    help='evaluate the model as it is (default: its compressed copy, same numbers, faster)',
+)
 args = parser.parse_args()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -116,8 +140,11 @@ def search_once(formula, reference, evaluator, settings, learning, seed, stop_at
     def check(_, result):
         usable = result.usable()
         for index in range(state['checked'], len(result)):
-            if state['hit'] is None and usable[index] and \
-                    matcher.fit(known, AseAtomsAdaptor.get_structure(result.structure(index))):
+            if (
+                state['hit'] is None
+                and usable[index]
+                and matcher.fit(known, AseAtomsAdaptor.get_structure(result.structure(index)))
+            ):
                 state['hit'] = index + 1
         state['checked'], state['result'] = len(result), result
         if stop_at_hit and state['hit'] is not None:
@@ -134,11 +161,17 @@ def search_once(formula, reference, evaluator, settings, learning, seed, stop_at
     best = None
     if result.best_index is not None:
         atoms = result.structure(result.best_index)
-        best = {'relaxation': result.best_index + 1, 'enthalpy_per_atom': result.enthalpy_per_atom[result.best_index],
-                'space_group': space_group(atoms),
-                'known': bool(matcher.fit(known, AseAtomsAdaptor.get_structure(atoms))),
-                'structure': {'symbols': atoms.get_chemical_symbols(), 'cell': atoms.cell.array.round(6).tolist(),
-                              'scaled_positions': atoms.get_scaled_positions().round(6).tolist()}}
+        best = {
+            'relaxation': result.best_index + 1,
+            'enthalpy_per_atom': result.enthalpy_per_atom[result.best_index],
+            'space_group': space_group(atoms),
+            'known': bool(matcher.fit(known, AseAtomsAdaptor.get_structure(atoms))),
+            'structure': {
+                'symbols': atoms.get_chemical_symbols(),
+                'cell': atoms.cell.array.round(6).tolist(),
+                'scaled_positions': atoms.get_scaled_positions().round(6).tolist(),
+            },
+        }
     return {'first_hit': state['hit'], 'relaxations': len(result), 'trace': trace, 'best': best}
 
 
@@ -175,7 +208,6 @@ def known_enthalpy(reference, evaluator, settings) -> float:
 def main():
     from aiida_hydrides.core.lam.model import load_model
     from aiida_hydrides.core.search.engine import SearchSettings
-
     from aiida_hydrides.core.search.worker import file_md5
 
     model_path, model_kind = pick_model(args.model)
@@ -188,22 +220,39 @@ def main():
         sys.exit(f'unknown targets {unknown}; choose from {sorted(targets)}')
     units = tuple(int(u) for u in args.formula_units.split(',') if u.strip()) or None
     initial = args.initial_population or None
-    settings = SearchSettings(pressure_gpa=args.pressure, budget=args.budget, population=args.population,
-                              initial_population=initial, max_atoms=args.max_atoms,
-                              max_steps=args.max_steps, use_prototypes=False,
-                              formula_units=units, min_volume_fraction=args.min_volume_fraction)
-    print(f'model {model_path.name} ({model_kind}); budget {args.budget}, population {args.population}, '
-          f'{args.seeds} seeds', flush=True)
+    settings = SearchSettings(
+        pressure_gpa=args.pressure,
+        budget=args.budget,
+        population=args.population,
+        initial_population=initial,
+        max_atoms=args.max_atoms,
+        max_steps=args.max_steps,
+        use_prototypes=False,
+        formula_units=units,
+        min_volume_fraction=args.min_volume_fraction,
+    )
+    print(
+        f'model {model_path.name} ({model_kind}); budget {args.budget}, population {args.population}, '
+        f'{args.seeds} seeds',
+        flush=True,
+    )
     ratios, ground_ratios, started = {}, {}, time.time()
     for formula in chosen:
         symbol, reference = targets[formula]
         # finished searches are kept in build/ and reused by a rerun with the same settings (resumable)
         partial = HERE.parent / 'build' / 'benchmarks' / f'search_recovery_{formula.lower()}.partial.json'
-        key = {'model_md5': model_md5, 'budget': args.budget, 'population': args.population,
-               'initial_population': initial,
-               'max_atoms': args.max_atoms, 'max_steps': args.max_steps, 'pressure': args.pressure,
-               'formula_units': list(units) if units else None, 'min_volume_fraction': args.min_volume_fraction,
-               'stop_at_hit': args.stop_at_hit}
+        key = {
+            'model_md5': model_md5,
+            'budget': args.budget,
+            'population': args.population,
+            'initial_population': initial,
+            'max_atoms': args.max_atoms,
+            'max_steps': args.max_steps,
+            'pressure': args.pressure,
+            'formula_units': list(units) if units else None,
+            'min_volume_fraction': args.min_volume_fraction,
+            'stop_at_hit': args.stop_at_hit,
+        }
         runs = {'learning': [], 'random': []}
         if partial.exists():
             saved = json.loads(partial.read_text())
@@ -217,8 +266,11 @@ def main():
                 start = time.time()
                 row = search_once(formula, reference, evaluator, settings, learning, seed, args.stop_at_hit)
                 runs[method].append({'seed': seed, **row, 'wall_s': round(time.time() - start, 1)})
-                print(f'{formula} seed {seed} {method:8s}: first hit {row["first_hit"]} ({row["relaxations"]} '
-                      f'relaxed, {runs[method][-1]["wall_s"]} s)', flush=True)
+                print(
+                    f'{formula} seed {seed} {method:8s}: first hit {row["first_hit"]} ({row["relaxations"]} '
+                    f'relaxed, {runs[method][-1]["wall_s"]} s)',
+                    flush=True,
+                )
                 partial.parent.mkdir(parents=True, exist_ok=True)
                 partial.write_text(json.dumps({'key': key, 'runs': runs}, indent=1) + '\n')
         runs = {method: [row for row in rows if row['seed'] < args.seeds] for method, rows in runs.items()}
@@ -233,12 +285,16 @@ def main():
         # what the searches found lowest, against the known structure relaxed with the same model: a search that
         # ends below the known structure has found a lower minimum of the MODEL's landscape (see docs/search.md)
         reference_h = known_enthalpy(reference, evaluator, settings)
-        lowest = min((row['best'] for rows in runs.values() for row in rows if row.get('best')),
-                     key=lambda best: best['enthalpy_per_atom'], default=None)
+        lowest = min(
+            (row['best'] for rows in runs.values() for row in rows if row.get('best')),
+            key=lambda best: best['enthalpy_per_atom'],
+            default=None,
+        )
         for method, rows in runs.items():
             bests = [row.get('best') for row in rows]
             figures[method]['best_below_known'] = sum(
-                1 for best in bests if best and not best['known'] and best['enthalpy_per_atom'] < reference_h - 1e-3)
+                1 for best in bests if best and not best['known'] and best['enthalpy_per_atom'] < reference_h - 1e-3
+            )
             figures[method]['best_space_groups'] = [best and best['space_group'] for best in bests]
         model_landscape = {
             'known_enthalpy_per_atom': reference_h,
@@ -248,69 +304,130 @@ def main():
             'lowest_found_is_known': lowest and lowest['known'],
             'lowest_found_structure': lowest and lowest['structure'],
         }
-        print(f'{formula}: known {reference_h:.4f} eV/atom; lowest found '
-              f'{model_landscape["lowest_found_minus_known_meV"]} '
-              f'meV/atom from it ({model_landscape["lowest_found_space_group"]})', flush=True)
+        print(
+            f'{formula}: known {reference_h:.4f} eV/atom; lowest found '
+            f'{model_landscape["lowest_found_minus_known_meV"]} '
+            f'meV/atom from it ({model_landscape["lowest_found_space_group"]})',
+            flush=True,
+        )
         learned, random = (figures[m]['median_relaxations_to_first_hit'] for m in ('learning', 'random'))
         ratio = speedup(learned, random, args.budget)
         ratios[formula] = ratio
         ground = None
         if not args.stop_at_hit:
-            level = min([reference_h] + [row['trace'][-1] for rows in runs.values() for row in rows
-                                         if row['trace'] and row['trace'][-1] is not None]) + args.ground_tol
+            level = (
+                min(
+                    [reference_h]
+                    + [
+                        row['trace'][-1]
+                        for rows in runs.values()
+                        for row in rows
+                        if row['trace'] and row['trace'][-1] is not None
+                    ]
+                )
+                + args.ground_tol
+            )
             ground = {'tolerance_eV_per_atom': args.ground_tol, 'enthalpy_per_atom': level - args.ground_tol}
             for method, rows in runs.items():
                 hits = [first_within(row['trace'], level) for row in rows]
-                ground[method] = {'success_rate': sum(hit is not None for hit in hits) / len(hits),
-                                  'median_relaxations': median_to_first_hit(hits, args.budget), 'first': hits}
-            ground['ratio'] = speedup(ground['learning']['median_relaxations'], ground['random']['median_relaxations'],
-                                      args.budget)
+                ground[method] = {
+                    'success_rate': sum(hit is not None for hit in hits) / len(hits),
+                    'median_relaxations': median_to_first_hit(hits, args.budget),
+                    'first': hits,
+                }
+            ground['ratio'] = speedup(
+                ground['learning']['median_relaxations'], ground['random']['median_relaxations'], args.budget
+            )
             ground_ratios[formula] = ground['ratio']
-            print(f'{formula}: model ground state {ground["enthalpy_per_atom"]:.4f} eV/atom, ratio {ground["ratio"]}',
-                  flush=True)
+            print(
+                f'{formula}: model ground state {ground["enthalpy_per_atom"]:.4f} eV/atom, ratio {ground["ratio"]}',
+                flush=True,
+            )
         write_result(
-            f'search_recovery_{formula.lower()}', metric=f'first_hit_speedup_{formula}',
-            value=None if ratio is None else round(ratio, 3), unit='ratio', target=2.0, higher_is_better=True,
+            f'search_recovery_{formula.lower()}',
+            metric=f'first_hit_speedup_{formula}',
+            value=None if ratio is None else round(ratio, 3),
+            unit='ratio',
+            target=2.0,
+            higher_is_better=True,
             target_criterion='median relaxations to the first hit: random search / learning search >= 2',
-            known_structure=f'{formula} {symbol}', pressure_GPa=args.pressure, model=model_path.name,
-            model_kind=model_kind, budget=args.budget, population=args.population,
-            initial_population=initial, seeds=args.seeds,
-            max_atoms=args.max_atoms, formula_units=list(units) if units else None, prototype_seeding=False,
+            known_structure=f'{formula} {symbol}',
+            pressure_GPa=args.pressure,
+            model=model_path.name,
+            model_kind=model_kind,
+            budget=args.budget,
+            population=args.population,
+            initial_population=initial,
+            seeds=args.seeds,
+            max_atoms=args.max_atoms,
+            formula_units=list(units) if units else None,
+            prototype_seeding=False,
             min_volume_fraction=args.min_volume_fraction,
-            lower_bound=ratio is not None and random is None, learning=figures['learning'], random=figures['random'],
-            model_landscape=model_landscape, model_ground_state=ground, runs=runs,
+            lower_bound=ratio is not None and random is None,
+            learning=figures['learning'],
+            random=figures['random'],
+            model_landscape=model_landscape,
+            model_ground_state=ground,
+            runs=runs,
         )
     # the summary covers every target measured with the same settings, so targets can run in separate processes
     for path in sorted(RESULTS_DIR.glob('search_recovery_*.json')):
         other = json.loads(path.read_text())
         name = other.get('known_structure', '').split(' ')[0]
-        same = all(other.get(key) == value for key, value in (
-            ('model', model_path.name), ('budget', args.budget), ('seeds', args.seeds),
-            ('population', args.population), ('initial_population', initial),
-            ('max_atoms', args.max_atoms),
-            ('formula_units', list(units) if units else None), ('min_volume_fraction', args.min_volume_fraction)))
+        same = all(
+            other.get(key) == value
+            for key, value in (
+                ('model', model_path.name),
+                ('budget', args.budget),
+                ('seeds', args.seeds),
+                ('population', args.population),
+                ('initial_population', initial),
+                ('max_atoms', args.max_atoms),
+                ('formula_units', list(units) if units else None),
+                ('min_volume_fraction', args.min_volume_fraction),
+            )
+        )
         if name and name not in ratios and same:
             ratios[name] = other.get('value')
             if other.get('model_ground_state') and not args.stop_at_hit:
                 ground_ratios[name] = other['model_ground_state'].get('ratio')
     finite = [r for r in ratios.values() if r is not None]
     write_result(
-        'search_recovery', metric='first_hit_speedup_min_over_targets', value=round(min(finite), 3) if finite else None,
-        unit='ratio', target=2.0, higher_is_better=True, per_target=ratios, model=model_path.name,
-        model_kind=model_kind, budget=args.budget, seeds=args.seeds, wall_time_s=round(time.time() - started, 1),
+        'search_recovery',
+        metric='first_hit_speedup_min_over_targets',
+        value=round(min(finite), 3) if finite else None,
+        unit='ratio',
+        target=2.0,
+        higher_is_better=True,
+        per_target=ratios,
+        model=model_path.name,
+        model_kind=model_kind,
+        budget=args.budget,
+        seeds=args.seeds,
+        wall_time_s=round(time.time() - started, 1),
         target_criterion='for every target, median relaxations to the first hit of random search / learning >= 2',
-        population=args.population, initial_population=initial,
+        population=args.population,
+        initial_population=initial,
     )
     finite = [r for r in ground_ratios.values() if r is not None]
     if ground_ratios:
         write_result(
-            'search_recovery_model_ground_state', metric='model_ground_state_speedup_min_over_targets',
-            value=round(min(finite), 3) if finite else None, unit='ratio', target=2.0, higher_is_better=True,
-            per_target=ground_ratios, model=model_path.name, model_kind=model_kind, budget=args.budget,
-            seeds=args.seeds, population=args.population, tolerance_eV_per_atom=args.ground_tol,
+            'search_recovery_model_ground_state',
+            metric='model_ground_state_speedup_min_over_targets',
+            value=round(min(finite), 3) if finite else None,
+            unit='ratio',
+            target=2.0,
+            higher_is_better=True,
+            per_target=ground_ratios,
+            model=model_path.name,
+            model_kind=model_kind,
+            budget=args.budget,
+            seeds=args.seeds,
+            population=args.population,
+            tolerance_eV_per_atom=args.ground_tol,
             target_criterion='for every target, median relaxations until the running lowest enthalpy is within the '
-                             'tolerance of the lowest reached by any run: random search / learning >= 2 (the '
-                             "project's analogue of the issue's figure for the model's own ground state)",
+            'tolerance of the lowest reached by any run: random search / learning >= 2 (the '
+            "project's analogue of the issue's figure for the model's own ground state)",
         )
     print(json.dumps(ratios), json.dumps(ground_ratios), f'results in {RESULTS_DIR}')
 

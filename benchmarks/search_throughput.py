@@ -10,13 +10,17 @@ database small (target <= 10 MB per 1000 samples). Results: ``results/search_thr
 
 Usage: python benchmarks/search_throughput.py [--compositions CaH6,YH6,...] [--budget 48] [--max-jobs 2]
 """
+
 import argparse
 import os
 import sys
 
 parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-parser.add_argument('--compositions', default='Ca,Y,H,CaH6,YH6,CaH4,YH4,YH9,CaYH12,CaY2H18',
-                    help='formulas of the Ca-Y system to search')
+parser.add_argument(
+    '--compositions',
+    default='Ca,Y,H,CaH6,YH6,CaH4,YH4,YH9,CaYH12,CaY2H18',
+    help='formulas of the Ca-Y system to search',
+)
 parser.add_argument('--budget', type=int, default=48, help='relaxations per composition')
 parser.add_argument('--population', type=int, default=12)
 parser.add_argument('--max-atoms', type=int, default=24)
@@ -66,14 +70,20 @@ def main():
 
     formulas = [item.strip() for item in args.compositions.split(',') if item.strip()]
     overrides = {
-        'parameters': {'budget': args.budget, 'population': args.population, 'max_atoms': args.max_atoms,
-                       'max_steps': args.max_steps, 'seed': 0},
+        'parameters': {
+            'budget': args.budget,
+            'population': args.population,
+            'max_atoms': args.max_atoms,
+            'max_steps': args.max_steps,
+            'seed': 0,
+        },
         'max_concurrent_jobs': args.max_jobs,
         'compositions_per_job': args.per_job,
     }
     model = orm.SinglefileData(model_path).store()
     builder = SystemSearchWorkChain.get_builder_from_protocol(
-        code, 'Ca-Y', model, pressure=200.0, protocol='fast', overrides=overrides, compositions=formulas)
+        code, 'Ca-Y', model, pressure=200.0, protocol='fast', overrides=overrides, compositions=formulas
+    )
     start = time.perf_counter()
     _, node = run_get_node(builder)
     wall = time.perf_counter() - start
@@ -90,29 +100,75 @@ def main():
     per_hour = sampled / wall * 3600
     common = dict(
         model=str(model_path.relative_to(HERE.parent)) if model_path.is_relative_to(HERE.parent) else str(model_path),
-        model_kind=model_kind, system='Ca-Y', pressure_gpa=200.0, compositions=formulas,
-        settings={**overrides['parameters'], 'max_jobs': args.max_jobs, 'per_job': args.per_job,
-                  'fmax': 0.1, 'stress_tol_gpa': 1.0, 'protocol': 'fast'},
-        sampled_structures=sampled, wall_s=round(wall, 1), nodes_created=nodes, minima=summary['n_minima'],
-        database_bytes=size, node_types=by_type,
-        per_composition={formula: {key: entry.get(key) for key in
-                                   ('n_relaxations', 'n_minima', 'best_space_group_symbol', 'best_enthalpy_per_atom',
-                                    'wall_s')}
-                         for formula, entry in summary['compositions'].items()},
+        model_kind=model_kind,
+        system='Ca-Y',
+        pressure_gpa=200.0,
+        compositions=formulas,
+        settings={
+            **overrides['parameters'],
+            'max_jobs': args.max_jobs,
+            'per_job': args.per_job,
+            'fmax': 0.1,
+            'stress_tol_gpa': 1.0,
+            'protocol': 'fast',
+        },
+        sampled_structures=sampled,
+        wall_s=round(wall, 1),
+        nodes_created=nodes,
+        minima=summary['n_minima'],
+        database_bytes=size,
+        node_types=by_type,
+        per_composition={
+            formula: {
+                key: entry.get(key)
+                for key in ('n_relaxations', 'n_minima', 'best_space_group_symbol', 'best_enthalpy_per_atom', 'wall_s')
+            }
+            for formula, entry in summary['compositions'].items()
+        },
     )
     outputs = [
-        write_result('search_throughput', metric='structures relaxed per hour (whole system search)',
-                     value=round(per_hour, 1), unit='structures/hour', target=None, higher_is_better=True,
-                     note=f'{args.max_jobs} jobs at a time, one core each; the issue sets no figure', **common),
-        write_result('search_storage_nodes', metric='nodes created per 1000 sampled structures',
-                     value=round(nodes / sampled * 1000, 2), unit='nodes/1000 structures', target=50,
-                     higher_is_better=False, **common),
-        write_result('search_storage_size', metric='database size per 1000 sampled structures',
-                     value=round(size / sampled * 1000 / 1e6, 3), unit='MB/1000 structures', target=10,
-                     higher_is_better=False, **common),
+        write_result(
+            'search_throughput',
+            metric='structures relaxed per hour (whole system search)',
+            value=round(per_hour, 1),
+            unit='structures/hour',
+            target=None,
+            higher_is_better=True,
+            note=f'{args.max_jobs} jobs at a time, one core each; the issue sets no figure',
+            **common,
+        ),
+        write_result(
+            'search_storage_nodes',
+            metric='nodes created per 1000 sampled structures',
+            value=round(nodes / sampled * 1000, 2),
+            unit='nodes/1000 structures',
+            target=50,
+            higher_is_better=False,
+            **common,
+        ),
+        write_result(
+            'search_storage_size',
+            metric='database size per 1000 sampled structures',
+            value=round(size / sampled * 1000 / 1e6, 3),
+            unit='MB/1000 structures',
+            target=10,
+            higher_is_better=False,
+            **common,
+        ),
     ]
-    print(json.dumps({'sampled': sampled, 'wall_s': round(wall, 1), 'per_hour': round(per_hour, 1),
-                      'nodes': nodes, 'bytes': size, 'minima': summary['n_minima']}, indent=1))
+    print(
+        json.dumps(
+            {
+                'sampled': sampled,
+                'wall_s': round(wall, 1),
+                'per_hour': round(per_hour, 1),
+                'nodes': nodes,
+                'bytes': size,
+                'minima': summary['n_minima'],
+            },
+            indent=1,
+        )
+    )
     for path in outputs:
         print('wrote', path)
 

@@ -17,6 +17,7 @@ model, not this one. Their errors under this model are reported as ``later_round
 Usage: ``.venv/bin/python benchmarks/seed_model_heldout.py [--model PATH] [--data data/seed] [--rounds 1,2]
 [--report FILE]``.
 """
+
 import argparse
 import glob
 import json
@@ -31,9 +32,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 sys.path.insert(0, str(ROOT))
-from _common import write_result  # noqa: E402
-
 from aiida_hydrides.core import seed_configs  # noqa: E402
+
+from _common import write_result  # noqa: E402
 
 MODEL = ROOT / 'aiida_hydrides' / 'models' / 'seed' / 'seed_se_e2_a.pth'
 DP = pathlib.Path(sys.executable).parent / 'dp'
@@ -45,17 +46,28 @@ def evaluate(model: pathlib.Path, data: pathlib.Path, work: pathlib.Path, rounds
     split = seed_configs.collect_split(data, work / 'data', rounds=rounds)
     if not split['heldout']:
         raise SystemExit(f'Error: no held-out frame among the label pieces of {data}')
-    env = dict(os.environ, OMP_NUM_THREADS='1', DP_INTRA_OP_PARALLELISM_THREADS='1', DP_INTER_OP_PARALLELISM_THREADS='1')
+    env = dict(
+        os.environ, OMP_NUM_THREADS='1', DP_INTRA_OP_PARALLELISM_THREADS='1', DP_INTER_OP_PARALLELISM_THREADS='1'
+    )
     for index, system in enumerate(split['heldout']):
-        subprocess.run([str(DP), '--pt', 'test', '-m', str(model), '-s', system, '-d', str(work / f'detail{index}')],
-                       check=True, capture_output=True, env=env)
+        subprocess.run(
+            [str(DP), '--pt', 'test', '-m', str(model), '-s', system, '-d', str(work / f'detail{index}')],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
     merged = work / 'all'
     for suffix in ('.e_peratom.out', '.f.out'):
         rows = [np.atleast_2d(np.loadtxt(path)) for path in sorted(glob.glob(str(work / f'detail*{suffix}')))]
         np.savetxt(str(merged) + suffix, np.concatenate(rows))
     metrics = seed_configs.heldout_metrics(merged)
-    return {'ntrain': split['ntrain'], 'nheldout': split['nheldout'], 'rounds': split['rounds'],
-            'heldout_ids': split['ids']['heldout'], **metrics}
+    return {
+        'ntrain': split['ntrain'],
+        'nheldout': split['nheldout'],
+        'rounds': split['rounds'],
+        'heldout_ids': split['ids']['heldout'],
+        **metrics,
+    }
 
 
 def model_rounds(model: pathlib.Path):
@@ -71,8 +83,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', type=pathlib.Path, default=MODEL, help='frozen model (.pth)')
     parser.add_argument('--data', type=pathlib.Path, default=ROOT / 'data' / 'seed', help='seed label set folder')
-    parser.add_argument('--rounds', default=None, help='label rounds whose held-out frames test the model (e.g. 1,2); '
-                        'default: the rounds of the report beside the model, else all')
+    parser.add_argument(
+        '--rounds',
+        default=None,
+        help='label rounds whose held-out frames test the model (e.g. 1,2); '
+        'default: the rounds of the report beside the model, else all',
+    )
     parser.add_argument('--report', type=pathlib.Path, default=None, help='also write the full report here')
     parser.add_argument('--no-results', action='store_true', help='do not write benchmarks/results/*.json')
     args = parser.parse_args()
@@ -89,25 +105,48 @@ def main():
             except SystemExit:  # no held-out frame labelled yet in the later rounds
                 other = None
             if other:
-                report['later_rounds'] = {key: other[key] for key in (
-                    'rounds', 'nheldout', 'energy_mae_mev_per_atom', 'force_mae_mev_per_angstrom')}
-    report = {'model': str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT) else str(args.model),
-              'type_map': list(seed_configs.TYPE_MAP), **report,
-              'targets': {'energy_mae_mev_per_atom': 20.0, 'force_mae_mev_per_angstrom': 200.0}}
+                report['later_rounds'] = {
+                    key: other[key]
+                    for key in ('rounds', 'nheldout', 'energy_mae_mev_per_atom', 'force_mae_mev_per_angstrom')
+                }
+    report = {
+        'model': str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT) else str(args.model),
+        'type_map': list(seed_configs.TYPE_MAP),
+        **report,
+        'targets': {'energy_mae_mev_per_atom': 20.0, 'force_mae_mev_per_angstrom': 200.0},
+    }
     if args.report:
         args.report.write_text(json.dumps(report, indent=1) + '\n')
-    common = {'model': report['model'], 'ntrain': report['ntrain'], 'nheldout': report['nheldout'],
-              'rounds': report['rounds']}
+    common = {
+        'model': report['model'],
+        'ntrain': report['ntrain'],
+        'nheldout': report['nheldout'],
+        'rounds': report['rounds'],
+    }
     if report.get('later_rounds'):
         common['later_rounds'] = report['later_rounds']
     if not args.no_results:
-        write_result('seed_model_heldout', metric='held-out energy MAE',
-                     value=round(report['energy_mae_mev_per_atom'], 2), unit='meV/atom', target=20.0,
-                     higher_is_better=False, energy_rmse=round(report['energy_rmse_mev_per_atom'], 2),
-                     force_mae_mev_per_angstrom=round(report['force_mae_mev_per_angstrom'], 1), **common)
-        write_result('seed_model_heldout_force', metric='held-out force MAE',
-                     value=round(report['force_mae_mev_per_angstrom'], 1), unit='meV/Angstrom', target=200.0,
-                     higher_is_better=False, force_rmse=round(report['force_rmse_mev_per_angstrom'], 1), **common)
+        write_result(
+            'seed_model_heldout',
+            metric='held-out energy MAE',
+            value=round(report['energy_mae_mev_per_atom'], 2),
+            unit='meV/atom',
+            target=20.0,
+            higher_is_better=False,
+            energy_rmse=round(report['energy_rmse_mev_per_atom'], 2),
+            force_mae_mev_per_angstrom=round(report['force_mae_mev_per_angstrom'], 1),
+            **common,
+        )
+        write_result(
+            'seed_model_heldout_force',
+            metric='held-out force MAE',
+            value=round(report['force_mae_mev_per_angstrom'], 1),
+            unit='meV/Angstrom',
+            target=200.0,
+            higher_is_better=False,
+            force_rmse=round(report['force_rmse_mev_per_angstrom'], 1),
+            **common,
+        )
     print(json.dumps({key: value for key, value in report.items() if key != 'heldout_ids'}, indent=1))
 
 

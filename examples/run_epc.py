@@ -7,6 +7,7 @@ when missing. Experiment: Tc = 1.18 K, λ ≈ 0.4.
 
     verdi run examples/run_epc.py
 """
+
 from aiida import load_profile, orm
 from aiida.engine import run_get_node
 
@@ -20,12 +21,17 @@ codes = ensure_codes('localhost', shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'
 family = ensure_pseudo_family()
 structure = orm.StructureData(ase=fcc_element('Al', a=4.04))  # 1-atom primitive cell
 overrides = {
-    'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16], 'qpoints_mesh': [4, 4, 4],
-                        'matdyn_kpoints_mesh': [16, 16, 16]},
+    'meta_parameters': {
+        'kpoints_mesh': [8, 8, 8],
+        'kpoints_dense_mesh': [16, 16, 16],
+        'qpoints_mesh': [4, 4, 4],
+        'matdyn_kpoints_mesh': [16, 16, 16],
+    },
     'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
 }
-builder = ElectronPhononWorkChain.get_builder_from_protocol(codes, structure, protocol='fast', overrides=overrides,
-                                                            pseudo_family=family, cutoffs=(30.0, 240.0))
+builder = ElectronPhononWorkChain.get_builder_from_protocol(
+    codes, structure, protocol='fast', overrides=overrides, pseudo_family=family, cutoffs=(30.0, 240.0)
+)
 print('ElectronPhononWorkChain: fcc Al, fast protocol, k 8^3 / 16^3, q 4^3 ...')
 results, node = run_get_node(builder)
 if not node.is_finished_ok:
@@ -35,7 +41,9 @@ tc = results['tc'].get_dict()
 print(f'ElectronPhononWorkChain<{node.pk}> finished (experiment: Tc = 1.18 K)')
 print(f'  lambda    = {tc["lambda"]:.3f} (at sigma = {tc["el_ph_sigma_ry"]:.3f} Ry)')
 print(f'  omega_log = {tc["omega_log_K"]:.1f} K')
-print(f'  Tc (Allen-Dynes) = {tc["tc_allen_dynes_K_mu0_10"]:.2f} K (mu* = 0.10), '
-      f'{tc["tc_allen_dynes_K_mu0_13"]:.2f} K (mu* = 0.13)')
+print(
+    f'  Tc (Allen-Dynes) = {tc["tc_allen_dynes_K_mu0_10"]:.2f} K (mu* = 0.10), '
+    f'{tc["tc_allen_dynes_K_mu0_13"]:.2f} K (mu* = 0.13)'
+)
 if 'projected_dos' in results:
     print(f'  N(E_F) from projwfc.x = {results["projected_dos"]["dos_per_atom_states_per_ev"]:.3f} states/eV/atom')

@@ -9,6 +9,7 @@ that); the outputs of every job are in the work chain's ``samples``, ``minima`` 
 
     verdi run examples/run_search_base.py
 """
+
 from aiida import load_profile
 from aiida.engine import run_get_node
 
@@ -19,8 +20,13 @@ from aiida_hydrides.workflows.search.base import SearchBaseWorkChain
 load_profile()  # no-op under `verdi run`, which has loaded the profile already
 overrides = {'search': {'parameters': {'budget': 6, 'population': 6, 'max_atoms': 14, 'seed': 0, 'max_wall_s': 1e-3}}}
 builder = SearchBaseWorkChain.get_builder_from_protocol(
-    ensure_lam_code('localhost'), ['CaH6', 'YH6', 'CaYH12'], str(seed_model_path()), pressure=200.0, protocol='fast',
-    overrides=overrides)
+    ensure_lam_code('localhost'),
+    ['CaH6', 'YH6', 'CaYH12'],
+    str(seed_model_path()),
+    pressure=200.0,
+    protocol='fast',
+    overrides=overrides,
+)
 print('SearchBaseWorkChain: CaH6, YH6 and CaYH12 at 200 GPa, one composition per job (a tiny time limit) ...')
 results, node = run_get_node(builder)
 print(f'SearchBaseWorkChain<{node.pk}> finished [{node.exit_status}] after {len(node.called)} job(s):')
@@ -28,10 +34,14 @@ for calc in sorted(node.called, key=lambda called: called.ctime):
     entries = calc.outputs.summary.get_dict().get('compositions', []) if 'summary' in calc.outputs else []
     done = [entry['formula'] for entry in entries if entry.get('status') == 'finished']
     rest = [entry['formula'] for entry in entries if entry.get('status') != 'finished']
-    print(f'  {calc.process_label}<{calc.pk}> exit {calc.exit_status}: searched {", ".join(done) or "-"}; '
-          f'left for the next job: {", ".join(rest) or "-"}')
+    print(
+        f'  {calc.process_label}<{calc.pk}> exit {calc.exit_status}: searched {", ".join(done) or "-"}; '
+        f'left for the next job: {", ".join(rest) or "-"}'
+    )
 for iteration, summary in sorted(results['summary'].items()):
     for entry in summary.get_dict().get('compositions', []):
         if entry.get('status') == 'finished' and entry.get('best_enthalpy_per_atom') is not None:
-            print(f'  {entry["formula"]:<7} best {entry.get("best_space_group_symbol"):<8} '
-                  f'H = {entry["best_enthalpy_per_atom"]:.4f} eV/atom ({iteration})')
+            print(
+                f'  {entry["formula"]:<7} best {entry.get("best_space_group_symbol"):<8} '
+                f'H = {entry["best_enthalpy_per_atom"]:.4f} eV/atom ({iteration})'
+            )

@@ -9,6 +9,7 @@ suggestions (``z_valence``, ``wfc_cutoff``, ``rho_cutoff``) are recorded.
 
     python scripts/derive_pslibrary_table.py --pslibrary ../shared/reference/pslibrary --verify
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,18 @@ SETS = ('high', 'low')
 
 #: recommendations that are replaced: element -> (suffix, version, reason)
 OVERRIDES = {
-    'Cs': ('spn', '1.0.0', 'the recommended Cs.pbe-spnl fails in ld1.x 6.7 (z_valence -5, "error in KS equations"); '
-                           'the spn pseudopotential of the high set is used'),
-    'Ir': ('spn', '1.0.0', 'the recommended Ir.pbe-n 0.2.3 is not in pslibrary 1.0.0 and Ir.pbe-n 1.0.0 has a ghost '
-                           '8 eV above the Fermi level; the spn pseudopotential is used'),
+    'Cs': (
+        'spn',
+        '1.0.0',
+        'the recommended Cs.pbe-spnl fails in ld1.x 6.7 (z_valence -5, "error in KS equations"); '
+        'the spn pseudopotential of the high set is used',
+    ),
+    'Ir': (
+        'spn',
+        '1.0.0',
+        'the recommended Ir.pbe-n 0.2.3 is not in pslibrary 1.0.0 and Ir.pbe-n 1.0.0 has a ghost '
+        '8 eV above the Fermi level; the spn pseudopotential is used',
+    ),
 }
 #: elements left out: element -> reason
 EXCLUDED = {
@@ -90,7 +99,7 @@ def make_entry(path: pathlib.Path, root: pathlib.Path, note: str) -> dict:
     if parse_ld1_input(format_ld1_input(parsed)) != parsed:
         raise RuntimeError(f'{path}: the parameters do not survive a write/read round trip')
     return {
-        'name': path.name[:-len('.in')],
+        'name': path.name[: -len('.in')],
         'source': str(path.relative_to(root)),
         'choice': note,
         **parsed,
@@ -110,8 +119,11 @@ def verify(table: dict, workers: int = 4) -> None:
                     'wfc_cutoff': round(result.wfc_cutoff, 2),
                     'rho_cutoff': round(result.rho_cutoff, 2),
                 }
-                print(f'{element:2s} {kind:3s} ok  Z={result.z_valence:4.1f} '
-                      f'{result.wfc_cutoff:6.1f}/{result.rho_cutoff:6.1f} Ry  {result.seconds:4.1f} s', flush=True)
+                print(
+                    f'{element:2s} {kind:3s} ok  Z={result.z_valence:4.1f} '
+                    f'{result.wfc_cutoff:6.1f}/{result.rho_cutoff:6.1f} Ry  {result.seconds:4.1f} s',
+                    flush=True,
+                )
             else:
                 del table['elements'][element][kind]
                 table['excluded'].setdefault(element, {})[kind] = f'ld1.x generation fails: {result.reason}'
@@ -122,8 +134,12 @@ def verify(table: dict, workers: int = 4) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pslibrary', type=pathlib.Path, default=ROOT.parent / 'shared' / 'reference' / 'pslibrary',
-                        help='pslibrary folder with PP_list.md and {us,paw}_ps_{high,low}/')
+    parser.add_argument(
+        '--pslibrary',
+        type=pathlib.Path,
+        default=ROOT.parent / 'shared' / 'reference' / 'pslibrary',
+        help='pslibrary folder with PP_list.md and {us,paw}_ps_{high,low}/',
+    )
     parser.add_argument('--output', type=pathlib.Path, default=OUTPUT, help='table to write')
     parser.add_argument('--verify', action='store_true', help='generate every entry with ld1.x and drop failures')
     args = parser.parse_args(argv)
@@ -140,7 +156,7 @@ def main(argv=None) -> int:
         'relativistic': 'scalar',
         'license': 'GPL-2.0 (pslibrary by A. Dal Corso; the parameters are derived from its inputs)',
         'description': 'ld1.x parameters of the pslibrary 1.0.0 pseudopotentials recommended in PP_list.md; '
-                       'both the high and the low set are searched; see "choice" and "excluded".',
+        'both the high and the low set are searched; see "choice" and "excluded".',
         'elements': {},
         'excluded': {},
     }

@@ -13,6 +13,7 @@ reads it and adds rattled copies), with a JSON record of the command, the model 
 
 Usage: python scripts/search_minima_sources.py [--model M.pth] [--out data/seed/sources/round3-search-minima.extxyz]
 """
+
 import argparse
 import json
 import pathlib
@@ -29,16 +30,22 @@ DEFAULT_TARGETS = (('CaH6', 2), ('YH6', 2), ('CaYH12', 1), ('CaYH12', 2))
 def known_structure(formula):
     from aiida_hydrides.core.prototypes import ordered_sodalite_abh12, sodalite_mh6
 
-    return {'CaH6': lambda: sodalite_mh6('Ca'), 'YH6': lambda: sodalite_mh6('Y'),
-            'CaYH12': lambda: ordered_sodalite_abh12('Ca', 'Y')}[formula]()
+    return {
+        'CaH6': lambda: sodalite_mh6('Ca'),
+        'YH6': lambda: sodalite_mh6('Y'),
+        'CaYH12': lambda: ordered_sodalite_abh12('Ca', 'Y'),
+    }[formula]()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', default=str(ROOT / 'aiida_hydrides/models/seed/seed_se_e2_a.pth'))
     parser.add_argument('--out', default=str(ROOT / 'data/seed/sources/round3-search-minima.extxyz'))
-    parser.add_argument('--targets', default=','.join(f'{f}:{u}' for f, u in DEFAULT_TARGETS),
-                        help='formula:formula-units pairs, comma-separated')
+    parser.add_argument(
+        '--targets',
+        default=','.join(f'{f}:{u}' for f, u in DEFAULT_TARGETS),
+        help='formula:formula-units pairs, comma-separated',
+    )
     parser.add_argument('--seeds', type=int, default=3)
     parser.add_argument('--budget', type=int, default=48)
     parser.add_argument('--population', type=int, default=6)
@@ -52,6 +59,7 @@ def main():
 
     configure_threads(args.threads)
     import ase.io
+
     from aiida_hydrides.core.descriptors import space_group
     from aiida_hydrides.core.lam.model import load_model
     from aiida_hydrides.core.lam.relax import relax_structures
@@ -63,15 +71,27 @@ def main():
     sources, records, done, started = [], [], set(), time.time()
     for item in args.targets.split(','):
         formula, units = item.split(':')
-        settings = SearchSettings(pressure_gpa=args.pressure, budget=args.budget, population=args.population,
-                                  max_atoms=28, max_steps=200, use_prototypes=False, formula_units=(int(units),))
+        settings = SearchSettings(
+            pressure_gpa=args.pressure,
+            budget=args.budget,
+            population=args.population,
+            max_atoms=28,
+            max_steps=200,
+            use_prototypes=False,
+            formula_units=(int(units),),
+        )
         candidates = []
         for seed in range(args.seeds):
             result = run_search(formula, evaluator, settings, seed=seed)
-            candidates += [(m.enthalpy_per_atom, m.atoms, f'search seed {seed}, relaxation {m.index + 1}')
-                           for m in result.minima(window_mev=args.window)]
-            print(f'{formula} ({units} f.u.) seed {seed}: best {result.best_enthalpy_per_atom:.4f} eV/atom, '
-                  f'{len(candidates)} minima so far', flush=True)
+            candidates += [
+                (m.enthalpy_per_atom, m.atoms, f'search seed {seed}, relaxation {m.index + 1}')
+                for m in result.minima(window_mev=args.window)
+            ]
+            print(
+                f'{formula} ({units} f.u.) seed {seed}: best {result.best_enthalpy_per_atom:.4f} eV/atom, '
+                f'{len(candidates)} minima so far',
+                flush=True,
+            )
         known = known_structure(formula)
         if formula not in done:  # the known structure once per formula, in its own cell
             relaxed = relax_structures([known], evaluator, **settings.relax_kwargs())[0]
@@ -94,13 +114,19 @@ def main():
             number, symbol = space_group(atoms)
             group = f'{symbol} ({number})'
             atoms = atoms.copy()
-            atoms.info = {'source': f'{formula}-{len(atoms)}at-{len(sources) + 1:02d}', 'origin': origin,
-                          'model_enthalpy_per_atom': round(float(enthalpy), 6),
-                          'model_relative_mev': round((enthalpy - lowest) * 1000, 1), 'space_group': str(group)}
+            atoms.info = {
+                'source': f'{formula}-{len(atoms)}at-{len(sources) + 1:02d}',
+                'origin': origin,
+                'model_enthalpy_per_atom': round(float(enthalpy), 6),
+                'model_relative_mev': round((enthalpy - lowest) * 1000, 1),
+                'space_group': str(group),
+            }
             sources.append(atoms)
             records.append({**atoms.info, 'formula': formula, 'natoms': len(atoms)})
-            print(f'  keep {atoms.info["source"]}: {group}, {atoms.info["model_relative_mev"]} meV/atom ({origin})',
-                  flush=True)
+            print(
+                f'  keep {atoms.info["source"]}: {group}, {atoms.info["model_relative_mev"]} meV/atom ({origin})',
+                flush=True,
+            )
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for atoms in sources:
@@ -108,9 +134,14 @@ def main():
     ase.io.write(out, sources, format='extxyz')
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     command = ' '.join(['python', str(pathlib.Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
-    record = {'command': command, 'model': pathlib.Path(args.model).name, 'model_md5': file_md5(args.model),
-              'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'model')},
-              'wall_s': round(time.time() - started, 1), 'structures': records}
+    record = {
+        'command': command,
+        'model': pathlib.Path(args.model).name,
+        'model_md5': file_md5(args.model),
+        'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'model')},
+        'wall_s': round(time.time() - started, 1),
+        'structures': records,
+    }
     out.with_suffix('.json').write_text(json.dumps(record, indent=1) + '\n')
     print(f'{len(sources)} structures in {shown}')
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a temporary AiiDA profile, Quantum ESPRESSO codes and the generated pseudopotential family."""
+
 import os
 import pathlib
 import shutil
@@ -45,8 +46,17 @@ def qe_codes(aiida_localhost, require_qe):
 
 
 @pytest.fixture(scope='session')
-def pseudo_family(aiida_profile, require_qe):
-    """The offline pslibrary family generated with ld1.x (cached on disk between runs)."""
+def pseudo_family_label(aiida_profile, require_qe) -> str:
+    """The label of the offline pslibrary family generated with ld1.x (cached on disk between runs), made once."""
     from aiida_hydrides.pseudos import ensure_pseudo_family
 
-    return ensure_pseudo_family()
+    return ensure_pseudo_family().label
+
+
+@pytest.fixture
+def pseudo_family(pseudo_family_label):
+    """The offline pslibrary family, loaded anew for each test: a test that switches profiles (the daemon tests)
+    closes the storage a node loaded earlier belongs to."""
+    from aiida import orm
+
+    return orm.load_group(pseudo_family_label)

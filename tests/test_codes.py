@@ -1,4 +1,5 @@
 """Quantum ESPRESSO codes: idempotent creation, clear errors, and a real pw.x run through AiiDA."""
+
 import pathlib
 import re
 
@@ -40,8 +41,12 @@ def test_missing_executable_names_the_fix(aiida_computer_local, tmp_path):
     computer = aiida_computer_local(label='empty-bin')
     with pytest.raises(MissingExecutableError, match=r'pw\.x.*apt-get install quantum-espresso'):
         ensure_codes(computer=computer, executables_dir=tmp_path)
-    assert not orm.QueryBuilder().append(orm.InstalledCode, filters={'label': 'pw'}).append(
-        orm.Computer, with_node=orm.InstalledCode, filters={'label': 'empty-bin'}).count()
+    assert (
+        not orm.QueryBuilder()
+        .append(orm.InstalledCode, filters={'label': 'pw'})
+        .append(orm.Computer, with_node=orm.InstalledCode, filters={'label': 'empty-bin'})
+        .count()
+    )
 
 
 def test_pool_settings():
@@ -74,10 +79,12 @@ def test_pw_runs_on_localhost(qe_codes):
         'structure': structure,
         'kpoints': kpoints,
         'pseudos': {'Al': pseudo},
-        'parameters': orm.Dict({
-            'CONTROL': {'calculation': 'scf'},
-            'SYSTEM': {'ecutwfc': 15.0, 'occupations': 'smearing', 'smearing': 'mv', 'degauss': 0.02},
-        }),
+        'parameters': orm.Dict(
+            {
+                'CONTROL': {'calculation': 'scf'},
+                'SYSTEM': {'ecutwfc': 15.0, 'occupations': 'smearing', 'smearing': 'mv', 'degauss': 0.02},
+            }
+        ),
         'parallelization': orm.Dict(qe_parallelization(2)),
         'metadata': {'options': {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 300}},
     }

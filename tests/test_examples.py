@@ -4,6 +4,7 @@ and print their results; the QE ones build their work chain's inputs, and the DF
 The examples run in a subprocess, exactly as a user runs them: ``verdi`` finds the temporary test profile through
 ``AIIDA_PATH``, which the ``aiida_profile`` fixture sets for the session (the subprocess inherits it).
 """
+
 import pathlib
 import py_compile
 import re
@@ -26,8 +27,14 @@ WORK_CHAIN_EXAMPLES = {
 def verdi_run(profile, script: str, timeout: float = 600) -> str:
     """``verdi -p <profile> run examples/<script>``; its stdout, after checking it exits with 0."""
     verdi = pathlib.Path(sys.executable).parent / 'verdi'
-    result = subprocess.run([str(verdi), '-p', profile.name, 'run', str(EXAMPLES / script)], capture_output=True,
-                            text=True, timeout=timeout, cwd=EXAMPLES.parent, check=False)
+    result = subprocess.run(
+        [str(verdi), '-p', profile.name, 'run', str(EXAMPLES / script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
     assert result.returncode == 0, f'{script} exited with {result.returncode}:\n{result.stdout}\n{result.stderr}'
     return result.stdout
 
@@ -68,8 +75,13 @@ def test_every_work_chain_example_exists():
 
 def test_screen_prototypes_runs():
     """The AiiDA-free example: compositions of Ca-Y and the filters on three prototypes."""
-    result = subprocess.run([sys.executable, str(EXAMPLES / 'screen_prototypes.py')], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / 'screen_prototypes.py')],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert 'Ca-Y: 576 compositions' in result.stdout
     assert re.search(r'CaH6 +sg 229 .* kept', result.stdout)
 

@@ -1,6 +1,6 @@
 """Tests of the seed DFT labelling through AiiDA: inputs, pieces from real pw.x labels, resumability, failures."""
+
 import json
-import pathlib
 
 import numpy as np
 import pytest

@@ -1,6 +1,8 @@
 """setup.json (the AiiDA plugin registry format) stays in step with pyproject.toml."""
+
 import json
 import pathlib
+
 try:
     import tomllib
 except ImportError:  # Python 3.10

@@ -1,4 +1,5 @@
 """The offline pslibrary family in AiiDA: created once, reused, and clear errors for missing elements."""
+
 import pytest
 
 from aiida_hydrides.core.elements import DEFAULT_ELEMENTS

@@ -19,6 +19,7 @@ They are ours, not AiiDA's scheduler codes 110 (``ERROR_SCHEDULER_OUT_OF_MEMORY`
 (``ERROR_SCHEDULER_OUT_OF_WALLTIME``), because they come with the worker's message and, for a search, with outputs;
 the parser keeps the scheduler's 110/120 when a scheduler reports them and the worker wrote nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,12 @@ class LamWorkerCalculation(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('model', valid_type=orm.SinglefileData, validator=validate_model,
-                   help='The DeePMD model file (.pth frozen, .pt checkpoint or .pb).')
+        spec.input(
+            'model',
+            valid_type=orm.SinglefileData,
+            validator=validate_model,
+            help='The DeePMD model file (.pth frozen, .pt checkpoint or .pb).',
+        )
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         if cls._PARSER_NAME:
             spec.inputs['metadata']['options']['parser_name'].default = cls._PARSER_NAME
@@ -71,14 +76,20 @@ class LamWorkerCalculation(CalcJob):
         spec.exit_code(300, 'ERROR_OUTPUT_MISSING', message='The worker wrote no results file `{filename}`.')
         spec.exit_code(301, 'ERROR_OUTPUT_UNREADABLE', message='The results could not be read: {message}')
         spec.exit_code(320, 'ERROR_MODEL', message='The model could not be used: {message}')
-        spec.exit_code(321, 'ERROR_UNKNOWN_ELEMENT',
-                       message='An element is unknown, or the model does not know it: {message}')
+        spec.exit_code(
+            321, 'ERROR_UNKNOWN_ELEMENT', message='An element is unknown, or the model does not know it: {message}'
+        )
         spec.exit_code(322, 'ERROR_INVALID_INPUT', message='The worker rejected the input: {message}')
-        spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME',
-                       message='The worker stopped early for lack of time ({message}); the results it finished are '
-                               'attached.')
-        spec.exit_code(401, 'ERROR_OUT_OF_MEMORY',
-                       message='The worker ran out of memory ({message}); the results it finished are attached.')
+        spec.exit_code(
+            400,
+            'ERROR_OUT_OF_WALLTIME',
+            message='The worker stopped early for lack of time ({message}); the results it finished are attached.',
+        )
+        spec.exit_code(
+            401,
+            'ERROR_OUT_OF_MEMORY',
+            message='The worker ran out of memory ({message}); the results it finished are attached.',
+        )
 
     def write_inputs(self, folder) -> list[str]:
         """Write the input files of the worker (besides the parameters) into ``folder``; return the arguments of the
@@ -98,13 +109,24 @@ class LamWorkerCalculation(CalcJob):
         model_name = self.inputs.model.filename
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [self._COMMAND, *arguments, '--model', model_name,
-                                   '--parameters', self._INPUT_PARAMETERS, '--error-file', self._ERROR_FILE]
+        codeinfo.cmdline_params = [
+            self._COMMAND,
+            *arguments,
+            '--model',
+            model_name,
+            '--parameters',
+            self._INPUT_PARAMETERS,
+            '--error-file',
+            self._ERROR_FILE,
+        ]
         if self._STDOUT_FILE:
             codeinfo.stdout_name = self._STDOUT_FILE
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.local_copy_list = [(self.inputs.model.uuid, model_name, model_name)]
-        calcinfo.retrieve_list = [*self._RETRIEVE_FILES, self._ERROR_FILE,
-                                  *([self._STDOUT_FILE] if self._STDOUT_FILE else [])]
+        calcinfo.retrieve_list = [
+            *self._RETRIEVE_FILES,
+            self._ERROR_FILE,
+            *([self._STDOUT_FILE] if self._STDOUT_FILE else []),
+        ]
         return calcinfo

@@ -4,6 +4,7 @@ One job relaxes a whole batch of structures (one ``ArrayData``, see :mod:`aiida_
 one DeePMD model, so the LAM work can be sent to a GPU node as a single job. The model file travels as a
 ``SinglefileData`` and keeps its suffix (``.pth``/``.pt``/``.pb``), which DeePMD uses to choose the backend.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +14,7 @@ from aiida_hydrides.calculations.base import LamWorkerCalculation
 from aiida_hydrides.core.lam.batch import check_batch_arrays
 
 __all__ = ('LamRelaxCalculation',)
+
 
 def _validate_structures(node, _):
     try:
@@ -48,23 +50,36 @@ class LamRelaxCalculation(LamWorkerCalculation):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structures', valid_type=orm.ArrayData, validator=_validate_structures,
-                   help='The structures to relax, packed in one ArrayData (numbers, positions, cells, offsets).')
-        spec.input('parameters', valid_type=orm.Dict, validator=_validate_parameters, required=False,
-                   help='pressure_gpa (GPa), fmax (eV/Å), stress_tol_gpa (GPa), max_steps, optimizer '
-                        "('lbfgs' or 'fire'), head (multi-head models), batch_size, relax_cell, threads, compress "
-                        '(evaluate the compressed copy of a frozen .pth model, made once on the computer; default '
-                        'True).')
+        spec.input(
+            'structures',
+            valid_type=orm.ArrayData,
+            validator=_validate_structures,
+            help='The structures to relax, packed in one ArrayData (numbers, positions, cells, offsets).',
+        )
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            validator=_validate_parameters,
+            required=False,
+            help='pressure_gpa (GPa), fmax (eV/Å), stress_tol_gpa (GPa), max_steps, optimizer '
+            "('lbfgs' or 'fire'), head (multi-head models), batch_size, relax_cell, threads, compress "
+            '(evaluate the compressed copy of a frozen .pth model, made once on the computer; default '
+            'True).',
+        )
 
-        spec.output('relaxed_structures', valid_type=orm.ArrayData,
-                    help='Final structures packed as the input, with per-structure arrays: enthalpy_per_atom (eV), '
-                         'energy (eV), volume (Å³), pressure_gpa, n_steps, fmax, stress_residual_gpa and flag '
-                         '(converged / max_steps / exploded / collapsed).')
+        spec.output(
+            'relaxed_structures',
+            valid_type=orm.ArrayData,
+            help='Final structures packed as the input, with per-structure arrays: enthalpy_per_atom (eV), '
+            'energy (eV), volume (Å³), pressure_gpa, n_steps, fmax, stress_residual_gpa and flag '
+            '(converged / max_steps / exploded / collapsed).',
+        )
         spec.output('summary', valid_type=orm.Dict, help='Counts per flag, settings, timing and per-structure values.')
         spec.default_output_node = 'summary'
 
-        spec.exit_code(410, 'ERROR_NONE_CONVERGED',
-                       message='No structure of the batch converged ({counts}); outputs are attached.')
+        spec.exit_code(
+            410, 'ERROR_NONE_CONVERGED', message='No structure of the batch converged ({counts}); outputs are attached.'
+        )
 
     def write_inputs(self, folder) -> list[str]:
         arrays = {name: self.inputs.structures.get_array(name) for name in self.inputs.structures.get_arraynames()}

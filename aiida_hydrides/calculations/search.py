@@ -13,6 +13,7 @@ the summary listing the unfinished compositions (status ``not_started``, or ``in
 Out of memory: ``ERROR_OUT_OF_MEMORY`` (401), likewise with the finished compositions attached.
 :class:`~aiida_hydrides.workflows.search.base.SearchBaseWorkChain` restarts such jobs on the unfinished compositions.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,47 +86,82 @@ class SearchCalculation(LamWorkerCalculation):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('compositions', valid_type=orm.List, validator=_validate_compositions,
-                   help='The compositions to search: formulas such as "CaYH12" (the reduced formula is the formula '
-                        'unit) or objects of counts such as {"Ca": 1, "Y": 1, "H": 12}.')
-        spec.input('parameters', valid_type=orm.Dict, validator=_validate_parameters, required=False,
-                   help='Fields of SearchSettings (pressure_gpa in GPa, budget = relaxations per composition, '
-                        'population, max_atoms, seed, max_steps, fmax, batch_size, ...) plus window_mev (meV/atom '
-                        'above the best for the minima, default 100), head, threads, rules (CompositionRules fields), '
-                        'compress (evaluate the compressed copy of a frozen .pth model; default True) and max_wall_s '
-                        '(seconds after which no further composition is started; default: max_wallclock_seconds '
-                        'less a margin).')
+        spec.input(
+            'compositions',
+            valid_type=orm.List,
+            validator=_validate_compositions,
+            help='The compositions to search: formulas such as "CaYH12" (the reduced formula is the formula '
+            'unit) or objects of counts such as {"Ca": 1, "Y": 1, "H": 12}.',
+        )
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            validator=_validate_parameters,
+            required=False,
+            help='Fields of SearchSettings (pressure_gpa in GPa, budget = relaxations per composition, '
+            'population, max_atoms, seed, max_steps, fmax, batch_size, ...) plus window_mev (meV/atom '
+            'above the best for the minima, default 100), head, threads, rules (CompositionRules fields), '
+            'compress (evaluate the compressed copy of a frozen .pth model; default True) and max_wall_s '
+            '(seconds after which no further composition is started; default: max_wallclock_seconds '
+            'less a margin).',
+        )
 
-        spec.output('samples', valid_type=orm.ArrayData,
-                    help='Every relaxed structure of every composition, packed (numbers, positions, cells, offsets, '
-                         'initial_positions, initial_cells), with per-structure arrays composition_index, formula, '
-                         'local_index, enthalpy_per_atom (eV), energy (eV), volume (Å³), flag, generation, origin, '
-                         'n_steps, natoms and duplicate_of (index of the structure it repeats, -1 if none).')
-        spec.output('minima', valid_type=orm.ArrayData,
-                    help='The distinct minima within window_mev of the best of each composition, packed, with '
-                         'composition_index, formula, sample_index, rank, enthalpy_per_atom, relative_mev, '
-                         'space_group_number, space_group_symbol, natoms, generation, origin, flag, duplicates.')
-        spec.output('summary', valid_type=orm.Dict,
-                    help='Per composition: status (finished, failed, or interrupted / not_started when the worker '
-                         'stopped early), best enthalpy and space group, relaxations, counts, minima, timing; plus the '
-                         'settings, the model (name, md5, type map), stopped and unfinished.')
+        spec.output(
+            'samples',
+            valid_type=orm.ArrayData,
+            help='Every relaxed structure of every composition, packed (numbers, positions, cells, offsets, '
+            'initial_positions, initial_cells), with per-structure arrays composition_index, formula, '
+            'local_index, enthalpy_per_atom (eV), energy (eV), volume (Å³), flag, generation, origin, '
+            'n_steps, natoms and duplicate_of (index of the structure it repeats, -1 if none).',
+        )
+        spec.output(
+            'minima',
+            valid_type=orm.ArrayData,
+            help='The distinct minima within window_mev of the best of each composition, packed, with '
+            'composition_index, formula, sample_index, rank, enthalpy_per_atom, relative_mev, '
+            'space_group_number, space_group_symbol, natoms, generation, origin, flag, duplicates.',
+        )
+        spec.output(
+            'summary',
+            valid_type=orm.Dict,
+            help='Per composition: status (finished, failed, or interrupted / not_started when the worker '
+            'stopped early), best enthalpy and space group, relaxations, counts, minima, timing; plus the '
+            'settings, the model (name, md5, type map), stopped and unfinished.',
+        )
         spec.default_output_node = 'summary'
 
-        spec.exit_code(323, 'ERROR_INVALID_COMPOSITION',
-                       message='A composition is malformed or breaks the composition rules: {message}')
-        spec.exit_code(324, 'ERROR_ATOM_BUDGET',
-                       message='The atom budget max_atoms is smaller than a formula unit: {message}')
-        spec.exit_code(410, 'ERROR_NO_USABLE_RELAXATION',
-                       message='No composition gave a usable relaxation ({counts}); outputs are attached.')
-        spec.exit_code(411, 'ERROR_COMPOSITIONS_FAILED',
-                       message='The search failed for {formulas}: {message}; the outputs of the other compositions '
-                               'are attached.')
+        spec.exit_code(
+            323,
+            'ERROR_INVALID_COMPOSITION',
+            message='A composition is malformed or breaks the composition rules: {message}',
+        )
+        spec.exit_code(
+            324, 'ERROR_ATOM_BUDGET', message='The atom budget max_atoms is smaller than a formula unit: {message}'
+        )
+        spec.exit_code(
+            410,
+            'ERROR_NO_USABLE_RELAXATION',
+            message='No composition gave a usable relaxation ({counts}); outputs are attached.',
+        )
+        spec.exit_code(
+            411,
+            'ERROR_COMPOSITIONS_FAILED',
+            message='The search failed for {formulas}: {message}; the outputs of the other compositions are attached.',
+        )
 
     def write_inputs(self, folder) -> list[str]:
         with folder.open(self._INPUT_COMPOSITIONS, 'w') as handle:
             json.dump(self.inputs.compositions.get_list(), handle, indent=2)
-        return ['--compositions', self._INPUT_COMPOSITIONS, '--output', self._OUTPUT_FILE, '--minima',
-                self._MINIMA_FILE, '--summary', self._SUMMARY_FILE]
+        return [
+            '--compositions',
+            self._INPUT_COMPOSITIONS,
+            '--output',
+            self._OUTPUT_FILE,
+            '--minima',
+            self._MINIMA_FILE,
+            '--summary',
+            self._SUMMARY_FILE,
+        ]
 
     def worker_parameters(self) -> dict:
         params = super().worker_parameters()

@@ -2,6 +2,7 @@
 
 Sub-commands are imported lazily, so that ``aiida-hydrides compositions`` starts fast and never loads AiiDA.
 """
+
 import importlib
 
 import click

@@ -1,4 +1,5 @@
 """Allow ``python -m aiida_hydrides.cli``."""
+
 from aiida_hydrides.cli import cli
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
 """``aiida-hydrides compositions``: enumerate the ternary hydrides A_mB_nH_x of a system or an element space."""
+
 import click
 
 from .utils import echo_json, fail
@@ -9,16 +10,21 @@ from .utils import echo_json, fail
 @click.option('--count', is_flag=True, help='Print only the number of compositions (and of distinct reduced formulas).')
 @click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
 @click.option(
-    '--references', is_flag=True,
+    '--references',
+    is_flag=True,
     help='List the reference phases of the hull instead: elements, binary hydrides and A-B alloys.',
 )
 @click.option('--distinct', is_flag=True, help='List each reduced formula once (473 per system with the defaults).')
 @click.option(
-    '--all', 'whole_space', is_flag=True,
+    '--all',
+    'whole_space',
+    is_flag=True,
     help='Enumerate every A-B pair of the element space instead of one SYSTEM (378 pairs by default).',
 )
 @click.option(
-    '--elements', default=None, metavar='SYMBOLS',
+    '--elements',
+    default=None,
+    metavar='SYMBOLS',
     help="Element space for --all, e.g. 'Ca,Y,La,Mg' (hydrogen is always included); default: the 29-element space.",
 )
 @click.option('--max-m', type=int, default=4, show_default=True, help='Largest number of A atoms m.')
@@ -29,8 +35,9 @@ from .utils import echo_json, fail
 @click.option(
     '--max-h-ratio', type=float, default=10, show_default=True, help='Largest x/(m+n), hydrogen atoms per partner atom.'
 )
-def compositions(system, count, as_json, references, distinct, whole_space, elements, max_m, max_n, min_h_ratio,
-                 max_h_ratio):
+def compositions(
+    system, count, as_json, references, distinct, whole_space, elements, max_m, max_n, min_h_ratio, max_h_ratio
+):
     """Enumerate the compositions A_mB_nH_x of SYSTEM (e.g. 'Ca-Y' or 'CaY').
 
     The default rules are 1 <= m, n <= 4 and 3(m+n) <= x <= 10(m+n): 576 compositions per system, 473 distinct
@@ -77,14 +84,16 @@ def _system(pair, rules, count, as_json, distinct):
         return
     items = comps.enumerate_compositions(pair, rules, distinct=distinct)
     if as_json:
-        echo_json({
-            'system': label,
-            'rules': rules.as_dict(),
-            'count': total,
-            'distinct_count': unique,
-            'distinct': distinct,
-            'compositions': [item.as_dict() for item in items],
-        })
+        echo_json(
+            {
+                'system': label,
+                'rules': rules.as_dict(),
+                'count': total,
+                'distinct_count': unique,
+                'distinct': distinct,
+                'compositions': [item.as_dict() for item in items],
+            }
+        )
         return
     click.echo(f'{"formula":<14} {"reduced":<12} {"m":>2} {"n":>2} {"x":>3} {"atoms":>5} {"H share":>8}')
     for item in items:
@@ -112,8 +121,11 @@ def _references(pair, count, as_json):
             f'{len(phases.elements)} elements, {len(phases.hydrides)} binary hydrides, {len(phases.alloys)} alloys'
         )
         return
-    for title, items in (('elements', phases.elements), ('binary hydrides', phases.hydrides),
-                         ('alloys', phases.alloys)):
+    for title, items in (
+        ('elements', phases.elements),
+        ('binary hydrides', phases.hydrides),
+        ('alloys', phases.alloys),
+    ):
         click.echo(f'# {title} ({len(items)})')
         for item in items:
             click.echo(item.formula)

@@ -1,4 +1,5 @@
 """``aiida-hydrides demo``: the end-to-end demonstration run on the default AiiDA profile."""
+
 import click
 
 from aiida_hydrides.cli.params import options
@@ -14,10 +15,14 @@ def _show_compositions(system: str):
 
     comps = enumerate_compositions(system)
     refs = reference_compositions(system)
-    click.echo(f'{len(comps)} compositions A_mB_nH_x ({count_compositions(system, distinct=True)} distinct reduced '
-               f'formulas), e.g. {", ".join(c.formula for c in comps[:4])}, ..., {comps[-1].formula}')
-    click.echo(f'hull references: {len(refs.elements)} elements, {len(refs.hydrides)} binary hydrides, '
-               f'{len(refs.alloys)} alloys')
+    click.echo(
+        f'{len(comps)} compositions A_mB_nH_x ({count_compositions(system, distinct=True)} distinct reduced '
+        f'formulas), e.g. {", ".join(c.formula for c in comps[:4])}, ..., {comps[-1].formula}'
+    )
+    click.echo(
+        f'hull references: {len(refs.elements)} elements, {len(refs.hydrides)} binary hydrides, '
+        f'{len(refs.alloys)} alloys'
+    )
 
 
 def _show_prototypes():
@@ -30,8 +35,10 @@ def _show_prototypes():
         info = describe(build_prototype(name, *elements))
         passes = info['space_group_number'] > 75 and (info['atomic_h_fraction'] or 0) > 0.75
         group = f'{info["space_group_symbol"]} ({info["space_group_number"]})'
-        click.echo(f'{info["reduced_formula"]:<10} {group:<14} {info["atomic_h_fraction"]:>9.2f} '
-                   f'{info["shortest_hh_distance"]:>7.3f}  {"yes" if passes else "no"}')
+        click.echo(
+            f'{info["reduced_formula"]:<10} {group:<14} {info["atomic_h_fraction"]:>9.2f} '
+            f'{info["shortest_hh_distance"]:>7.3f}  {"yes" if passes else "no"}'
+        )
 
 
 def _show_hull(system: str):
@@ -40,14 +47,23 @@ def _show_hull(system: str):
 
     a, b = parse_system(system)
     # Illustrative enthalpies (eV/atom) of a few phases; real ones come from LAM or DFT relaxations at pressure.
-    entries = [(a, 0.0), (b, 0.0), ('H', 0.0), (f'{a}H6', -0.30), (f'{b}H6', -0.35), (f'{a}{b}H12', -0.36),
-               (f'{a}{b}H10', -0.20)]
+    entries = [
+        (a, 0.0),
+        (b, 0.0),
+        ('H', 0.0),
+        (f'{a}H6', -0.30),
+        (f'{b}H6', -0.35),
+        (f'{a}{b}H12', -0.36),
+        (f'{a}{b}H10', -0.20),
+    ]
     hull = build_hull(entries, pressure=200.0)
     click.echo(f'{"phase":<10} {"H_f (eV/atom)":>14} {"E_hull (meV/atom)":>18}  decomposes to')
     for point in hull.points:
         parts = ' + '.join(f'{part.fraction:.2f} {part.formula}' for part in point.decomposition) or '-'
-        click.echo(f'{point.formula:<10} {point.formation_enthalpy_per_atom:>14.3f} {1000 * point.e_hull:>18.1f}  '
-                   f'{parts if point.e_hull > 0 else "(on the hull)"}')
+        click.echo(
+            f'{point.formula:<10} {point.formation_enthalpy_per_atom:>14.3f} {1000 * point.e_hull:>18.1f}  '
+            f'{parts if point.e_hull > 0 else "(on the hull)"}'
+        )
 
 
 def _show_setup(computer='localhost'):
@@ -85,14 +101,20 @@ def _show_dft_enthalpy(pressure: float, computer='localhost'):
     relaxed = node.outputs.relaxed_structure
     a = (2 * relaxed.get_cell_volume()) ** (1 / 3)
     info = describe(relaxed.get_ase())
-    click.echo(f'DftEnthalpyWorkChain<{node.pk}>: a = {a:.3f} Å (PBE literature 2.98-3.00 Å), '
-               f'{info["space_group_symbol"]}, H = {node.outputs.enthalpy_per_atom.value:.4f} eV/atom, '
-               f'P = {node.outputs.pressure.value:.1f} GPa')
+    click.echo(
+        f'DftEnthalpyWorkChain<{node.pk}>: a = {a:.3f} Å (PBE literature 2.98-3.00 Å), '
+        f'{info["space_group_symbol"]}, H = {node.outputs.enthalpy_per_atom.value:.4f} eV/atom, '
+        f'P = {node.outputs.pressure.value:.1f} GPa'
+    )
     qb = orm.QueryBuilder().append(
-        orm.StructureData, filters={'extras.hydrides.pressure_gpa': pressure, 'extras.hydrides.method': 'dft'},
-        project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_dft_ev'])
-    click.echo(f'QueryBuilder, structures relaxed at {pressure:g} GPa: '
-               + ', '.join(f'<{pk}> {formula} {enthalpy:.4f} eV/atom' for pk, formula, enthalpy in qb.all()))
+        orm.StructureData,
+        filters={'extras.hydrides.pressure_gpa': pressure, 'extras.hydrides.method': 'dft'},
+        project=['id', 'extras.hydrides.formula', 'extras.hydrides.enthalpy_dft_ev'],
+    )
+    click.echo(
+        f'QueryBuilder, structures relaxed at {pressure:g} GPa: '
+        + ', '.join(f'<{pk}> {formula} {enthalpy:.4f} eV/atom' for pk, formula, enthalpy in qb.all())
+    )
 
 
 def _show_epc(computer='localhost'):
@@ -106,17 +128,27 @@ def _show_epc(computer='localhost'):
 
     codes = ensure_codes(computer=computer, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
-    overrides = {'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16],
-                                     'qpoints_mesh': [4, 4, 4], 'matdyn_kpoints_mesh': [16, 16, 16]},
-                 'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}}}
-    builder = ElectronPhononWorkChain.get_builder_from_protocol(codes, structure, protocol='fast', overrides=overrides,
-                                                                cutoffs=(30.0, 240.0))
-    click.echo('hydrides.epc on fcc Al (PHonon example03 grids: k 8^3/16^3, q 4^3): pw.x, projwfc.x, ph.x, q2r.x, '
-               'matdyn.x, then α²F, λ and Tc')
+    overrides = {
+        'meta_parameters': {
+            'kpoints_mesh': [8, 8, 8],
+            'kpoints_dense_mesh': [16, 16, 16],
+            'qpoints_mesh': [4, 4, 4],
+            'matdyn_kpoints_mesh': [16, 16, 16],
+        },
+        'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
+    }
+    builder = ElectronPhononWorkChain.get_builder_from_protocol(
+        codes, structure, protocol='fast', overrides=overrides, cutoffs=(30.0, 240.0)
+    )
+    click.echo(
+        'hydrides.epc on fcc Al (PHonon example03 grids: k 8^3/16^3, q 4^3): pw.x, projwfc.x, ph.x, q2r.x, '
+        'matdyn.x, then α²F, λ and Tc'
+    )
     _, node = run_get_node(builder)
     if not node.is_finished_ok:
-        raise click.ClickException(f'ElectronPhononWorkChain<{node.pk}> failed [{node.exit_status}]: '
-                                   f'{node.exit_message}')
+        raise click.ClickException(
+            f'ElectronPhononWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}'
+        )
     click.echo(f'ElectronPhononWorkChain<{node.pk}> (experiment: Tc = 1.18 K)')
     click.echo(format_epc_summary(node.outputs.tc.get_dict()))
     if 'projected_dos' in node.outputs:
@@ -136,28 +168,50 @@ def _show_search(pressure: float, computer='localhost'):
     from aiida_hydrides.models import seed_model_path
     from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
-    overrides = {'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
-                 'max_concurrent_jobs': 1}
+    overrides = {
+        'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
+        'max_concurrent_jobs': 1,
+    }
     builder = SystemSearchWorkChain.get_builder_from_protocol(
-        ensure_lam_code(computer), 'Ca-Y', str(seed_model_path()), pressure=pressure, protocol='fast',
-        overrides=overrides, compositions=['CaH6', 'YH6'], group_label=DEMO_SEARCH_GROUP)
-    click.echo(f'hydrides.search.system: CaH6 and YH6 at {pressure:g} GPa, 24 relaxations each (random symmetric '
-               'cells, then learned offspring) with the seed DeePMD model')
+        ensure_lam_code(computer),
+        'Ca-Y',
+        str(seed_model_path()),
+        pressure=pressure,
+        protocol='fast',
+        overrides=overrides,
+        compositions=['CaH6', 'YH6'],
+        group_label=DEMO_SEARCH_GROUP,
+    )
+    click.echo(
+        f'hydrides.search.system: CaH6 and YH6 at {pressure:g} GPa, 24 relaxations each (random symmetric '
+        'cells, then learned offspring) with the seed DeePMD model'
+    )
     _, node = run_get_node(builder)
     if 'summary' not in node.outputs:
         raise click.ClickException(f'SystemSearchWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
     for formula, entry in node.outputs.summary.get_dict()['compositions'].items():
-        click.echo(f"  {formula:<6} {entry.get('status', '-'):<9} best {entry.get('best_space_group_symbol') or '-'} "
-                   f"H = {entry.get('best_enthalpy_per_atom') or float('nan'):.4f} eV/atom, "
-                   f"{entry.get('n_minima') or 0} minima")
+        click.echo(
+            f'  {formula:<6} {entry.get("status", "-"):<9} best {entry.get("best_space_group_symbol") or "-"} '
+            f'H = {entry.get("best_enthalpy_per_atom") or float("nan"):.4f} eV/atom, '
+            f'{entry.get("n_minima") or 0} minima'
+        )
     qb = orm.QueryBuilder().append(orm.Group, filters={'label': DEMO_SEARCH_GROUP}, tag='group')
-    qb.append(orm.StructureData, with_group='group', filters={'extras.hydrides.space_group_number': {'>': 75}},
-              project=['id', 'extras.hydrides.formula', 'extras.hydrides.space_group_symbol',
-                       'extras.hydrides.e_above_best_mev'])
+    qb.append(
+        orm.StructureData,
+        with_group='group',
+        filters={'extras.hydrides.space_group_number': {'>': 75}},
+        project=[
+            'id',
+            'extras.hydrides.formula',
+            'extras.hydrides.space_group_symbol',
+            'extras.hydrides.e_above_best_mev',
+        ],
+    )
     rows = sorted(qb.all(), key=lambda row: (row[1], row[3]))
-    click.echo('QueryBuilder, minima with space group > 75: '
-               + (', '.join(f'<{pk}> {formula} {symbol} (+{mev:.0f} meV/atom)' for pk, formula, symbol, mev in rows)
-                  or 'none'))
+    click.echo(
+        'QueryBuilder, minima with space group > 75: '
+        + (', '.join(f'<{pk}> {formula} {symbol} (+{mev:.0f} meV/atom)' for pk, formula, symbol, mev in rows) or 'none')
+    )
 
 
 @click.command('demo')

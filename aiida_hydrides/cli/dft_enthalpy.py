@@ -1,4 +1,5 @@
 """``aiida-hydrides dft-enthalpy``: relax a structure at a pressure with pw.x and print its enthalpy per atom."""
+
 import click
 
 from aiida_hydrides.cli.launch import run_or_submit
@@ -62,8 +63,10 @@ def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs
 
     if not as_json:
         where = f' ({structure_source(structure)})' if node.is_stored else ''
-        click.echo(f'{"Submitting" if daemon else "Running"} DftEnthalpyWorkChain for {node.get_formula()}{where} at '
-                   f'{pressure:g} GPa ({protocol} protocol)...')
+        click.echo(
+            f'{"Submitting" if daemon else "Running"} DftEnthalpyWorkChain for {node.get_formula()}{where} at '
+            f'{pressure:g} GPa ({protocol} protocol)...'
+        )
     result = run_or_submit(builder, daemon=daemon, as_json=as_json)
     if result is None:
         return

@@ -1,4 +1,5 @@
 """``aiida-hydrides epc``: run the electron-phonon / Tc work chain on a structure file or a stored structure."""
+
 import click
 
 from aiida_hydrides.cli.launch import run_or_submit
@@ -30,16 +31,26 @@ def format_epc_summary(tc: dict) -> str:
 
 @click.command('epc')
 @arguments.STRUCTURE()
-@options.protocol_option('hydrides.epc', help='Protocol of the `hydrides.epc` work chain: grids, cutoffs, smearing, '
-                         'ph.x threshold (workflows/protocols/epc/base.yaml).')
-@options.COMPUTER(help='Computer whose Quantum ESPRESSO codes (pw, ph, q2r, matdyn, projwfc) run the calculations; '
-                  'missing codes are created from the executables on the PATH of a local computer.')
-@options.PSEUDO_FAMILY(help='Label of the pseudopotential family  [default: the offline pslibrary family, generated '
-                       'if needed].')
+@options.protocol_option(
+    'hydrides.epc',
+    help='Protocol of the `hydrides.epc` work chain: grids, cutoffs, smearing, '
+    'ph.x threshold (workflows/protocols/epc/base.yaml).',
+)
+@options.COMPUTER(
+    help='Computer whose Quantum ESPRESSO codes (pw, ph, q2r, matdyn, projwfc) run the calculations; '
+    'missing codes are created from the executables on the PATH of a local computer.'
+)
+@options.PSEUDO_FAMILY(
+    help='Label of the pseudopotential family  [default: the offline pslibrary family, generated if needed].'
+)
 @options.MPIPROCS()
 @options.PRIMITIVE()
-@click.option('--projwfc/--no-projwfc', default=True, show_default=True,
-              help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).')
+@click.option(
+    '--projwfc/--no-projwfc',
+    default=True,
+    show_default=True,
+    help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).',
+)
 @options.DAEMON()
 @options.JSON(help='Print the full Tc dictionary (with --daemon: the submitted PK) as JSON.')
 def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, daemon, as_json):
@@ -63,7 +74,8 @@ def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, dae
         fail(f'{structure_source(structure)} is not a periodic 3D crystal (pbc = {list(node.pbc)})')
     try:
         builder = ElectronPhononWorkChain.get_builder_from_protocol(
-            codes, node, protocol=protocol, pseudo_family=family, options=calculation_options(computer_node, mpiprocs))
+            codes, node, protocol=protocol, pseudo_family=family, options=calculation_options(computer_node, mpiprocs)
+        )
     except (GridError, ValueError, RuntimeError) as exception:
         fail(str(exception))
 
@@ -80,6 +92,7 @@ def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, dae
     click.echo(f'ElectronPhononWorkChain<{node.pk}> finished ({protocol} protocol)')
     click.echo(format_epc_summary(tc))
     if dos:
-        shares = ', '.join(f'{key[len("fraction_"):]} {value:.2f}' for key, value in dos.items()
-                           if key.startswith('fraction_'))
+        shares = ', '.join(
+            f'{key[len("fraction_") :]} {value:.2f}' for key, value in dos.items() if key.startswith('fraction_')
+        )
         click.echo(f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x); shares: {shares}')

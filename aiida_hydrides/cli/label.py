@@ -1,4 +1,5 @@
 """``aiida-hydrides label``: the seed DFT label set of the DeePMD model (generate, run, status, split)."""
+
 import click
 
 from .params import options
@@ -27,15 +28,18 @@ def label():
 
 
 _DATA_DIR = click.option(
-    '--data-dir', type=click.Path(file_okay=False), default=None,
+    '--data-dir',
+    type=click.Path(file_okay=False),
+    default=None,
     help='Folder of the label set (candidates, manifest, pieces, archives)  [default: data/seed of the checkout].',
 )
 
 
 @label.command('generate')
 @_DATA_DIR
-@click.option('--seed', type=click.IntRange(min=0), default=None,
-              help='Random seed of the candidate frames  [default: 20260607].')
+@click.option(
+    '--seed', type=click.IntRange(min=0), default=None, help='Random seed of the candidate frames  [default: 20260607].'
+)
 @click.option('--force', is_flag=True, help='Overwrite existing candidates (only if no piece refers to them).')
 def generate(data_dir, seed, force):
     """Generate the candidate frames (candidates.extxyz) and their manifest (manifest.json, with the held-out flags)."""
@@ -55,14 +59,25 @@ def generate(data_dir, seed, force):
     seed_configs.write_candidates(frames, target)
     manifest = seed_configs.build_manifest(frames, seed)
     seed_configs.write_manifest(manifest, data_dir / MANIFEST_FILE)
-    echo_json({'candidates': str(target), 'frames': len(frames),
-               'heldout': sum(record['heldout'] for record in manifest['frames'])})
+    echo_json(
+        {
+            'candidates': str(target),
+            'frames': len(frames),
+            'heldout': sum(record['heldout'] for record in manifest['frames']),
+        }
+    )
 
 
 @label.command('extend')
 @_DATA_DIR
-@click.option('--round', 'round_number', type=int, default=2, show_default=True,
-              help='Extension round to append (seed_configs.EXTENSION_ROUNDS).')
+@click.option(
+    '--round',
+    'round_number',
+    type=int,
+    default=2,
+    show_default=True,
+    help='Extension round to append (seed_configs.EXTENSION_ROUNDS).',
+)
 def extend(data_dir, round_number):
     """Append the frames of an extension round to the candidates and the manifest (new ids, held-out by the id hash).
 
@@ -79,12 +94,25 @@ def extend(data_dir, round_number):
 
 @label.command('run')
 @_DATA_DIR
-@click.option('--profile-name', default='hydrides-labels', show_default=True,
-              help='AiiDA profile of the label calculations; created (not as default) when missing.')
-@click.option('--max-frames', type=click.IntRange(min=0), default=None,
-              help='Compute at most this many new frames in this run  [default: all remaining].')
-@click.option('--chunk', type=click.IntRange(min=1), default=20, show_default=True,
-              help='Frames per piece: a piece (deepmd/npy + archive) is written after every CHUNK new labels.')
+@click.option(
+    '--profile-name',
+    default='hydrides-labels',
+    show_default=True,
+    help='AiiDA profile of the label calculations; created (not as default) when missing.',
+)
+@click.option(
+    '--max-frames',
+    type=click.IntRange(min=0),
+    default=None,
+    help='Compute at most this many new frames in this run  [default: all remaining].',
+)
+@click.option(
+    '--chunk',
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help='Frames per piece: a piece (deepmd/npy + archive) is written after every CHUNK new labels.',
+)
 @options.COMPUTER(help='Computer that runs pw.x (its pw code is created when missing).')
 @click.option('--retry-failed', is_flag=True, help='Compute again the frames whose SCF failed before.')
 @click.option('--no-archive', is_flag=True, help='Do not write the AiiDA archive of each piece.')
@@ -102,8 +130,14 @@ def run(data_dir, profile_name, max_frames, chunk, computer, retry_failed, no_ar
         ensure_label_profile(profile_name)
         only = [i.strip() for i in ids.split(',') if i.strip()] if ids else None
         summary = run_labels(
-            _data_dir(data_dir), max_frames=max_frames, chunk=chunk, computer=computer, retry_failed=retry_failed,
-            archive=not no_archive, only_ids=only, log=lambda line: click.echo(line, err=True),
+            _data_dir(data_dir),
+            max_frames=max_frames,
+            chunk=chunk,
+            computer=computer,
+            retry_failed=retry_failed,
+            archive=not no_archive,
+            only_ids=only,
+            log=lambda line: click.echo(line, err=True),
         )
     except HydridesInputError as exception:
         fail(str(exception))
@@ -145,8 +179,12 @@ def pack(data_dir, name, keep):
 @label.command('split')
 @click.argument('output_dir', type=click.Path(file_okay=False))
 @_DATA_DIR
-@click.option('--rounds', default=None, metavar='N,M',
-              help='Only the frames of these label rounds (e.g. 1,2)  [default: every round].')
+@click.option(
+    '--rounds',
+    default=None,
+    metavar='N,M',
+    help='Only the frames of these label rounds (e.g. 1,2)  [default: every round].',
+)
 def split(output_dir, data_dir, rounds):
     """Merge all pieces into OUTPUT_DIR/train and OUTPUT_DIR/heldout deepmd/npy systems (held-out: frame-id hash)."""
     from aiida_hydrides.core import seed_configs

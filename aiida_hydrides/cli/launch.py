@@ -1,4 +1,5 @@
 """Launching work chains from the command line: in this process (``run``), or on the AiiDA daemon (``--daemon``)."""
+
 from __future__ import annotations
 
 import click
@@ -65,21 +66,35 @@ def submit_to_daemon(builder, as_json: bool = False):
     running = daemon_is_running(profile)
     process_label = builder.process_class.__name__
     if not running:
-        click.secho(f"Warning: the daemon of profile '{profile.name}' is not running; start it with "
-                    f'`{verdi} daemon start`.', fg='yellow', err=True)
+        click.secho(
+            f"Warning: the daemon of profile '{profile.name}' is not running; start it with `{verdi} daemon start`.",
+            fg='yellow',
+            err=True,
+        )
     try:
         node = submit(builder)
     except (InvalidOperation, ConnectionError) as exception:
         if not running and profile.process_control_backend == 'core.zeromq':
-            fail(f'{process_label} was not submitted: the ZeroMQ broker of profile {profile.name!r} runs inside the '
-                 f'daemon, so submitting needs a running daemon. Start it with `{verdi} daemon start` and run this '
-                 'command again, or leave out --daemon to run the work chain in this process.')
+            fail(
+                f'{process_label} was not submitted: the ZeroMQ broker of profile {profile.name!r} runs inside the '
+                f'daemon, so submitting needs a running daemon. Start it with `{verdi} daemon start` and run this '
+                'command again, or leave out --daemon to run the work chain in this process.'
+            )
         fail(f'{process_label} was not submitted: {exception}')
 
     commands = follow_commands(node.pk, profile)
     if as_json:
-        echo_json({'pk': node.pk, 'uuid': node.uuid, 'process_label': process_label, 'profile': profile.name,
-                   'submitted': True, 'daemon_running': running, 'follow': commands})
+        echo_json(
+            {
+                'pk': node.pk,
+                'uuid': node.uuid,
+                'process_label': process_label,
+                'profile': profile.name,
+                'submitted': True,
+                'daemon_running': running,
+                'follow': commands,
+            }
+        )
         return node
     click.echo(f"Submitted {process_label}<{node.pk}> to the daemon of profile '{profile.name}'.")
     if not running:

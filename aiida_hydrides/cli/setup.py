@@ -1,4 +1,5 @@
 """``aiida-hydrides setup``: AiiDA profile, local computer, Quantum ESPRESSO codes and the pseudopotential family."""
+
 import click
 
 from .params import options
@@ -16,30 +17,54 @@ def _parse_elements(text):
 
 @click.command('setup')
 @click.option(
-    '--create-profile', is_flag=True,
+    '--create-profile',
+    is_flag=True,
     help='Create an AiiDA profile (SQLite storage, built-in ZeroMQ broker) if none is configured.',
 )
 @click.option(
-    '--profile-name', default='hydrides', show_default=True,
+    '--profile-name',
+    default='hydrides',
+    show_default=True,
     help='Name of the profile that --create-profile creates.',
 )
 @options.COMPUTER(help='Computer for the codes; `localhost` is created when missing.')
-@options.MPIPROCS(default=2, show_default=True,
-                  help='Default MPI processes per machine of the local computer (what --mpiprocs of the other '
-                       'commands defaults to).')
-@click.option('--pools', type=click.IntRange(min=1), default=None,
-              help='Default k-point pools (-nk) for pw.x, ph.x and projwfc.x  [default: MPIPROCS].')
-@click.option('--executables-dir', default=None, metavar='DIR',
-              help='Folder holding pw.x, ph.x, ...  [default: the PATH of the local machine].')
-@click.option(
-    '--family', default=None, metavar='LABEL',
-    help='Pseudopotential family. Default: the offline pslibrary family of --kind, generated with ld1.x. An installed '
-         'family (e.g. from `aiida-pseudo install sssp`) can be named instead; then nothing is generated.',
+@options.MPIPROCS(
+    default=2,
+    show_default=True,
+    help='Default MPI processes per machine of the local computer (what --mpiprocs of the other commands defaults to).',
 )
-@click.option('--elements', default=None, metavar='SYMBOLS',
-              help="Elements the family must cover, e.g. 'H,La,Y'  [default: the 29 elements of the search space].")
-@click.option('--kind', type=click.Choice(['us', 'paw']), default='us', show_default=True,
-              help='Ultrasoft or PAW pseudopotentials for a generated family.')
+@click.option(
+    '--pools',
+    type=click.IntRange(min=1),
+    default=None,
+    help='Default k-point pools (-nk) for pw.x, ph.x and projwfc.x  [default: MPIPROCS].',
+)
+@click.option(
+    '--executables-dir',
+    default=None,
+    metavar='DIR',
+    help='Folder holding pw.x, ph.x, ...  [default: the PATH of the local machine].',
+)
+@click.option(
+    '--family',
+    default=None,
+    metavar='LABEL',
+    help='Pseudopotential family. Default: the offline pslibrary family of --kind, generated with ld1.x. An installed '
+    'family (e.g. from `aiida-pseudo install sssp`) can be named instead; then nothing is generated.',
+)
+@click.option(
+    '--elements',
+    default=None,
+    metavar='SYMBOLS',
+    help="Elements the family must cover, e.g. 'H,La,Y'  [default: the 29 elements of the search space].",
+)
+@click.option(
+    '--kind',
+    type=click.Choice(['us', 'paw']),
+    default='us',
+    show_default=True,
+    help='Ultrasoft or PAW pseudopotentials for a generated family.',
+)
 def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_dir, family, elements, kind):
     """Prepare everything the calculations need; safe to run again (existing things are reused).
 
@@ -76,8 +101,7 @@ def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_d
 
     try:
         target = ensure_localhost(computer, mpiprocs, report=report) if computer == 'localhost' else computer
-        ensure_codes(target, mpiprocs=mpiprocs, executables_dir=executables_dir, pools=pools or mpiprocs,
-                     report=report)
+        ensure_codes(target, mpiprocs=mpiprocs, executables_dir=executables_dir, pools=pools or mpiprocs, report=report)
     except CodeSetupError as exc:
         _flush(report)
         fail(str(exc))
@@ -88,8 +112,10 @@ def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_d
         get_pseudo_family(label)
         click.echo(f'family {label}: exists')
     except MissingPseudoFamilyError:
-        click.echo(f'family {label}: creating it for {len(element_list)} elements (UPF files not yet cached are '
-                   'generated with ld1.x, a few seconds each)')
+        click.echo(
+            f'family {label}: creating it for {len(element_list)} elements (UPF files not yet cached are '
+            'generated with ld1.x, a few seconds each)'
+        )
     try:
         pseudo_family = ensure_pseudo_family(label, elements=element_list, kind=kind)
     except (PseudoFamilyError, FileNotFoundError) as exc:
@@ -105,8 +131,10 @@ def _flush(report):
 
 
 def _echo_family(family, elements):
-    click.echo(f'family {family.label}: {len(family.elements)} elements, covers {len(elements)} requested '
-               f'({family.__class__.__name__})')
+    click.echo(
+        f'family {family.label}: {len(family.elements)} elements, covers {len(elements)} requested '
+        f'({family.__class__.__name__})'
+    )
     get_cutoffs = getattr(family, 'get_recommended_cutoffs', None)
     if get_cutoffs is None:
         return
@@ -117,4 +145,4 @@ def _echo_family(family, elements):
         wfc, rho = get_cutoffs(elements=(element,), unit='Ry')
         cells.append(f'{element:>2} {wfc:5.0f}/{rho:<5.0f}')
     for start in range(0, len(cells), 6):
-        click.echo('  ' + '   '.join(cells[start:start + 6]))
+        click.echo('  ' + '   '.join(cells[start : start + 6]))

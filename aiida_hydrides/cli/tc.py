@@ -1,4 +1,5 @@
 """``aiida-hydrides tc``: lambda, omega_log, omega_2 and Tc from an a2F.dos file, or from a finished EPC work chain."""
+
 from __future__ import annotations
 
 import pathlib
@@ -145,7 +146,8 @@ def _from_node(identifier, mustars, as_json):
                 f'stored: {", ".join(f"{mu:g}" for mu in sorted(stored))}'
             )
         tc = {
-            key: value for key, value in tc.items()
+            key: value
+            for key, value in tc.items()
             if not (parsed := parse_tc_key(key)) or any(abs(parsed[1] - mu) < 1e-9 for mu in mustars)
         }
     if as_json:
@@ -157,14 +159,27 @@ def _from_node(identifier, mustars, as_json):
 
 @click.command('tc')
 @click.argument('source')
-@click.option('--mustar', '-m', 'mustars', type=float, multiple=True,
-              help='Coulomb pseudopotential mu*; repeat for several values (default: 0.10 and 0.13).')
+@click.option(
+    '--mustar',
+    '-m',
+    'mustars',
+    type=float,
+    multiple=True,
+    help='Coulomb pseudopotential mu*; repeat for several values (default: 0.10 and 0.13).',
+)
 @click.option('--json', 'as_json', is_flag=True, help='Print all numbers as one JSON object.')
 @click.option('--no-eliashberg', is_flag=True, help='Skip the (slower) linearized Eliashberg solution.')
-@click.option('--lambda-file', type=click.Path(exists=True, dir_okay=False),
-              help="QE's `lambda` file from the same matdyn.x run: print its q-sum lambda per smearing and compare.")
-@click.option('--omega-c', type=float, default=None,
-              help='Matsubara cutoff of the Eliashberg solver in K (default: 10 x the highest phonon frequency).')
+@click.option(
+    '--lambda-file',
+    type=click.Path(exists=True, dir_okay=False),
+    help="QE's `lambda` file from the same matdyn.x run: print its q-sum lambda per smearing and compare.",
+)
+@click.option(
+    '--omega-c',
+    type=float,
+    default=None,
+    help='Matsubara cutoff of the Eliashberg solver in K (default: 10 x the highest phonon frequency).',
+)
 def tc(source, mustars, as_json, no_eliashberg, lambda_file, omega_c):
     """Superconducting Tc from an Eliashberg function alpha^2F.
 
@@ -176,8 +191,10 @@ def tc(source, mustars, as_json, no_eliashberg, lambda_file, omega_c):
         _from_file(source, mustars or (0.10, 0.13), not no_eliashberg, lambda_file, omega_c, as_json)
     elif _NODE_IDENTIFIER.match(source):
         if lambda_file or no_eliashberg or omega_c is not None:
-            click.echo('Note: --lambda-file, --no-eliashberg and --omega-c apply to files only; showing the stored '
-                       'result.', err=True)
+            click.echo(
+                'Note: --lambda-file, --no-eliashberg and --omega-c apply to files only; showing the stored result.',
+                err=True,
+            )
         _from_node(source, mustars, as_json)
     else:
         fail(f'{source!r} is neither an existing a2F.dos file nor an AiiDA node identifier (pk or UUID)')

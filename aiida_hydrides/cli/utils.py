@@ -1,4 +1,5 @@
 """Helpers shared by the CLI commands."""
+
 import json
 import sys
 
@@ -77,8 +78,11 @@ def structure_node(structure, primitive: bool = True):
             from click.core import ParameterSource
 
             if ctx.get_parameter_source('primitive') is ParameterSource.COMMANDLINE:
-                click.echo(f'Note: {structure.__class__.__name__}<{structure.pk}> is used as is: --primitive applies '
-                           'to structure files only.', err=True)
+                click.echo(
+                    f'Note: {structure.__class__.__name__}<{structure.pk}> is used as is: --primitive applies '
+                    'to structure files only.',
+                    err=True,
+                )
         return structure
     atoms = primitive_cell(structure) if primitive else structure
     return orm.StructureData(ase=atoms)
@@ -100,8 +104,11 @@ def load_computer(label: str):
         return orm.load_computer(label)
     except (NotExistent, MultipleObjectsError, ValueError) as exception:
         hint = ' (`aiida-hydrides setup` creates localhost)' if label == 'localhost' else ''
-        bad_option('computer', f'cannot load the computer {label!r}: {exception}. List the computers with `verdi '
-                               f'computer list`, or set one up with `verdi computer setup`{hint}.')
+        bad_option(
+            'computer',
+            f'cannot load the computer {label!r}: {exception}. List the computers with `verdi '
+            f'computer list`, or set one up with `verdi computer setup`{hint}.',
+        )
 
 
 def load_code(identifier: str, plugins=()):

@@ -4,6 +4,7 @@ enumeration of a system or of a whole element space, and the reference phases a 
 The default rules are those of the 2025 deep-learning search for ternary hydrides: 1 <= m, n <= 4 and
 3(m+n) <= x <= 10(m+n). They give 576 (m, n, x) per A-B pair, of which 473 are distinct reduced formulas.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -400,11 +401,11 @@ class ReferenceRules:
         """Distinct reduced alloys A_kB_l, by increasing share of B."""
         if not self.include_alloys:
             return []
-        ratios = {Fraction(l, k + l) for k in range(1, self.max_alloy_k + 1) for l in range(1, self.max_alloy_k + 1)}
+        ratios = {Fraction(j, k + j) for k in range(1, self.max_alloy_k + 1) for j in range(1, self.max_alloy_k + 1)}
         result = []
         for share in sorted(ratios):
-            k, l = share.denominator - share.numerator, share.numerator
-            result.append(Composition(((a, k), (b, l))))
+            k, j = share.denominator - share.numerator, share.numerator
+            result.append(Composition(((a, k), (b, j))))
         return result
 
     def as_dict(self) -> dict:
@@ -502,9 +503,7 @@ def count_space_compositions(
     return space.num_pairs * (rules or DEFAULT_RULES).count(distinct)
 
 
-def reference_compositions(
-    system: str | Iterable[str], rules: ReferenceRules | None = None
-) -> ReferencePhases:
+def reference_compositions(system: str | Iterable[str], rules: ReferenceRules | None = None) -> ReferencePhases:
     """The reference phases of the hull of an A-B-H system: the elements A, B and H, the binary hydrides of A and
     of B, and the A-B alloys, following ``rules`` (default :data:`DEFAULT_REFERENCE_RULES`).
     """

@@ -3,6 +3,7 @@
 Hydrogen neighbours are found with periodic images (including an atom's own images in small cells), so the values
 are right for any cell size. :func:`describe` collects them all in one dictionary.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 The default space is hydrogen plus 28 partner elements (19 metals and 9 non-metals), which gives the 378 A-B pairs of
 ternary hydride systems A-B-H. See ``docs/elements.md`` for the reasoning behind the choice.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -25,28 +26,183 @@ __all__ = (
 
 #: Symbols of the elements 1-118, in order of atomic number.
 CHEMICAL_SYMBOLS: tuple[str, ...] = (
-    'H', 'He', 'Li', 'Be', 'B', 'C', 'N', 'O', 'F', 'Ne', 'Na', 'Mg', 'Al', 'Si', 'P', 'S', 'Cl', 'Ar', 'K', 'Ca',
-    'Sc', 'Ti', 'V', 'Cr', 'Mn', 'Fe', 'Co', 'Ni', 'Cu', 'Zn', 'Ga', 'Ge', 'As', 'Se', 'Br', 'Kr', 'Rb', 'Sr', 'Y',
-    'Zr', 'Nb', 'Mo', 'Tc', 'Ru', 'Rh', 'Pd', 'Ag', 'Cd', 'In', 'Sn', 'Sb', 'Te', 'I', 'Xe', 'Cs', 'Ba', 'La', 'Ce',
-    'Pr', 'Nd', 'Pm', 'Sm', 'Eu', 'Gd', 'Tb', 'Dy', 'Ho', 'Er', 'Tm', 'Yb', 'Lu', 'Hf', 'Ta', 'W', 'Re', 'Os', 'Ir',
-    'Pt', 'Au', 'Hg', 'Tl', 'Pb', 'Bi', 'Po', 'At', 'Rn', 'Fr', 'Ra', 'Ac', 'Th', 'Pa', 'U', 'Np', 'Pu', 'Am', 'Cm',
-    'Bk', 'Cf', 'Es', 'Fm', 'Md', 'No', 'Lr', 'Rf', 'Db', 'Sg', 'Bh', 'Hs', 'Mt', 'Ds', 'Rg', 'Cn', 'Nh', 'Fl', 'Mc',
-    'Lv', 'Ts', 'Og',
+    'H',
+    'He',
+    'Li',
+    'Be',
+    'B',
+    'C',
+    'N',
+    'O',
+    'F',
+    'Ne',
+    'Na',
+    'Mg',
+    'Al',
+    'Si',
+    'P',
+    'S',
+    'Cl',
+    'Ar',
+    'K',
+    'Ca',
+    'Sc',
+    'Ti',
+    'V',
+    'Cr',
+    'Mn',
+    'Fe',
+    'Co',
+    'Ni',
+    'Cu',
+    'Zn',
+    'Ga',
+    'Ge',
+    'As',
+    'Se',
+    'Br',
+    'Kr',
+    'Rb',
+    'Sr',
+    'Y',
+    'Zr',
+    'Nb',
+    'Mo',
+    'Tc',
+    'Ru',
+    'Rh',
+    'Pd',
+    'Ag',
+    'Cd',
+    'In',
+    'Sn',
+    'Sb',
+    'Te',
+    'I',
+    'Xe',
+    'Cs',
+    'Ba',
+    'La',
+    'Ce',
+    'Pr',
+    'Nd',
+    'Pm',
+    'Sm',
+    'Eu',
+    'Gd',
+    'Tb',
+    'Dy',
+    'Ho',
+    'Er',
+    'Tm',
+    'Yb',
+    'Lu',
+    'Hf',
+    'Ta',
+    'W',
+    'Re',
+    'Os',
+    'Ir',
+    'Pt',
+    'Au',
+    'Hg',
+    'Tl',
+    'Pb',
+    'Bi',
+    'Po',
+    'At',
+    'Rn',
+    'Fr',
+    'Ra',
+    'Ac',
+    'Th',
+    'Pa',
+    'U',
+    'Np',
+    'Pu',
+    'Am',
+    'Cm',
+    'Bk',
+    'Cf',
+    'Es',
+    'Fm',
+    'Md',
+    'No',
+    'Lr',
+    'Rf',
+    'Db',
+    'Sg',
+    'Bh',
+    'Hs',
+    'Mt',
+    'Ds',
+    'Rg',
+    'Cn',
+    'Nh',
+    'Fl',
+    'Mc',
+    'Lv',
+    'Ts',
+    'Og',
 )
 _ATOMIC_NUMBERS = {symbol: number for number, symbol in enumerate(CHEMICAL_SYMBOLS, start=1)}
 _BY_LOWER = {symbol.lower(): symbol for symbol in CHEMICAL_SYMBOLS}
 
 #: Non-metals and metalloids; every other element counts as a metal.
 _NONMETALS = frozenset(
-    ('H', 'He', 'B', 'C', 'N', 'O', 'F', 'Ne', 'Si', 'P', 'S', 'Cl', 'Ar', 'Ge', 'As', 'Se', 'Br', 'Kr', 'Sb', 'Te',
-     'I', 'Xe', 'At', 'Rn', 'Ts', 'Og')
+    (
+        'H',
+        'He',
+        'B',
+        'C',
+        'N',
+        'O',
+        'F',
+        'Ne',
+        'Si',
+        'P',
+        'S',
+        'Cl',
+        'Ar',
+        'Ge',
+        'As',
+        'Se',
+        'Br',
+        'Kr',
+        'Sb',
+        'Te',
+        'I',
+        'Xe',
+        'At',
+        'Rn',
+        'Ts',
+        'Og',
+    )
 )
 
 HYDROGEN = 'H'
 
 #: The 19 metals of the default space: those named by the 2025 ternary-hydride study plus Ba, Ti, Hf and Nb.
 DEFAULT_METALS: tuple[str, ...] = (
-    'Li', 'Na', 'K', 'Be', 'Mg', 'Ca', 'Sr', 'Ba', 'Sc', 'Y', 'La', 'Ce', 'Lu', 'Th', 'Ti', 'Zr', 'Hf', 'Nb', 'Al',
+    'Li',
+    'Na',
+    'K',
+    'Be',
+    'Mg',
+    'Ca',
+    'Sr',
+    'Ba',
+    'Sc',
+    'Y',
+    'La',
+    'Ce',
+    'Lu',
+    'Th',
+    'Ti',
+    'Zr',
+    'Hf',
+    'Nb',
+    'Al',
 )
 
 #: The 9 non-metals of the default space.
@@ -158,7 +314,7 @@ class ElementSpace:
         validate_symbol(text)
         raise UnknownElementError(
             f"element '{text}' is not in the element space ({len(self)} elements: "
-            f"{', '.join(self._elements)}){_suggestion(text, self._elements)}"
+            f'{", ".join(self._elements)}){_suggestion(text, self._elements)}'
         )
 
     def __contains__(self, symbol: object) -> bool:
@@ -177,4 +333,4 @@ class ElementSpace:
         return hash(frozenset(self._elements))
 
     def __repr__(self) -> str:
-        return f"ElementSpace({' '.join(self._elements)})"
+        return f'ElementSpace({" ".join(self._elements)})'

@@ -13,6 +13,7 @@ plateau σ meets the agreement test; the σ with the smallest change to its neig
 
 Tc, λ, ω_log and ω̄2 at the chosen σ all come from the α²F histogram, so that they are mutually consistent.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,13 @@ def _relative_changes(values: Sequence[float], index: int) -> float:
     return max(abs(values[index - 1] - centre), abs(values[index + 1] - centre)) / abs(centre)
 
 
-def choose_sigma(sigmas: Sequence[float], lambdas: Sequence[float], lambdas_a2f: Sequence[float] | None = None,
-                 plateau_tolerance: float = 0.05, agreement_tolerance: float = 0.05) -> SigmaChoice:
+def choose_sigma(
+    sigmas: Sequence[float],
+    lambdas: Sequence[float],
+    lambdas_a2f: Sequence[float] | None = None,
+    plateau_tolerance: float = 0.05,
+    agreement_tolerance: float = 0.05,
+) -> SigmaChoice:
     """Apply the σ plateau rule of this module to the q-sum ``lambdas`` (and the α²F ``lambdas_a2f``) per σ."""
     if len(sigmas) != len(lambdas) or not sigmas:
         raise HydridesInputError(f'need one λ per σ, got {len(sigmas)} σ and {len(lambdas)} λ')
@@ -70,8 +76,13 @@ def choose_sigma(sigmas: Sequence[float], lambdas: Sequence[float], lambdas_a2f:
         raise HydridesInputError(f'need one α²F λ per σ, got {len(lambdas_a2f)} for {len(lambdas)} σ')
     if len(sigmas) < 3:
         index = len(sigmas) - 1
-        return SigmaChoice(index, sigmas[index], False, None,
-                           f'only {len(sigmas)} smearing(s): no plateau can be assessed, took the largest σ')
+        return SigmaChoice(
+            index,
+            sigmas[index],
+            False,
+            None,
+            f'only {len(sigmas)} smearing(s): no plateau can be assessed, took the largest σ',
+        )
 
     def agrees(i):
         if lambdas_a2f is None:
@@ -83,20 +94,38 @@ def choose_sigma(sigmas: Sequence[float], lambdas: Sequence[float], lambdas_a2f:
     plateau = [i for i in interior if changes[i] <= plateau_tolerance]
     for i in plateau:
         if agrees(i) in (True, None):
-            return SigmaChoice(i, sigmas[i], True, agrees(i),
-                               f'smallest σ whose λ changes by ≤ {plateau_tolerance:.0%} towards both neighbouring σ '
-                               f'(here {changes[i]:.1%})' + (
-                                   '' if lambdas_a2f is None else
-                                   f' and whose α²F λ agrees with the q-sum λ within {agreement_tolerance:.0%}'))
+            return SigmaChoice(
+                i,
+                sigmas[i],
+                True,
+                agrees(i),
+                f'smallest σ whose λ changes by ≤ {plateau_tolerance:.0%} towards both neighbouring σ '
+                f'(here {changes[i]:.1%})'
+                + (
+                    ''
+                    if lambdas_a2f is None
+                    else f' and whose α²F λ agrees with the q-sum λ within {agreement_tolerance:.0%}'
+                ),
+            )
     if plateau:
         i = plateau[0]
-        return SigmaChoice(i, sigmas[i], True, False,
-                           f'smallest σ on the λ plateau (≤ {plateau_tolerance:.0%}); no plateau σ has α²F and q-sum '
-                           f'λ within {agreement_tolerance:.0%}: use a larger ndos in matdyn.x')
+        return SigmaChoice(
+            i,
+            sigmas[i],
+            True,
+            False,
+            f'smallest σ on the λ plateau (≤ {plateau_tolerance:.0%}); no plateau σ has α²F and q-sum '
+            f'λ within {agreement_tolerance:.0%}: use a larger ndos in matdyn.x',
+        )
     i = min(interior, key=lambda j: changes[j])
-    return SigmaChoice(i, sigmas[i], False, agrees(i),
-                       f'no λ plateau within {plateau_tolerance:.0%} (dense k grid too coarse); took the σ with the '
-                       f'smallest change of λ towards its neighbours ({changes[i]:.1%})')
+    return SigmaChoice(
+        i,
+        sigmas[i],
+        False,
+        agrees(i),
+        f'no λ plateau within {plateau_tolerance:.0%} (dense k grid too coarse); took the σ with the '
+        f'smallest change of λ towards its neighbours ({changes[i]:.1%})',
+    )
 
 
 def _finite(value):
@@ -153,9 +182,14 @@ def _read_lambda_rows(text: str) -> list:
         return rows
 
 
-def build_tc_report(a2f_texts: Mapping[int, str], lambda_text: str, mustars: Sequence[float] = DEFAULT_MUSTARS,
-                    eliashberg: bool = True, plateau_tolerance: float = 0.05,
-                    agreement_tolerance: float = 0.05) -> tuple[dict, dict]:
+def build_tc_report(
+    a2f_texts: Mapping[int, str],
+    lambda_text: str,
+    mustars: Sequence[float] = DEFAULT_MUSTARS,
+    eliashberg: bool = True,
+    plateau_tolerance: float = 0.05,
+    agreement_tolerance: float = 0.05,
+) -> tuple[dict, dict]:
     """Analyse matdyn.x's ``a2F.dos<i>`` texts (keyed by i ≥ 1) and ``lambda`` text.
 
     :return: ``(report, spectrum)``. ``report`` is a flat, JSON-serialisable dict with the Tc values at the chosen σ at
@@ -173,20 +207,29 @@ def build_tc_report(a2f_texts: Mapping[int, str], lambda_text: str, mustars: Seq
     if missing:
         raise HydridesInputError(f'a2F.dos files missing for σ index {missing} (the `lambda` file lists {len(rows)} σ)')
 
-    coupled = [i for i, row in enumerate(rows)
-               if _finite(row.dos_ef) and row.dos_ef > DOS_EF_ZERO and _finite(row.lam) and row.lam > LAMBDA_ZERO]
+    coupled = [
+        i
+        for i, row in enumerate(rows)
+        if _finite(row.dos_ef) and row.dos_ef > DOS_EF_ZERO and _finite(row.lam) and row.lam > LAMBDA_ZERO
+    ]
     if not coupled:
         raise NoStatesAtFermiLevelError(
             'no electronic states at the Fermi level: N(E_F) = 0 or lambda = 0 at every smearing in the matdyn.x '
-            '`lambda` file (an insulator or semiconductor); Tc is undefined')
+            '`lambda` file (an insulator or semiconductor); Tc is undefined'
+        )
 
     spectra = {}
     per_sigma = []
     for i, row in enumerate(rows):
         spectrum = sc.read_a2f_dos(a2f_texts[i + 1])
         spectra[i] = spectrum
-        entry = {'index': i + 1, 'sigma_ry': float(row.sigma_ry), 'lambda_qsum': _finite(row.lam),
-                 'dos_ef': _finite(row.dos_ef), 'omega_log_K_qsum': _finite(row.omega_log_K)}
+        entry = {
+            'index': i + 1,
+            'sigma_ry': float(row.sigma_ry),
+            'lambda_qsum': _finite(row.lam),
+            'dos_ef': _finite(row.dos_ef),
+            'omega_log_K_qsum': _finite(row.omega_log_K),
+        }
         if i in coupled:
             try:
                 summary = sc.summarize_spectrum(spectrum, mustars=tuple(mustars), eliashberg=False)
@@ -204,10 +247,16 @@ def build_tc_report(a2f_texts: Mapping[int, str], lambda_text: str, mustars: Seq
     if not usable:
         raise NoStatesAtFermiLevelError(
             'the α²F spectra integrate to lambda = 0 at every smearing with N(E_F) > 0: no electron-phonon coupling at '
-            'the Fermi level; Tc is undefined')
+            'the Fermi level; Tc is undefined'
+        )
 
-    choice = choose_sigma([per_sigma[i]['sigma_ry'] for i in usable], [per_sigma[i]['lambda_qsum'] for i in usable],
-                          [per_sigma[i]['lambda'] for i in usable], plateau_tolerance, agreement_tolerance)
+    choice = choose_sigma(
+        [per_sigma[i]['sigma_ry'] for i in usable],
+        [per_sigma[i]['lambda_qsum'] for i in usable],
+        [per_sigma[i]['lambda'] for i in usable],
+        plateau_tolerance,
+        agreement_tolerance,
+    )
     chosen = usable[choice.index]
     spectrum = spectra[chosen]
     summary = sc.summarize_spectrum(spectrum, mustars=tuple(mustars), eliashberg=eliashberg)
@@ -228,8 +277,10 @@ def build_tc_report(a2f_texts: Mapping[int, str], lambda_text: str, mustars: Seq
         'sigma_plateau_found': choice.plateau_found,
         'sigma_agreement_ok': choice.agreement_ok,
         'sigma_choice_reason': choice.reason,
-        'sigma_rule': (f'smallest sigma with |dlambda| <= {plateau_tolerance:g} lambda towards both neighbours and '
-                       f'|lambda_a2F - lambda_qsum| <= {agreement_tolerance:g} lambda_qsum'),
+        'sigma_rule': (
+            f'smallest sigma with |dlambda| <= {plateau_tolerance:g} lambda towards both neighbours and '
+            f'|lambda_a2F - lambda_qsum| <= {agreement_tolerance:g} lambda_qsum'
+        ),
         'mustars': [float(m) for m in mustars],
         'formula': 'allen_dynes',
         'formulas': {

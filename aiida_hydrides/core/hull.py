@@ -5,6 +5,7 @@ for every entry, its distance above the hull E_hull (0 for stable phases), the p
 formation enthalpy per atom relative to the lowest elemental entries. Any number of elements works (1, 2, 3, ...);
 every element needs at least one elemental entry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -140,8 +141,8 @@ class ConvexHull:
         missing = [symbol for symbol in self.elements if symbol not in references]
         if missing:
             raise MissingReferenceError(
-                f"the hull of {'-'.join(self.elements)} has no elemental reference for {', '.join(missing)}: "
-                f"add an entry of the pure element ({', '.join(repr(symbol) for symbol in missing)}) with its "
+                f'the hull of {"-".join(self.elements)} has no elemental reference for {", ".join(missing)}: '
+                f'add an entry of the pure element ({", ".join(repr(symbol) for symbol in missing)}) with its '
                 'enthalpy per atom at the same pressure'
             )
         self.pressure = pressure

@@ -8,12 +8,14 @@ A mode counts as imaginary when ω < −``threshold_cm`` (default 20 cm⁻¹) at
 (default 0.05, in units of 2π/alat, as ph.x prints q) from Γ. Near Γ, small negative acoustic frequencies are numerical
 noise of the acoustic sum rule and are ignored.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
 from collections.abc import Iterable
+
 from .units import BOHR_TO_ANGSTROM
 
 __all__ = (
@@ -35,9 +37,7 @@ DEFAULT_THRESHOLD_CM = 20.0
 DEFAULT_GAMMA_RADIUS = 0.05
 
 _Q_LINE = re.compile(r'q\s*=\s*\(\s*([-+\d.eEdD]+)\s+([-+\d.eEdD]+)\s+([-+\d.eEdD]+)\s*\)')
-_FREQ_LINE = re.compile(
-    r'(?:freq|omega)\s*\(\s*(\d+)\s*\)\s*=\s*(\S+)\s*\[THz\]\s*=\s*(\S+)\s*\[cm-1\]'
-)
+_FREQ_LINE = re.compile(r'(?:freq|omega)\s*\(\s*(\d+)\s*\)\s*=\s*(\S+)\s*\[THz\]\s*=\s*(\S+)\s*\[cm-1\]')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +91,10 @@ class ImaginaryMode:
         where = f' ({self.label})' if self.label else ''
         if math.isnan(self.frequency_cm):
             return f'unreadable frequency of mode {self.mode} at q #{self.q_index} = ({q}) 2pi/alat{where}'
-        return (f'omega = {self.frequency_cm:.1f} cm^-1 ({self.frequency_thz:.3f} THz), mode {self.mode}, '
-                f'at q #{self.q_index} = ({q}) 2pi/alat{where}')
+        return (
+            f'omega = {self.frequency_cm:.1f} cm^-1 ({self.frequency_thz:.3f} THz), mode {self.mode}, '
+            f'at q #{self.q_index} = ({q}) 2pi/alat{where}'
+        )
 
 
 def _to_float(text: str) -> float:
@@ -188,18 +190,23 @@ def parse_ph_stdout(path_or_text) -> list[QPointModes]:
         alat = float(match.group(1)) * BOHR_TO_ANGSTROM
     result = []
     for number, (q, modes) in enumerate(_diagonalized_blocks(text.splitlines()), start=1):
-        result.append(QPointModes(
-            q_cart=q,
-            frequencies_cm=tuple(m[2] for m in modes),
-            frequencies_thz=tuple(m[1] for m in modes),
-            alat_angstrom=alat,
-            label=f'q-point {number} of ph.x output',
-        ))
+        result.append(
+            QPointModes(
+                q_cart=q,
+                frequencies_cm=tuple(m[2] for m in modes),
+                frequencies_thz=tuple(m[1] for m in modes),
+                alat_angstrom=alat,
+                label=f'q-point {number} of ph.x output',
+            )
+        )
     return result
 
 
-def find_imaginary_modes(qpoints: Iterable[QPointModes], threshold_cm: float = DEFAULT_THRESHOLD_CM,
-                         gamma_radius: float = DEFAULT_GAMMA_RADIUS) -> list[ImaginaryMode]:
+def find_imaginary_modes(
+    qpoints: Iterable[QPointModes],
+    threshold_cm: float = DEFAULT_THRESHOLD_CM,
+    gamma_radius: float = DEFAULT_GAMMA_RADIUS,
+) -> list[ImaginaryMode]:
     """Return the modes with ω < −``threshold_cm`` at q-points with ``|q|`` ≥ ``gamma_radius`` (2π/alat).
 
     Unreadable (NaN) frequencies are returned as well: they cannot be shown to be stable.
@@ -216,8 +223,11 @@ def find_imaginary_modes(qpoints: Iterable[QPointModes], threshold_cm: float = D
     return found
 
 
-def stability_summary(qpoints: Iterable[QPointModes], threshold_cm: float = DEFAULT_THRESHOLD_CM,
-                      gamma_radius: float = DEFAULT_GAMMA_RADIUS) -> dict:
+def stability_summary(
+    qpoints: Iterable[QPointModes],
+    threshold_cm: float = DEFAULT_THRESHOLD_CM,
+    gamma_radius: float = DEFAULT_GAMMA_RADIUS,
+) -> dict:
     """A JSON-serialisable verdict: ``stable``, the lowest frequency per q-point and the imaginary modes found."""
     qpoints = list(qpoints)
     imaginary = find_imaginary_modes(qpoints, threshold_cm, gamma_radius)
@@ -229,13 +239,18 @@ def stability_summary(qpoints: Iterable[QPointModes], threshold_cm: float = DEFA
         'number_of_qpoints': len(qpoints),
         'min_frequency_cm': min(finite) if finite else None,
         'qpoints_2pi_over_alat': [list(q.q_cart) for q in qpoints],
-        'min_frequency_cm_per_qpoint': [None if math.isnan(q.min_frequency_cm) else q.min_frequency_cm
-                                        for q in qpoints],
+        'min_frequency_cm_per_qpoint': [
+            None if math.isnan(q.min_frequency_cm) else q.min_frequency_cm for q in qpoints
+        ],
         'imaginary_modes': [
-            {'q_index': m.q_index, 'q_2pi_over_alat': list(m.q_cart), 'mode': m.mode,
-             'frequency_cm': None if math.isnan(m.frequency_cm) else m.frequency_cm,
-             'frequency_thz': None if math.isnan(m.frequency_thz) else m.frequency_thz,
-             'description': m.describe()}
+            {
+                'q_index': m.q_index,
+                'q_2pi_over_alat': list(m.q_cart),
+                'mode': m.mode,
+                'frequency_cm': None if math.isnan(m.frequency_cm) else m.frequency_cm,
+                'frequency_thz': None if math.isnan(m.frequency_thz) else m.frequency_thz,
+                'description': m.describe(),
+            }
             for m in imaginary
         ],
     }

@@ -3,6 +3,7 @@
 A large hydrogen share of N(E_F) is the usual quick indicator of strong electron-phonon coupling in hydrides, so it
 is used to choose which candidates get an electron-phonon calculation first.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -17,17 +18,20 @@ __all__ = ('dos_at_energy', 'projected_dos_at_fermi')
 DEFAULT_WINDOW_EV = 0.1
 
 
-def dos_at_energy(energies: Sequence[float], dos: Sequence[float], energy: float,
-                  window_ev: float = DEFAULT_WINDOW_EV) -> float:
+def dos_at_energy(
+    energies: Sequence[float], dos: Sequence[float], energy: float, window_ev: float = DEFAULT_WINDOW_EV
+) -> float:
     """The DOS at ``energy`` averaged with a normalised Gaussian of standard deviation ``window_ev`` (states/eV)."""
     grid = np.asarray(energies, dtype=float)
     values = np.asarray(dos, dtype=float)
     if grid.ndim != 1 or grid.shape != values.shape or grid.size < 2:
-        raise HydridesInputError(f'energies and DOS must be 1-D arrays of the same length, got {grid.shape} and '
-                                 f'{values.shape}')
+        raise HydridesInputError(
+            f'energies and DOS must be 1-D arrays of the same length, got {grid.shape} and {values.shape}'
+        )
     if not grid[0] <= energy <= grid[-1]:
-        raise HydridesInputError(f'E = {energy:.3f} eV lies outside the DOS energy range [{grid[0]:.3f}, '
-                                 f'{grid[-1]:.3f}] eV')
+        raise HydridesInputError(
+            f'E = {energy:.3f} eV lies outside the DOS energy range [{grid[0]:.3f}, {grid[-1]:.3f}] eV'
+        )
     if window_ev <= 0:
         return float(np.interp(energy, grid, values))
     weights = np.exp(-0.5 * ((grid - energy) / window_ev) ** 2)
@@ -36,9 +40,14 @@ def dos_at_energy(energies: Sequence[float], dos: Sequence[float], energy: float
     return float(integral / norm)
 
 
-def projected_dos_at_fermi(energies: Sequence[float], total: Sequence[float],
-                           projected: Mapping[str, Sequence[float]], fermi_energy: float, natoms: int,
-                           window_ev: float = DEFAULT_WINDOW_EV) -> dict:
+def projected_dos_at_fermi(
+    energies: Sequence[float],
+    total: Sequence[float],
+    projected: Mapping[str, Sequence[float]],
+    fermi_energy: float,
+    natoms: int,
+    window_ev: float = DEFAULT_WINDOW_EV,
+) -> dict:
     """N(E_F) in states/eV/cell, per atom, and per element from per-element projected DOS on the same grid.
 
     :param projected: element -> summed projected DOS over all its atoms and orbitals (states/eV).
@@ -53,8 +62,9 @@ def projected_dos_at_fermi(energies: Sequence[float], total: Sequence[float],
         'dos_total_states_per_ev': total_at_ef,
         'dos_per_atom_states_per_ev': total_at_ef / max(int(natoms), 1),
     }
-    per_element = {element: dos_at_energy(energies, values, fermi_energy, window_ev)
-                   for element, values in projected.items()}
+    per_element = {
+        element: dos_at_energy(energies, values, fermi_energy, window_ev) for element, values in projected.items()
+    }
     projected_sum = sum(per_element.values())
     for element, value in sorted(per_element.items()):
         result[f'dos_{element}_states_per_ev'] = value

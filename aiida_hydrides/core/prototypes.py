@@ -4,10 +4,11 @@
 structure searches by element substitution (:mod:`aiida_hydrides.core.search.seeding`). Lattice parameters default to
 values near 200 GPa; pass ``a`` to rescale.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from ase import Atoms
@@ -64,8 +65,19 @@ def clathrate_mh10(metal: str = 'La', a: float = 5.1, x: float = 0.38) -> Atoms:
     """MH10, Fm-3m (LaH10 type): M at 4a, H at 8c and 32f (x, x, x), x = 0.38 (M-H 2.12 Å at a = 5.1 Å); the
     11-atom primitive fcc cell."""
     sites = [(metal, (0, 0, 0)), ('H', (0.25, 0.25, 0.25)), ('H', (0.75, 0.75, 0.75))]
-    sites += [('H', signs) for signs in
-              [(x, x, x), (-x, -x, x), (-x, x, -x), (x, -x, -x), (x, x, -x), (-x, -x, -x), (x, -x, x), (-x, x, x)]]
+    sites += [
+        ('H', signs)
+        for signs in [
+            (x, x, x),
+            (-x, -x, x),
+            (-x, x, -x),
+            (x, -x, -x),
+            (x, x, -x),
+            (-x, -x, -x),
+            (x, -x, x),
+            (-x, x, x),
+        ]
+    ]
     cell = 0.5 * a * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]])
     atoms = Atoms([s for s, _ in sites], positions=[np.multiply(p, a) for _, p in sites], cell=cell, pbc=True)
     atoms.wrap()

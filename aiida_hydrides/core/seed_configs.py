@@ -21,6 +21,7 @@ a prototype never changes the frames of another; frame ids (``seed-0001``, ...) 
 stable as long as the recipe list is unchanged. The candidate frames are written once to an extended-XYZ file and
 the labelling reads that file, so labels always refer to the stored geometry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -172,8 +173,18 @@ def _pair_distances(atoms, cutoff: float):
     volume = abs(np.linalg.det(cell))
     heights = [volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)]
     reach = [int(np.ceil(cutoff / height)) for height in heights]
-    shifts = np.array([(a, b, c) for a in range(-reach[0], reach[0] + 1) for b in range(-reach[1], reach[1] + 1)
-                       for c in range(-reach[2], reach[2] + 1)], dtype=float) @ cell
+    shifts = (
+        np.array(
+            [
+                (a, b, c)
+                for a in range(-reach[0], reach[0] + 1)
+                for b in range(-reach[1], reach[1] + 1)
+                for c in range(-reach[2], reach[2] + 1)
+            ],
+            dtype=float,
+        )
+        @ cell
+    )
     positions = atoms.positions
     vectors = positions[None, :, None, :] + shifts[None, None, :, :] - positions[:, None, None, :]
     distances = np.linalg.norm(vectors, axis=-1)  # (i, j, shift)
@@ -247,8 +258,11 @@ def _tetragonal_mh4(metal: str, ordered: bool = False):
     if not ordered:
         return _crystal([metal, 'H', 'H'], basis, 139, cellpar)
     atoms = _crystal(['Ca', 'H', 'H'], basis, 139, cellpar, primitive=False)
-    body = [i for i, s in enumerate(atoms.get_chemical_symbols())
-            if s != 'H' and np.allclose(atoms.get_scaled_positions()[i], 0.5)]
+    body = [
+        i
+        for i, s in enumerate(atoms.get_chemical_symbols())
+        if s != 'H' and np.allclose(atoms.get_scaled_positions()[i], 0.5)
+    ]
     atoms.symbols[body[0]] = 'Y'
     return atoms
 
@@ -292,9 +306,17 @@ PROTOTYPES = (
 #: CaH4 253, YH4 323, YH3 351 at a 150 GPa model volume, bcc Ca 122 at 150; CaYH8 is the mean of CaH4 and YH4, the
 #: clathrates MH10 take the MH6 factors, CaYH12 the mean of both (a = 3.45 A gives 204 GPa).
 VOLUME_CALIBRATION = {
-    'CaH6-Im-3m': 0.973, 'YH6-Im-3m': 1.038, 'CaYH12-Pm-3m': 1.005, 'CaYH12-layered': 1.005,
-    'CaH4-I4/mmm': 1.073, 'YH4-I4/mmm': 1.155, 'CaYH8-P4/mmm': 1.114, 'YH3-Fm-3m': 1.290,
-    'YH10-Fm-3m': 1.038, 'CaH10-Fm-3m': 0.973, 'Ca-bcc': 0.939,
+    'CaH6-Im-3m': 0.973,
+    'YH6-Im-3m': 1.038,
+    'CaYH12-Pm-3m': 1.005,
+    'CaYH12-layered': 1.005,
+    'CaH4-I4/mmm': 1.073,
+    'YH4-I4/mmm': 1.155,
+    'CaYH8-P4/mmm': 1.114,
+    'YH3-Fm-3m': 1.290,
+    'YH10-Fm-3m': 1.038,
+    'CaH10-Fm-3m': 0.973,
+    'Ca-bcc': 0.939,
 }
 
 #: compositions of the random symmetric structures (primitive cell contents), each with its number of structures
@@ -386,7 +408,11 @@ def _random_structure(composition: dict, rng, attempts: int = 60):
     volume = target_volume(symbols)
     tolerance = Tol_matrix(prototype='atomic')
     for pair, distance in (
-        (('H', 'H'), 1.0), (('Ca', 'H'), 1.6), (('Y', 'H'), 1.6), (('Ca', 'Ca'), 2.2), (('Y', 'Y'), 2.2),
+        (('H', 'H'), 1.0),
+        (('Ca', 'H'), 1.6),
+        (('Y', 'H'), 1.6),
+        (('Ca', 'Ca'), 2.2),
+        (('Y', 'Y'), 2.2),
         (('Ca', 'Y'), 2.2),
     ):
         tolerance.set_tol(*pair, distance)
@@ -395,8 +421,15 @@ def _random_structure(composition: dict, rng, attempts: int = 60):
         crystal = pyxtal()
         try:
             crystal.from_random(
-                3, group, species, counts, factor=1.0, conventional=False, tm=tolerance,
-                random_state=int(rng.integers(2**31)), max_count=20,
+                3,
+                group,
+                species,
+                counts,
+                factor=1.0,
+                conventional=False,
+                tm=tolerance,
+                random_state=int(rng.integers(2**31)),
+                max_count=20,
             )
         except Exception:  # noqa: BLE001 - pyxtal raises various errors for incompatible Wyckoff combinations
             continue
@@ -436,9 +469,18 @@ def _random_frames(seed, compositions=RANDOM_COMPOSITIONS, rattles: int = RANDOM
 EXTENSION_ROUNDS = {
     2: {
         'random': (
-            ({'Ca': 1, 'H': 6}, 3), ({'Y': 1, 'H': 6}, 2), ({'H': 8}, 2), ({'H': 6}, 2), ({'Ca': 1, 'H': 8}, 2),
-            ({'Y': 1, 'H': 9}, 2), ({'Y': 1, 'H': 7}, 1), ({'Ca': 1, 'H': 10}, 1), ({'Ca': 1, 'Y': 1, 'H': 10}, 2),
-            ({'Ca': 1, 'Y': 1, 'H': 12}, 1), ({'Ca': 1, 'H': 4}, 1), ({'Y': 1, 'H': 4}, 1),
+            ({'Ca': 1, 'H': 6}, 3),
+            ({'Y': 1, 'H': 6}, 2),
+            ({'H': 8}, 2),
+            ({'H': 6}, 2),
+            ({'Ca': 1, 'H': 8}, 2),
+            ({'Y': 1, 'H': 9}, 2),
+            ({'Y': 1, 'H': 7}, 1),
+            ({'Ca': 1, 'H': 10}, 1),
+            ({'Ca': 1, 'Y': 1, 'H': 10}, 2),
+            ({'Ca': 1, 'Y': 1, 'H': 12}, 1),
+            ({'Ca': 1, 'H': 4}, 1),
+            ({'Y': 1, 'H': 4}, 1),
         ),
         'rattles': 2,
         'metals': (('Ca-fcc', 'Ca', 'fcc'), ('Ca-sc', 'Ca', 'sc'), ('Y-bcc', 'Y', 'bcc'), ('Y-hcp', 'Y', 'hcp')),
@@ -485,8 +527,9 @@ def _source_frames(path, rattles: int, stream: str, seed: int):
     return frames
 
 
-def generate_extension_frames(round_number: int, first_index: int, seed: int = DEFAULT_SEED,
-                              data_dir=None) -> list[SeedFrame]:
+def generate_extension_frames(
+    round_number: int, first_index: int, seed: int = DEFAULT_SEED, data_dir=None
+) -> list[SeedFrame]:
     """The candidate frames of extension round ``round_number`` (:data:`EXTENSION_ROUNDS`), with ids from
     ``seed-<first_index>`` on; deterministic for a given ``seed`` (random streams of their own, named by the round).
     A round of source structures reads them from ``data_dir`` (the label set's folder)."""
@@ -497,8 +540,9 @@ def generate_extension_frames(round_number: int, first_index: int, seed: int = D
     if 'sources' in recipe:
         if data_dir is None:
             raise HydridesInputError(f'round {round_number} reads source structures: give the label set folder')
-        raw += _source_frames(pathlib.Path(data_dir) / recipe['sources'], recipe['rattles'],
-                              f'round{round_number}:source', seed)
+        raw += _source_frames(
+            pathlib.Path(data_dir) / recipe['sources'], recipe['rattles'], f'round{round_number}:source', seed
+        )
     for name, symbol, lattice in recipe.get('metals', ()):
         base = _extension_metal(symbol, lattice)
         scale = VOLUME_CALIBRATION.get('Ca-bcc', 1.0) if symbol == 'Ca' else 1.0
@@ -577,7 +621,9 @@ def write_candidates(frames, path) -> pathlib.Path:
     for frame in frames:
         atoms = frame.atoms.copy()
         atoms.info = {
-            'frame_id': frame.id, 'prototype': frame.prototype, 'origin': frame.origin,
+            'frame_id': frame.id,
+            'prototype': frame.prototype,
+            'origin': frame.origin,
             'pressure_gpa': round(float(frame.pressure), 1),
         }
         images.append(atoms)
@@ -600,8 +646,11 @@ def read_candidates(path) -> list[SeedFrame]:
         info = dict(atoms.info)
         atoms.info = {}
         atoms.pbc = True
-        frames.append(SeedFrame(str(info['frame_id']), atoms, str(info['prototype']), str(info['origin']),
-                                float(info['pressure_gpa'])))
+        frames.append(
+            SeedFrame(
+                str(info['frame_id']), atoms, str(info['prototype']), str(info['origin']), float(info['pressure_gpa'])
+            )
+        )
     return frames
 
 
@@ -739,8 +788,11 @@ def write_piece(data_dir, frames, index: int | None = None, extra: dict | None =
         'nframes': len(frames),
         'systems': systems,
         'frames': {
-            frame.id: {'uuid': frame.uuid, 'pressure_gpa': round(frame.pressure, 2),
-                       'energy_per_atom': round(float(frame.energy) / len(frame.symbols), 6)}
+            frame.id: {
+                'uuid': frame.uuid,
+                'pressure_gpa': round(frame.pressure, 2),
+                'energy_per_atom': round(float(frame.energy) / len(frame.symbols), 6),
+            }
             for frame in frames
         },
     }
@@ -789,8 +841,9 @@ def frame_rounds(data_dir) -> dict[str, int]:
     return {record['id']: int(record.get('round', 1)) for record in manifest['frames']}
 
 
-def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt: str = HELDOUT_SALT,
-                  rounds=None) -> dict:
+def collect_split(
+    data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt: str = HELDOUT_SALT, rounds=None
+) -> dict:
     """Merge every piece of ``data_dir`` into ``output_dir/{train,heldout}/<system>`` deepmd/npy systems.
 
     The split is :func:`is_heldout` of each frame id, so it never depends on the labels nor on the pieces present.
@@ -806,8 +859,9 @@ def collect_split(data_dir, output_dir, fraction: float = HELDOUT_FRACTION, salt
         rounds = sorted({int(r) for r in rounds})
         unknown = sorted(set(rounds) - set(round_of.values() or [1]))
         if unknown:
-            raise HydridesInputError(f'no label round {unknown} in {data_dir}; its rounds are '
-                                     f'{sorted(set(round_of.values() or [1]))}')
+            raise HydridesInputError(
+                f'no label round {unknown} in {data_dir}; its rounds are {sorted(set(round_of.values() or [1]))}'
+            )
     merged = {'train': {}, 'heldout': {}}
     ids = {'train': {}, 'heldout': {}}
     for piece in list_pieces(data_dir):
@@ -905,8 +959,15 @@ SEED_PRECISION = 'float32'
 #: structure families, which forces alone leave at an offset. The virial weight stays small (see below).
 SCRATCH_STAGE = {
     'learning_rate': {'type': 'exp', 'start_lr': 1.0e-3, 'stop_lr': 1.0e-5},
-    'loss': {'type': 'ener', 'start_pref_e': 0.2, 'limit_pref_e': 20.0, 'start_pref_f': 100.0, 'limit_pref_f': 1.0,
-             'start_pref_v': 0.02, 'limit_pref_v': 0.2},
+    'loss': {
+        'type': 'ener',
+        'start_pref_e': 0.2,
+        'limit_pref_e': 20.0,
+        'start_pref_f': 100.0,
+        'limit_pref_f': 1.0,
+        'start_pref_v': 0.02,
+        'limit_pref_v': 0.2,
+    },
 }
 
 #: Loss and learning rate of the energy-weighted second stage (``stage='energy'``), started from the first stage's
@@ -915,8 +976,15 @@ SCRATCH_STAGE = {
 #: 1 outweighs the energy term (legacy 1/N normalisation) while adding little once energies and forces fit.
 ENERGY_STAGE = {
     'learning_rate': {'type': 'exp', 'start_lr': 3.0e-4, 'stop_lr': 3.0e-6},
-    'loss': {'type': 'ener', 'start_pref_e': 2.0, 'limit_pref_e': 20.0, 'start_pref_f': 4.0, 'limit_pref_f': 1.0,
-             'start_pref_v': 0.02, 'limit_pref_v': 0.02},
+    'loss': {
+        'type': 'ener',
+        'start_pref_e': 2.0,
+        'limit_pref_e': 20.0,
+        'start_pref_f': 4.0,
+        'limit_pref_f': 1.0,
+        'start_pref_v': 0.02,
+        'limit_pref_v': 0.02,
+    },
 }
 
 
@@ -925,8 +993,15 @@ ENERGY_STAGE = {
 #: where it stopped (3e-5 -> 3e-6), for more steps of the same fit without disturbing it first.
 CONTINUE_STAGE = {
     'learning_rate': {'type': 'exp', 'start_lr': 3.0e-5, 'stop_lr': 3.0e-6},
-    'loss': {'type': 'ener', 'start_pref_e': 20.0, 'limit_pref_e': 20.0, 'start_pref_f': 1.0, 'limit_pref_f': 1.0,
-             'start_pref_v': 0.2, 'limit_pref_v': 0.2},
+    'loss': {
+        'type': 'ener',
+        'start_pref_e': 20.0,
+        'limit_pref_e': 20.0,
+        'start_pref_f': 1.0,
+        'limit_pref_f': 1.0,
+        'start_pref_v': 0.2,
+        'limit_pref_v': 0.2,
+    },
 }
 
 #: The stages that start from a trained model: their loss and learning rate, and how ``input.json`` names them.
@@ -939,9 +1014,17 @@ _FURTHER_STAGES = {
 TRAINING_STAGES = ('scratch', *_FURTHER_STAGES)
 
 
-def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 60000, seed: int = 1,
-                   stage: str = 'scratch', sel=None, type_one_side: bool = SEED_TYPE_ONE_SIDE,
-                   precision: str = SEED_PRECISION) -> dict:
+def training_input(
+    train_systems,
+    heldout_systems,
+    max_neighbors,
+    steps: int = 60000,
+    seed: int = 1,
+    stage: str = 'scratch',
+    sel=None,
+    type_one_side: bool = SEED_TYPE_ONE_SIDE,
+    precision: str = SEED_PRECISION,
+) -> dict:
     """The DeePMD (PyTorch) input of the seed model: small se_e2_a, ``type_map`` = :data:`TYPE_MAP`.
 
     ``stage``: ``'scratch'`` (training from scratch, :data:`SCRATCH_STAGE`), ``'energy'`` (an energy-weighted further
@@ -966,16 +1049,23 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 6
         if len(selection) != len(TYPE_MAP) or any(a < b for a, b in zip(selection, max_neighbors)):
             raise HydridesInputError(
                 f'sel={selection} of the initial model does not hold the largest neighbour counts {list(max_neighbors)} '
-                f'of the training data; train the first stage again')
+                f'of the training data; train the first stage again'
+            )
     config = {
         '_comment': 'aiida-hydrides seed model (Ca-Y-H, 150-250 GPa); generated by scripts/train_seed_model.sh',
         '_heldout': list(heldout_systems),
         'model': {
             'type_map': list(TYPE_MAP),
             'descriptor': {
-                'type': 'se_e2_a', 'sel': selection, 'rcut': SEED_RCUT,
-                'rcut_smth': 0.5, 'neuron': [16, 32, 64], 'axis_neuron': 8, 'type_one_side': bool(type_one_side),
-                'precision': precision, 'seed': seed,
+                'type': 'se_e2_a',
+                'sel': selection,
+                'rcut': SEED_RCUT,
+                'rcut_smth': 0.5,
+                'neuron': [16, 32, 64],
+                'axis_neuron': 8,
+                'type_one_side': bool(type_one_side),
+                'precision': precision,
+                'seed': seed,
             },
             'fitting_net': {'neuron': [64, 64, 64], 'resnet_dt': True, 'precision': precision, 'seed': seed},
         },
@@ -983,8 +1073,11 @@ def training_input(train_systems, heldout_systems, max_neighbors, steps: int = 6
         'loss': dict(SCRATCH_STAGE['loss']),
         'training': {
             'training_data': {'systems': list(train_systems), 'batch_size': 'auto'},
-            'numb_steps': int(steps), 'seed': seed, 'disp_file': 'lcurve.out',
-            'disp_freq': max(steps // 200, 1), 'save_freq': max(steps // 20, 1),
+            'numb_steps': int(steps),
+            'seed': seed,
+            'disp_file': 'lcurve.out',
+            'disp_freq': max(steps // 200, 1),
+            'save_freq': max(steps // 20, 1),
         },
     }
     if stage != 'scratch':

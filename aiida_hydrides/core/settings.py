@@ -5,6 +5,7 @@ runs it; the plain type of a field (``float``, ``int``, ``bool``, ``str``, optio
 annotation, so adding a field to the dataclass adds it to every parameter list and check. Range checks stay with the
 dataclass (its ``validated()``); pure Python, no numpy.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +39,7 @@ def _annotation(field) -> tuple[str, bool]:
     text = field.type if isinstance(field.type, str) else getattr(field.type, '__name__', str(field.type))
     text = text.strip()
     if text.startswith('Optional[') and text.endswith(']'):
-        text = f'{text[len("Optional["):-1]} | None'
+        text = f'{text[len("Optional[") : -1]} | None'
     parts = [part.strip() for part in text.split('|')]
     optional = 'None' in parts
     parts = [part for part in parts if part != 'None']
@@ -51,8 +52,9 @@ def _check_type(name: str, value, kind: str):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise HydridesInputError(f'{name} must be a number, got {value!r}')
     elif kind == 'int':
-        if isinstance(value, bool) or not (isinstance(value, numbers.Integral)
-                                           or isinstance(value, float) and value.is_integer()):
+        if isinstance(value, bool) or not (
+            isinstance(value, numbers.Integral) or isinstance(value, float) and value.is_integer()
+        ):
             raise HydridesInputError(f'{name} must be a whole number, got {value!r}')
         return int(value)
     elif kind == 'bool':
@@ -64,8 +66,9 @@ def _check_type(name: str, value, kind: str):
     return value
 
 
-def split_parameters(cls, parameters: Mapping | None, options: Iterable[str] = (),
-                     unchecked: Iterable[str] = ()) -> tuple[dict, dict]:
+def split_parameters(
+    cls, parameters: Mapping | None, options: Iterable[str] = (), unchecked: Iterable[str] = ()
+) -> tuple[dict, dict]:
     """Split ``parameters`` into keyword arguments of the dataclass ``cls`` and the program ``options``.
 
     Names that are neither fields nor options raise :class:`HydridesInputError` listing the accepted names. A field

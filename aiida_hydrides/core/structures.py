@@ -4,6 +4,7 @@ Any format ASE reads works; the format is guessed from the file name for the usu
 extended XYZ, Quantum ESPRESSO input and output). The structure is then checked: it must have atoms of known
 elements, a 3-D cell of non-zero volume and no overlapping atoms.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ Pressure: :func:`parse_pressure` reads what a user types (``200``, ``'200 GPa'``
 wrong unit cannot slip through). Both accept one range, :data:`MIN_PRESSURE_GPA` to :data:`MAX_PRESSURE_GPA`, and give
 one error message, :class:`InvalidPressureError`. Ports validate once with them; the code below trusts the value.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,10 +107,15 @@ class InvalidPressureError(HydridesInputError):
 def pressure_error(pressure: float) -> str | None:
     """The one message for a number of GPa outside the accepted range (``None`` when it is inside)."""
     if not math.isfinite(pressure) or not MIN_PRESSURE_GPA <= pressure <= MAX_PRESSURE_GPA:
-        hint = ' (did you give kbar? 200 GPa = 2000 kbar)' if math.isfinite(pressure) and pressure > MAX_PRESSURE_GPA \
+        hint = (
+            ' (did you give kbar? 200 GPa = 2000 kbar)'
+            if math.isfinite(pressure) and pressure > MAX_PRESSURE_GPA
             else ''
-        return (f'the pressure must be between {MIN_PRESSURE_GPA:g} and {MAX_PRESSURE_GPA:g} GPa, got {pressure:g} GPa'
-                f'{hint}')
+        )
+        return (
+            f'the pressure must be between {MIN_PRESSURE_GPA:g} and {MAX_PRESSURE_GPA:g} GPa, got {pressure:g} GPa'
+            f'{hint}'
+        )
     return None
 
 
@@ -121,9 +127,12 @@ def check_pressure(pressure, name: str = 'pressure') -> float:
     """
     if isinstance(pressure, bool) or isinstance(pressure, (str, bytes)) or not isinstance(pressure, numbers.Real):
         if hasattr(pressure, 'units') or hasattr(pressure, 'unit'):
-            raise InvalidPressureError(f'{name} must be a plain number in GPa, got a quantity with units ({pressure!r})')
-        raise InvalidPressureError(f'{name} must be a number in GPa (e.g. 200), got {type(pressure).__name__} '
-                                   f'{pressure!r}')
+            raise InvalidPressureError(
+                f'{name} must be a plain number in GPa, got a quantity with units ({pressure!r})'
+            )
+        raise InvalidPressureError(
+            f'{name} must be a number in GPa (e.g. 200), got {type(pressure).__name__} {pressure!r}'
+        )
     value = float(pressure)
     message = pressure_error(value)
     if message:
@@ -141,11 +150,14 @@ def parse_pressure(value) -> float:
     if isinstance(value, str):
         match = _PRESSURE_PATTERN.match(value)
         if not match:
-            raise InvalidPressureError(f'cannot read the pressure {value!r}: give a number in GPa, e.g. 200 or "200GPa"')
+            raise InvalidPressureError(
+                f'cannot read the pressure {value!r}: give a number in GPa, e.g. 200 or "200GPa"'
+            )
         number, unit = match.groups()
         factor = PRESSURE_UNITS.get(unit.lower() or 'gpa')
         if factor is None:
-            raise InvalidPressureError(f'unknown pressure unit {unit!r} in {value!r}: use GPa (the default), kbar, '
-                                       'Mbar or TPa, e.g. "200GPa"')
+            raise InvalidPressureError(
+                f'unknown pressure unit {unit!r} in {value!r}: use GPa (the default), kbar, Mbar or TPa, e.g. "200GPa"'
+            )
         value = float(number) * factor
     return check_pressure(value)

@@ -4,6 +4,7 @@ A relaxation batch of hundreds of candidate structures is one node instead of hu
 :mod:`aiida_hydrides.core.lam.batch` (``numbers``, ``positions``, ``cells``, ``offsets``, ``pbc``), and any extra
 per-structure arrays (enthalpies, flags, ...) may sit beside them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -13,8 +14,13 @@ from aiida import orm
 
 from aiida_hydrides.core.lam.batch import BATCH_KEYS, check_batch_arrays, pack_structures, unpack_structures
 
-__all__ = ('structures_to_array', 'array_to_structures', 'array_to_structure_data', 'batch_arrays',
-           'arrays_to_arraydata')
+__all__ = (
+    'structures_to_array',
+    'array_to_structures',
+    'array_to_structure_data',
+    'batch_arrays',
+    'arrays_to_arraydata',
+)
 
 
 def _as_ase(structure):

@@ -12,6 +12,7 @@ The order of the checks:
    true``) then gives ``ERROR_OUT_OF_WALLTIME`` / ``ERROR_OUT_OF_MEMORY``; otherwise the exit code of
    :meth:`LamWorkerParser.attach_outputs`.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,9 +46,14 @@ class LamWorkerParser(Parser):
     """
 
     #: error kind in the worker's error file -> exit code label (any other kind: ERROR_INVALID_INPUT)
-    ERROR_KINDS = {'model': 'ERROR_MODEL', 'element': 'ERROR_UNKNOWN_ELEMENT', 'input': 'ERROR_INVALID_INPUT',
-                   'walltime': 'ERROR_OUT_OF_WALLTIME', 'signal': 'ERROR_OUT_OF_WALLTIME',
-                   'memory': 'ERROR_OUT_OF_MEMORY'}
+    ERROR_KINDS = {
+        'model': 'ERROR_MODEL',
+        'element': 'ERROR_UNKNOWN_ELEMENT',
+        'input': 'ERROR_INVALID_INPUT',
+        'walltime': 'ERROR_OUT_OF_WALLTIME',
+        'signal': 'ERROR_OUT_OF_WALLTIME',
+        'memory': 'ERROR_OUT_OF_MEMORY',
+    }
     #: the CalcJob attributes naming the results files that must all exist
     REQUIRED_FILES: tuple[str, ...] = ('_OUTPUT_FILE',)
 
@@ -93,7 +99,7 @@ class LamWorkerParser(Parser):
         """The exit code of the worker's error report."""
         message = error.get('message', '')
         if error.get('unfinished'):
-            message = f"{message}; not finished: {', '.join(error['unfinished'])}"
+            message = f'{message}; not finished: {", ".join(error["unfinished"])}'
         return self.exit_codes[self.ERROR_KINDS.get(error.get('error'), 'ERROR_INVALID_INPUT')].format(message=message)
 
     def scheduler_exit_code(self):

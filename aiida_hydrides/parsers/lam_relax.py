@@ -1,5 +1,6 @@
 """Parser of :class:`~aiida_hydrides.calculations.lam_relax.LamRelaxCalculation`: the worker's ``.npz`` results
 become one ``ArrayData`` of final structures with per-structure arrays, plus a ``Dict`` summary."""
+
 from __future__ import annotations
 
 from aiida import orm

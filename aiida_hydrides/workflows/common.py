@@ -1,4 +1,5 @@
 """Port validators shared by the work chains: each input is validated once, at its port, with one message."""
+
 from __future__ import annotations
 
 from aiida_hydrides.core.units import pressure_error

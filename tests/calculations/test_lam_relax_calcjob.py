@@ -1,4 +1,5 @@
 """``LamRelaxCalculation`` round trip on localhost: ``hydrides-lam relax`` run by AiiDA on a batch of structures."""
+
 import pathlib
 import shutil
 import sys
@@ -23,8 +24,15 @@ def cah6_cells(count=2, seed=11):
     for k in range(count):
         a = 3.5
         prim = 0.5 * a * np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
-        positions = [(0, 0, 0), (0.25 * a, 0, 0.5 * a), (0.75 * a, 0, 0.5 * a), (0.5 * a, 0.25 * a, 0),
-                     (0.5 * a, 0.75 * a, 0), (0, 0.5 * a, 0.25 * a), (0, 0.5 * a, 0.75 * a)]
+        positions = [
+            (0, 0, 0),
+            (0.25 * a, 0, 0.5 * a),
+            (0.75 * a, 0, 0.5 * a),
+            (0.5 * a, 0.25 * a, 0),
+            (0.5 * a, 0.75 * a, 0),
+            (0, 0.5 * a, 0.25 * a),
+            (0, 0.5 * a, 0.75 * a),
+        ]
         atoms = Atoms(['Ca' if k % 2 == 0 else 'Y'] + ['H'] * 6, positions=positions, cell=prim, pbc=True)
         atoms.wrap()
         atoms.positions += rng.normal(0.0, 0.04, atoms.positions.shape)
@@ -45,8 +53,12 @@ def lam_code(aiida_localhost):
     existing = orm.QueryBuilder().append(orm.InstalledCode, filters={'label': 'hydrides-lam'}).first(flat=True)
     if existing is not None:
         return existing
-    return orm.InstalledCode(label='hydrides-lam', computer=aiida_localhost, filepath_executable=str(executable),
-                             default_calc_job_plugin='hydrides.lam.relax').store()
+    return orm.InstalledCode(
+        label='hydrides-lam',
+        computer=aiida_localhost,
+        filepath_executable=str(executable),
+        default_calc_job_plugin='hydrides.lam.relax',
+    ).store()
 
 
 @pytest.fixture
@@ -89,9 +101,12 @@ def test_structure_batch_node(aiida_profile):
 
 def test_lam_relax_round_trip(aiida_profile, lam_code, model_node):
     cells = cah6_cells(2)
-    builder = _builder(lam_code, structures_to_array(cells), model_node,
-                       {'pressure_gpa': 200.0, 'fmax': 0.05, 'stress_tol_gpa': 0.5, 'max_steps': 300,
-                        'optimizer': 'lbfgs'})
+    builder = _builder(
+        lam_code,
+        structures_to_array(cells),
+        model_node,
+        {'pressure_gpa': 200.0, 'fmax': 0.05, 'stress_tol_gpa': 0.5, 'max_steps': 300, 'optimizer': 'lbfgs'},
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     relaxed = results['relaxed_structures']
@@ -126,8 +141,7 @@ def test_lam_relax_unknown_element(aiida_profile, lam_code, model_node):
 def test_lam_relax_bad_model(aiida_profile, lam_code, tmp_path):
     fake = tmp_path / 'fake.pth'
     fake.write_text('not a model')
-    builder = _builder(lam_code, structures_to_array(cah6_cells(1)), orm.SinglefileData(fake),
-                       {'pressure_gpa': 200.0})
+    builder = _builder(lam_code, structures_to_array(cah6_cells(1)), orm.SinglefileData(fake), {'pressure_gpa': 200.0})
     _, node = run_get_node(builder)
     assert node.exit_status == 320
     assert 'not a DeePMD model' in node.exit_message

@@ -1,5 +1,6 @@
 """``SearchCalculation`` on localhost: ``hydrides-lam search`` run by AiiDA on several compositions, with the tiny
 DeePMD model; and the worker's checks of compositions, atom budget and model, mapped to exit codes."""
+
 import pathlib
 
 import numpy as np
@@ -12,8 +13,15 @@ from aiida.plugins import CalculationFactory, ParserFactory
 TINY_MODEL = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 #: a few high-symmetry space groups that PyXtal fills quickly
 FAST_GROUPS = [75, 99, 123, 139, 191, 200, 221, 225, 229]
-PARAMETERS = {'pressure_gpa': 200.0, 'budget': 6, 'population': 6, 'max_atoms': 14, 'max_steps': 10, 'seed': 0,
-              'space_groups': FAST_GROUPS}
+PARAMETERS = {
+    'pressure_gpa': 200.0,
+    'budget': 6,
+    'population': 6,
+    'max_atoms': 14,
+    'max_steps': 10,
+    'seed': 0,
+    'space_groups': FAST_GROUPS,
+}
 
 
 @pytest.fixture
@@ -122,8 +130,10 @@ def test_search_stops_at_time_limit(aiida_profile, lam_code, model_node):
     assert 'not finished: YH6' in node.exit_message
     samples, summary = results['samples'], results['summary'].get_dict()
     assert samples.get_array('formula').tolist() == ['CaH6'] * 6  # the first composition is always started
-    assert [(entry['formula'], entry['status']) for entry in summary['compositions']] == \
-        [('CaH6', 'finished'), ('YH6', 'not_started')]
+    assert [(entry['formula'], entry['status']) for entry in summary['compositions']] == [
+        ('CaH6', 'finished'),
+        ('YH6', 'not_started'),
+    ]
     assert summary['stopped']['reason'] == 'walltime' and summary['unfinished'] == ['YH6']
     assert summary['max_wall_s'] == 1e-3
     assert results['minima'].base.attributes.get('n_structures') >= 1
@@ -131,15 +141,19 @@ def test_search_stops_at_time_limit(aiida_profile, lam_code, model_node):
         run_get_node(_builder(lam_code, ['CaH6'], model_node, {**PARAMETERS, 'max_wall_s': 0}))
 
 
-@pytest.mark.parametrize(('compositions', 'parameters', 'status', 'message'), [
-    (['XxH6'], {}, 321, "unknown element symbol 'Xx'"),
-    (['LaH10'], {}, 321, 'type map'),
-    (['CaYH40'], {}, 323, 'x=40 is outside the hydrogen range'),
-    (['CaH6', 'Ca2H12'], {}, 323, 'same composition'),
-    (['CaH6'], {'max_atoms': 5}, 324, 'smaller than one formula unit of CaH6'),
-])
-def test_search_rejects_bad_compositions(aiida_profile, lam_code, model_node, compositions, parameters, status,
-                                         message):
+@pytest.mark.parametrize(
+    ('compositions', 'parameters', 'status', 'message'),
+    [
+        (['XxH6'], {}, 321, "unknown element symbol 'Xx'"),
+        (['LaH10'], {}, 321, 'type map'),
+        (['CaYH40'], {}, 323, 'x=40 is outside the hydrogen range'),
+        (['CaH6', 'Ca2H12'], {}, 323, 'same composition'),
+        (['CaH6'], {'max_atoms': 5}, 324, 'smaller than one formula unit of CaH6'),
+    ],
+)
+def test_search_rejects_bad_compositions(
+    aiida_profile, lam_code, model_node, compositions, parameters, status, message
+):
     _, node = run_get_node(_builder(lam_code, compositions, model_node, {**PARAMETERS, **parameters}))
     assert node.exit_status == status, node.exit_message
     assert message in node.exit_message
@@ -175,8 +189,13 @@ def test_worker_checks_without_aiida(tmp_path):
         settings_from_parameters,
     )
 
-    assert [c.formula for c in check_compositions(['Ca2Y2H24', {'Y': 1, 'H': 6}, 'H', 'Ca', 'CaY'])] == \
-        ['CaYH12', 'YH6', 'H', 'Ca', 'CaY']
+    assert [c.formula for c in check_compositions(['Ca2Y2H24', {'Y': 1, 'H': 6}, 'H', 'Ca', 'CaY'])] == [
+        'CaYH12',
+        'YH6',
+        'H',
+        'Ca',
+        'CaY',
+    ]
     with pytest.raises(UnknownElementError):
         check_compositions(['XxH6'])
     with pytest.raises(CompositionRuleError, match='binary hydrides'):
@@ -190,8 +209,9 @@ def test_worker_checks_without_aiida(tmp_path):
     fake = tmp_path / 'fake.pth'
     fake.write_text('x')
     assert read_type_map(fake) is None
-    settings, options = settings_from_parameters({'min_pairs': {'Ca-H': 1.5}, 'space_groups': [221, 229],
-                                                  'window_mev': 50})
+    settings, options = settings_from_parameters(
+        {'min_pairs': {'Ca-H': 1.5}, 'space_groups': [221, 229], 'window_mev': 50}
+    )
     assert settings.min_pairs == {('Ca', 'H'): 1.5} and settings.space_groups == (221, 229)
     assert options['window_mev'] == 50.0
 
@@ -216,9 +236,25 @@ def test_worker_sigterm_keeps_finished(tmp_path):
     (tmp_path / 'compositions.json').write_text(json.dumps(['CaH6', 'YH6', 'CaYH12']))
     (tmp_path / 'parameters.json').write_text(json.dumps(PARAMETERS))
     process = subprocess.Popen(
-        [worker, 'search', '--compositions', 'compositions.json', '--model', str(TINY_MODEL), '--parameters',
-         'parameters.json', '--output', 'samples.npz', '--summary', 'search.json'],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            worker,
+            'search',
+            '--compositions',
+            'compositions.json',
+            '--model',
+            str(TINY_MODEL),
+            '--parameters',
+            'parameters.json',
+            '--output',
+            'samples.npz',
+            '--summary',
+            'search.json',
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)

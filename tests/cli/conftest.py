@@ -1,4 +1,5 @@
 """Fixtures of the CLI tests: a click runner, and a profile with the ZeroMQ broker whose daemon can be started."""
+
 import os
 import pathlib
 import shutil

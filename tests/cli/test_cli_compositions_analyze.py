@@ -1,4 +1,5 @@
 """Tests for ``aiida-hydrides compositions`` and ``aiida-hydrides analyze``."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """``aiida-hydrides setup``: profile, computer, codes and pseudopotential family, idempotent."""
+
 import os
 import subprocess
 import sys
@@ -31,15 +32,19 @@ def test_setup_in_the_test_profile(pseudo_family, require_qe):
     assert ' H    60/480' in second.output  # H: the 60 Ry high-pressure floor, dual 8
 
     from aiida_hydrides.codes import default_pools, get_code
+
     assert default_pools(get_code('pw', 'localhost')) == 2
 
 
-@pytest.mark.parametrize('arguments, message', [
-    (['--elements', 'H,Xx'], "unknown element symbol 'Xx'"),
-    (['--family', 'SSSP/1.3/PBE/efficiency'], 'aiida-pseudo install'),
-    (['--elements', 'H,Tc'], 'no pseudopotential for Tc'),
-    (['--family', 'hydrides-test/tc', '--elements', 'H,Tc'], 'Tc.pbe-spn 1.0.0 does not work with PBE'),
-])
+@pytest.mark.parametrize(
+    'arguments, message',
+    [
+        (['--elements', 'H,Xx'], "unknown element symbol 'Xx'"),
+        (['--family', 'SSSP/1.3/PBE/efficiency'], 'aiida-pseudo install'),
+        (['--elements', 'H,Tc'], 'no pseudopotential for Tc'),
+        (['--family', 'hydrides-test/tc', '--elements', 'H,Tc'], 'Tc.pbe-spn 1.0.0 does not work with PBE'),
+    ],
+)
 def test_setup_errors(aiida_profile, arguments, message):
     result = CliRunner().invoke(cli, ['setup', *arguments])
     assert result.exit_code == 1, result.output

@@ -1,6 +1,7 @@
 """``--daemon``: the work chain is submitted to the AiiDA daemon, the command returns at once with the PK and the
 ``verdi process`` commands that follow it, and the daemon runs it to the end. The profile is like the default one of
 aiida-hydrides: SQLite storage and aiida-core's ZeroMQ broker, which runs inside the daemon."""
+
 import re
 import time
 
@@ -38,8 +39,9 @@ def _daemon_log(client, lines=60):
 def test_search_daemon_returns_at_once_and_the_daemon_finishes(invoke, started_daemon, tiny_model):
     group = 'test/cli/daemon/Ca-Y/200GPa'
     start = time.monotonic()
-    result = invoke('search', 'Ca-Y', '--pressure', '200', '--model', tiny_model, *SEARCH_ARGS, '--group', group,
-                    '--daemon')
+    result = invoke(
+        'search', 'Ca-Y', '--pressure', '200', '--model', tiny_model, *SEARCH_ARGS, '--group', group, '--daemon'
+    )
     elapsed = time.monotonic() - start
     assert result.exit_code == 0, result.output
     assert 'Traceback' not in result.output and 'Warning' not in result.stderr
@@ -58,8 +60,10 @@ def test_search_daemon_returns_at_once_and_the_daemon_finishes(invoke, started_d
     deadline = time.monotonic() + TIMEOUT
     while state not in ('finished', 'excepted', 'killed'):
         if time.monotonic() > deadline:
-            pytest.fail(f'the daemon did not finish SystemSearchWorkChain<{pk}> in {TIMEOUT} s (state {state}); '
-                        f'daemon log:\n{_daemon_log(started_daemon)}')
+            pytest.fail(
+                f'the daemon did not finish SystemSearchWorkChain<{pk}> in {TIMEOUT} s (state {state}); '
+                f'daemon log:\n{_daemon_log(started_daemon)}'
+            )
         time.sleep(2)
         state, node = _process_state(pk)
 

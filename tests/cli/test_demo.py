@@ -1,4 +1,5 @@
 """The demo command: its pure-Python steps run without an AiiDA profile and print the expected figures."""
+
 from click.testing import CliRunner
 
 from aiida_hydrides.cli.demo import demo

@@ -1,4 +1,5 @@
 """Every command of the ``aiida-hydrides`` CLI has working ``--help`` text."""
+
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ def test_command_help(name):
 
 def test_console_script_runs():
     """The installed entry point works as a program, not only inside click's runner."""
-    result = subprocess.run([sys.executable, '-m', 'aiida_hydrides.cli', '--help'], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, '-m', 'aiida_hydrides.cli', '--help'], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert 'compositions' in result.stdout

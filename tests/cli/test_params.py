@@ -1,5 +1,6 @@
 """The shared CLI parameters: one click message naming the option and exit status 2 for every bad value, on every
 command that takes the option; the pressure, protocol and structure types; the same options everywhere."""
+
 import pathlib
 
 import click
@@ -40,7 +41,7 @@ def assert_bad_option(result, option, message=None):
     assert 'Traceback' not in output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert output.count('Error:') == 1, output
-    assert f"Invalid value for {option}" in output, output
+    assert f'Invalid value for {option}' in output, output
     if message:
         assert message in output, output
 
@@ -59,24 +60,27 @@ def test_unknown_protocol(invoke, command):
     assert_bad_option(result, "'--protocol'", "'ultra' is not one of 'fast', 'moderate', 'precise'")
 
 
-@pytest.mark.parametrize(('command', 'option', 'value', 'shown'), [
-    ('dft-enthalpy', '--mpiprocs', '0', "'--mpiprocs'"),
-    ('epc', '--mpiprocs', '-2', "'--mpiprocs'"),
-    ('search', '--budget', '0', "'--budget'"),
-    ('search', '--max-steps', '0', "'--max-steps'"),
-    ('search', '--max-jobs', '0', "'--max-jobs'"),
-    ('search', '--seed', '-1', "'--seed'"),
-    ('search', '--window', '-10', "'--window'"),
-    ('search', '--formula-units', 'two', "'--formula-units'"),
-    ('search', '--formula-units', '0,2', "'--formula-units'"),
-    ('relax', '--max-steps', '0', "'--max-steps'"),
-    ('relax', '--fmax', '0', "'--fmax'"),
-    ('relax', '--threads', '0', "'--threads'"),
-    ('relax', '--batch-size', '0', "'--batch-size'"),
-    ('phonons', '--threads', '0', "'--threads'"),
-    ('phonons', '--displacement', '0', "'--displacement'"),
-    ('phonons', '--threshold', '-1', "'--threshold'"),
-])
+@pytest.mark.parametrize(
+    ('command', 'option', 'value', 'shown'),
+    [
+        ('dft-enthalpy', '--mpiprocs', '0', "'--mpiprocs'"),
+        ('epc', '--mpiprocs', '-2', "'--mpiprocs'"),
+        ('search', '--budget', '0', "'--budget'"),
+        ('search', '--max-steps', '0', "'--max-steps'"),
+        ('search', '--max-jobs', '0', "'--max-jobs'"),
+        ('search', '--seed', '-1', "'--seed'"),
+        ('search', '--window', '-10', "'--window'"),
+        ('search', '--formula-units', 'two', "'--formula-units'"),
+        ('search', '--formula-units', '0,2', "'--formula-units'"),
+        ('relax', '--max-steps', '0', "'--max-steps'"),
+        ('relax', '--fmax', '0', "'--fmax'"),
+        ('relax', '--threads', '0', "'--threads'"),
+        ('relax', '--batch-size', '0', "'--batch-size'"),
+        ('phonons', '--threads', '0', "'--threads'"),
+        ('phonons', '--displacement', '0', "'--displacement'"),
+        ('phonons', '--threshold', '-1', "'--threshold'"),
+    ],
+)
 def test_bad_numbers(invoke, command, option, value, shown):
     result = invoke(command, *COMMAND_ARGS[command], option, value)
     assert_bad_option(result, shown)
@@ -137,12 +141,19 @@ def test_protocol_choices_come_from_the_protocol_file(command):
 
 def test_shared_options_are_the_same_everywhere():
     """The shared options carry the same flags, types and defaults on every command that has them."""
+
     def params(name):
         return {param.name: param for param in cli.get_command(None, name).params}
 
     def signature(param):
-        return (tuple(param.opts), tuple(param.secondary_opts), type(param.type).__name__, param.default,
-                getattr(param.type, 'min', None), param.is_flag)
+        return (
+            tuple(param.opts),
+            tuple(param.secondary_opts),
+            type(param.type).__name__,
+            param.default,
+            getattr(param.type, 'min', None),
+            param.is_flag,
+        )
 
     shared = {
         'pressure': ['dft-enthalpy', 'search', 'relax'],
@@ -164,8 +175,10 @@ def test_shared_options_are_the_same_everywhere():
     assert params('dft-enthalpy')['primitive'].default is True
     assert params('dft-enthalpy')['computer'].default == 'localhost'
     for command in ('dft-enthalpy', 'epc', 'search'):
-        assert isinstance(params(command)['structure' if command != 'search' else 'system'].type,
-                          types.StructureType if command != 'search' else click.types.StringParamType)
+        assert isinstance(
+            params(command)['structure' if command != 'search' else 'system'].type,
+            types.StructureType if command != 'search' else click.types.StringParamType,
+        )
 
 
 class TestStructureType:

@@ -4,6 +4,7 @@ provenance graph links it (e.g. a search minimum) to the DFT run; a structure fi
 The work chains are submitted with ``--daemon`` to a stand-in for :func:`aiida.engine.submit` that creates the process
 node with its input links but runs nothing (the real pw.x runs are tested in tests/workflows).
 """
+
 import json
 import pathlib
 

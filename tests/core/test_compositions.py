@@ -1,4 +1,5 @@
 """Tests for composition enumeration, parsing and reference phases."""
+
 import types
 
 import pytest
@@ -153,7 +154,17 @@ def test_reference_phases():
     assert {'CaH', 'CaH2', 'CaH6', 'CaH10', 'YH3', 'YH6', 'YH9', 'Ca3H8', 'Y4H15'} <= hydrides
     assert 'CaH11' not in hydrides and 'Ca2H4' not in hydrides
     assert [c.formula for c in phases.alloys] == [
-        'Ca4Y', 'Ca3Y', 'Ca2Y', 'Ca3Y2', 'Ca4Y3', 'CaY', 'Ca3Y4', 'Ca2Y3', 'CaY2', 'CaY3', 'CaY4'
+        'Ca4Y',
+        'Ca3Y',
+        'Ca2Y',
+        'Ca3Y2',
+        'Ca4Y3',
+        'CaY',
+        'Ca3Y4',
+        'Ca2Y3',
+        'CaY2',
+        'CaY3',
+        'CaY4',
     ]
     small = reference_compositions('Ca-Y', ReferenceRules(max_hydride_k=1, max_hydride_ratio=6, include_alloys=False))
     assert [c.formula for c in small.hydrides] == [f'CaH{i}'.replace('H1', 'H') for i in range(1, 7)] + [

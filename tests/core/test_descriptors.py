@@ -1,4 +1,5 @@
 """Tests for the hydride descriptors on constructed structures with known values."""
+
 import math
 
 import numpy as np
@@ -21,8 +22,14 @@ from aiida_hydrides.core.structures import read_structure
 @pytest.fixture(scope='module')
 def structures(data_dir):
     folder = data_dir / 'structures'
-    names = ['CaH6_Im-3m.cif', 'YH6_Im-3m.cif', 'H3S_Im-3m.cif', 'CaYH12_Pm-3m.cif', 'H2_molecular.extxyz',
-             'LaH10_Fm-3m.POSCAR']
+    names = [
+        'CaH6_Im-3m.cif',
+        'YH6_Im-3m.cif',
+        'H3S_Im-3m.cif',
+        'CaYH12_Pm-3m.cif',
+        'H2_molecular.extxyz',
+        'LaH10_Fm-3m.POSCAR',
+    ]
     return {name.split('_')[0]: read_structure(folder / name) for name in names}
 
 

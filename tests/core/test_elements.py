@@ -1,4 +1,5 @@
 """Tests for the element space."""
+
 import pytest
 
 from aiida_hydrides.core.elements import (

@@ -1,4 +1,5 @@
 """Tests for the convex hull on toy systems whose hull is worked out by hand."""
+
 import json
 
 import pytest
@@ -17,15 +18,18 @@ def fractions(point):
 
 def test_binary_hull_by_hand():
     # x = share of H. Elemental references: Ca at -1, H at -2 eV/atom, so the reference line is -1 - x.
-    hull = build_hull([
-        ('Ca', -1.0, 'Ca'),
-        ('H', -2.0, 'H'),
-        ('CaH', -2.0, 'CaH'),             # x=1/2, dH = -0.5: on the hull
-        ('CaH3', -1.95, 'CaH3'),          # x=3/4, dH = -0.2; hull at 3/4 is -0.25 -> E_hull 0.05
-        ('Ca2H', -1.6, 'Ca2H'),           # x=1/3, dH = -0.2667; hull at 1/3 is -0.3333 -> E_hull 0.0667
-        ('Ca2H2', -1.9, 'CaH-polymorph'), # dH = -0.4 -> E_hull 0.1 above CaH
-        ('H2', -1.8, 'H-metastable'),     # 0.2 above the elemental H
-    ], pressure=200)
+    hull = build_hull(
+        [
+            ('Ca', -1.0, 'Ca'),
+            ('H', -2.0, 'H'),
+            ('CaH', -2.0, 'CaH'),  # x=1/2, dH = -0.5: on the hull
+            ('CaH3', -1.95, 'CaH3'),  # x=3/4, dH = -0.2; hull at 3/4 is -0.25 -> E_hull 0.05
+            ('Ca2H', -1.6, 'Ca2H'),  # x=1/3, dH = -0.2667; hull at 1/3 is -0.3333 -> E_hull 0.0667
+            ('Ca2H2', -1.9, 'CaH-polymorph'),  # dH = -0.4 -> E_hull 0.1 above CaH
+            ('H2', -1.8, 'H-metastable'),  # 0.2 above the elemental H
+        ],
+        pressure=200,
+    )
     points = by_formula(hull)
     assert {point.entry_id for point in hull.stable} == {'Ca', 'H', 'CaH'}
     assert points['CaH'].e_hull == 0.0 and points['CaH'].stable
@@ -49,14 +53,18 @@ def test_binary_hull_by_hand():
 
 def test_ternary_hull_by_hand():
     # References at 0 eV/atom, so formation enthalpies equal the enthalpies.
-    hull = build_hull([
-        ('Ca', 0.0), ('Y', 0.0), ('H', 0.0),
-        ('CaH2', -0.6),
-        ('YH3', -0.5),
-        ('CaY2H8', -0.6),   # below CaH2 + 2 YH3 (-5.8/11 = -0.527): stable
-        ('CaYH5', -0.5),    # = (CaH2 + CaY2H8)/2, on the hull at -0.6: E_hull 0.1
-        ('CaYH12', -0.2),   # = CaH2/2 + CaY2H8/2 + 7 H: hull at -4.2/14 = -0.3: E_hull 0.1
-    ])
+    hull = build_hull(
+        [
+            ('Ca', 0.0),
+            ('Y', 0.0),
+            ('H', 0.0),
+            ('CaH2', -0.6),
+            ('YH3', -0.5),
+            ('CaY2H8', -0.6),  # below CaH2 + 2 YH3 (-5.8/11 = -0.527): stable
+            ('CaYH5', -0.5),  # = (CaH2 + CaY2H8)/2, on the hull at -0.6: E_hull 0.1
+            ('CaYH12', -0.2),  # = CaH2/2 + CaY2H8/2 + 7 H: hull at -4.2/14 = -0.3: E_hull 0.1
+        ]
+    )
     points = by_formula(hull)
     assert {point.formula for point in hull.stable} == {'Ca', 'Y', 'H', 'CaH2', 'YH3', 'CaY2H8'}
     assert points['CaYH5'].e_hull == pytest.approx(0.1)
@@ -76,11 +84,13 @@ def test_single_element_hull():
 
 
 def test_entry_forms():
-    hull = ConvexHull([
-        HullEntry('Ca', 0.0),
-        {'formula': 'H', 'enthalpy_per_atom': 0.0, 'id': 'h-ref'},
-        ('CaH2', -0.4, 7),
-    ])
+    hull = ConvexHull(
+        [
+            HullEntry('Ca', 0.0),
+            {'formula': 'H', 'enthalpy_per_atom': 0.0, 'id': 'h-ref'},
+            ('CaH2', -0.4, 7),
+        ]
+    )
     assert [point.entry_id for point in hull.points] == [None, 'h-ref', '7']
     assert hull.points[2].stable and hull.points[2].index == 2
 

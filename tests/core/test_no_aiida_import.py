@@ -1,4 +1,5 @@
 """The core must never import AiiDA, directly or indirectly: import every module of it in a clean interpreter."""
+
 import subprocess
 import sys
 import textwrap

@@ -1,4 +1,5 @@
 """Imaginary-mode detection on ph.x dynamical matrices and standard output (recorded fcc Al, and unstable variants)."""
+
 import math
 
 import pytest
@@ -49,8 +50,9 @@ def test_parse_recorded_ph_stdout(data_dir):
 
 
 def test_imaginary_mode_named_with_q_and_frequency(al_dyn_text):
-    text = _make_unstable(al_dyn_text, '-0.250000000   0.250000000  -0.250000000',
-                          ' 0.000000000  -0.250000000   0.250000000', -403.2)
+    text = _make_unstable(
+        al_dyn_text, '-0.250000000   0.250000000  -0.250000000', ' 0.000000000  -0.250000000   0.250000000', -403.2
+    )
     qpoint = parse_dyn_file(text)
     modes = find_imaginary_modes([qpoint], threshold_cm=20.0)
     assert len(modes) == 1
@@ -69,8 +71,11 @@ def test_threshold_and_gamma_exemption(al_dyn_text):
     slightly_soft = parse_dyn_file(_make_unstable(al_dyn_text, 'x', 'x', -15.0))
     assert find_imaginary_modes([slightly_soft], threshold_cm=20.0) == []
     assert len(find_imaginary_modes([slightly_soft], threshold_cm=10.0)) == 1
-    near_gamma = parse_dyn_file(_make_unstable(al_dyn_text, '-0.250000000   0.250000000  -0.250000000',
-                                               ' 0.010000000   0.010000000   0.000000000', -300.0))
+    near_gamma = parse_dyn_file(
+        _make_unstable(
+            al_dyn_text, '-0.250000000   0.250000000  -0.250000000', ' 0.010000000   0.010000000   0.000000000', -300.0
+        )
+    )
     assert near_gamma.q_norm < 0.05
     assert find_imaginary_modes([near_gamma]) == []
     assert len(find_imaginary_modes([near_gamma], gamma_radius=0.0)) == 1

@@ -1,4 +1,5 @@
 """N(E_F) total and per element from projected DOS arrays (pure Python)."""
+
 import numpy as np
 import pytest
 

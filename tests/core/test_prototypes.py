@@ -1,4 +1,5 @@
 """The one prototype table: builders, descriptions and the templates the structure search seeds from."""
+
 import numpy as np
 import pytest
 

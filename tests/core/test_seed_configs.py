@@ -1,4 +1,5 @@
 """Tests of the seed candidate frames, the held-out split and the deepmd/npy label pieces (pure Python)."""
+
 import json
 import pathlib
 
@@ -20,7 +21,9 @@ def prototype_frames():
 @pytest.fixture(scope='module')
 def committed():
     """The committed candidate frames and manifest."""
-    return seed_configs.read_candidates(SEED_DIR / 'candidates.extxyz'), json.loads((SEED_DIR / 'manifest.json').read_text())
+    return seed_configs.read_candidates(SEED_DIR / 'candidates.extxyz'), json.loads(
+        (SEED_DIR / 'manifest.json').read_text()
+    )
 
 
 def test_candidate_count_and_ids(committed):
@@ -47,7 +50,9 @@ def test_candidates_are_physical(committed):
         assert set(frame.atoms.get_chemical_symbols()) <= set(seed_configs.TYPE_MAP)
         volume = frame.atoms.get_volume() / frame.natoms
         assert 1.5 < volume < 15.0, frame.id
-    hydrides = [f for f in frames if 'H' in f.atoms.get_chemical_symbols() and len(set(f.atoms.get_chemical_symbols())) > 1]
+    hydrides = [
+        f for f in frames if 'H' in f.atoms.get_chemical_symbols() and len(set(f.atoms.get_chemical_symbols())) > 1
+    ]
     pressures = np.array([frame.pressure for frame in hydrides])
     assert np.median(pressures) == pytest.approx(200, abs=30)
     pristine = {round(f.pressure) for f in frames if f.origin == 'pristine'}
@@ -87,8 +92,11 @@ def _site_permutation(first, second, atol=1e-5):
     symbols_a, symbols_b = first.get_chemical_symbols(), second.get_chemical_symbols()
     permutation = []
     for i, position in enumerate(first.positions):
-        match = [j for j, other in enumerate(second.positions)
-                 if symbols_b[j] == symbols_a[i] and np.allclose(position, other, atol=atol)]
+        match = [
+            j
+            for j, other in enumerate(second.positions)
+            if symbols_b[j] == symbols_a[i] and np.allclose(position, other, atol=atol)
+        ]
         if len(match) != 1:
             return None
         permutation.append(match[0])
@@ -116,8 +124,9 @@ def test_full_generation_is_deterministic(committed):
         assert first.prototype == second.prototype and first.origin == second.origin
         assert sorted(first.atoms.get_chemical_symbols()) == sorted(second.atoms.get_chemical_symbols())
         np.testing.assert_allclose(first.atoms.cell[:], second.atoms.cell[:], atol=1e-6)
-        same = (first.atoms.get_chemical_symbols() == second.atoms.get_chemical_symbols()
-                and np.allclose(first.atoms.positions, second.atoms.positions, atol=1e-6))
+        same = first.atoms.get_chemical_symbols() == second.atoms.get_chemical_symbols() and np.allclose(
+            first.atoms.positions, second.atoms.positions, atol=1e-6
+        )
         if first.origin == 'random':
             permutations[first.prototype] = None if same else _site_permutation(first.atoms, second.atoms)
             assert same or permutations[first.prototype] is not None, f'{first.id}: not the stored structure'
@@ -161,8 +170,13 @@ def _labelled(frame_id, symbols, rng, pressure=200.0):
     cell = np.eye(3) * 3.0 + rng.normal(0, 0.05, (3, 3))
     stress = np.eye(3) * pressure + rng.normal(0, 2, (3, 3))
     return seed_configs.LabelledFrame(
-        id=frame_id, symbols=list(symbols), cell=cell, positions=rng.uniform(0, 3, (natoms, 3)),
-        energy=-100.0 * natoms + rng.normal(), forces=rng.normal(0, 1, (natoms, 3)), stress=(stress + stress.T) / 2,
+        id=frame_id,
+        symbols=list(symbols),
+        cell=cell,
+        positions=rng.uniform(0, 3, (natoms, 3)),
+        energy=-100.0 * natoms + rng.normal(),
+        forces=rng.normal(0, 1, (natoms, 3)),
+        stress=(stress + stress.T) / 2,
     )
 
 
@@ -208,8 +222,12 @@ def test_piece_writer_produces_deepmd_npy(tmp_path):
     assert split['rounds'] == [1]
 
     # label rounds: a model's data as it was when it was trained
-    records = [{'id': 'seed-0001'}, {'id': 'seed-0002', 'round': 2}, {'id': 'seed-0003', 'round': 2},
-               {'id': 'seed-0272', 'round': 3}]
+    records = [
+        {'id': 'seed-0001'},
+        {'id': 'seed-0002', 'round': 2},
+        {'id': 'seed-0003', 'round': 2},
+        {'id': 'seed-0272', 'round': 3},
+    ]
     (tmp_path / 'manifest.json').write_text(json.dumps({'frames': records}))
     first = seed_configs.collect_split(tmp_path, tmp_path / 'round1', rounds=[1])
     assert (first['ntrain'], first['nheldout'], first['rounds']) == (1, 0, [1])
@@ -283,9 +301,14 @@ def test_continue_stage_goes_on_from_the_end_of_the_scratch_stage():
     more = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=1000, stage='continue')
     assert more['model'] == scratch['model']
     for term in ('e', 'f', 'v'):
-        assert more['loss'][f'start_pref_{term}'] == more['loss'][f'limit_pref_{term}'] \
+        assert (
+            more['loss'][f'start_pref_{term}']
+            == more['loss'][f'limit_pref_{term}']
             == scratch['loss'][f'limit_pref_{term}']
-    assert scratch['learning_rate']['stop_lr'] < more['learning_rate']['start_lr'] < scratch['learning_rate']['start_lr']
+        )
+    assert (
+        scratch['learning_rate']['stop_lr'] < more['learning_rate']['start_lr'] < scratch['learning_rate']['start_lr']
+    )
     assert more['learning_rate']['stop_lr'] < more['learning_rate']['start_lr']
     assert more['training']['numb_steps'] == 1000 and 'continuation' in more['_stage']
 
@@ -359,11 +382,19 @@ def test_extend_candidates_appends_a_round_once(tmp_path, monkeypatch):
 
     from aiida_hydrides.labelling import extend_candidates
 
-    monkeypatch.setitem(seed_configs.EXTENSION_ROUNDS, 9, {
-        'random': (({'H': 8}, 1),), 'rattles': 1, 'metals': (('Y-bcc', 'Y', 'bcc'),)})
-    old = [seed_configs.SeedFrame(f'seed-{i:04d}', Atoms('H2', positions=[(0, 0, 0), (0.9, 0.9, 0.9)],
-                                                         cell=np.eye(3) * 1.8, pbc=True), 'test-H2', 'pristine', 300.0)
-           for i in (1, 2)]
+    monkeypatch.setitem(
+        seed_configs.EXTENSION_ROUNDS, 9, {'random': (({'H': 8}, 1),), 'rattles': 1, 'metals': (('Y-bcc', 'Y', 'bcc'),)}
+    )
+    old = [
+        seed_configs.SeedFrame(
+            f'seed-{i:04d}',
+            Atoms('H2', positions=[(0, 0, 0), (0.9, 0.9, 0.9)], cell=np.eye(3) * 1.8, pbc=True),
+            'test-H2',
+            'pristine',
+            300.0,
+        )
+        for i in (1, 2)
+    ]
     seed_configs.write_candidates(old, tmp_path / 'candidates.extxyz')
     seed_configs.write_manifest(seed_configs.build_manifest(old), tmp_path / 'manifest.json')
 

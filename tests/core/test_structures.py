@@ -1,4 +1,5 @@
 """Tests for reading and validating structure files."""
+
 import collections
 
 import pytest
@@ -103,13 +104,11 @@ def test_unknown_element(tmp_path):
 
 def test_overlapping_atoms(tmp_path):
     path = tmp_path / 'overlap.xyz'
-    path.write_text('2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
-                    'Ca 0 0 0\nH 0.1 0 0\n')
+    path.write_text('2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\nCa 0 0 0\nH 0.1 0 0\n')
     with pytest.raises(StructureReadError, match=r'overlapping atoms: .* 0\.100 A apart'):
         read_structure(path)
     # across the periodic boundary too
-    path.write_text('2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
-                    'Ca 0 0 0\nH 3.95 0 0\n')
+    path.write_text('2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\nCa 0 0 0\nH 3.95 0 0\n')
     with pytest.raises(StructureReadError, match='overlapping atoms'):
         read_structure(path)
     assert len(read_structure(path, validate=False)) == 2

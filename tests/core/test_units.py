@@ -1,4 +1,5 @@
 """The one home of physical constants and of the pressure parser: values, accepted forms, refused forms."""
+
 import math
 
 import ase.units
@@ -10,33 +11,39 @@ from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.units import InvalidPressureError, check_pressure, parse_pressure
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('200', 200.0),
-    ('200 GPa', 200.0),
-    ('200gpa', 200.0),
-    ('2000kbar', 200.0),
-    ('2 Mbar', 200.0),
-    ('0.2 TPa', 200.0),
-    (' 1e2 ', 100.0),
-    (150, 150.0),
-    (0, 0.0),
-    (1000, 1000.0),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('200', 200.0),
+        ('200 GPa', 200.0),
+        ('200gpa', 200.0),
+        ('2000kbar', 200.0),
+        ('2 Mbar', 200.0),
+        ('0.2 TPa', 200.0),
+        (' 1e2 ', 100.0),
+        (150, 150.0),
+        (0, 0.0),
+        (1000, 1000.0),
+    ],
+)
 def test_parse_pressure(text, expected):
     assert parse_pressure(text) == pytest.approx(expected)
     assert isinstance(parse_pressure(text), float)
 
 
-@pytest.mark.parametrize('value, message', [
-    ('-5', 'between 0 and 1000 GPa'),
-    ('1e6', 'did you give kbar'),
-    ('abc', 'cannot read the pressure'),
-    ('200 psi', "unknown pressure unit 'psi'"),
-    ('', 'cannot read the pressure'),
-    (True, 'must be a number in GPa'),
-    (None, 'must be a number in GPa'),
-    (float('inf'), 'between 0 and 1000 GPa'),
-])
+@pytest.mark.parametrize(
+    'value, message',
+    [
+        ('-5', 'between 0 and 1000 GPa'),
+        ('1e6', 'did you give kbar'),
+        ('abc', 'cannot read the pressure'),
+        ('200 psi', "unknown pressure unit 'psi'"),
+        ('', 'cannot read the pressure'),
+        (True, 'must be a number in GPa'),
+        (None, 'must be a number in GPa'),
+        (float('inf'), 'between 0 and 1000 GPa'),
+    ],
+)
 def test_parse_pressure_refuses(value, message):
     with pytest.raises(InvalidPressureError, match=message):
         parse_pressure(value)

@@ -1,4 +1,5 @@
 """Calcfunction ``hydrides.dft.enthalpy.compute``: the enthalpy per atom at the target pressure from a pw.x SCF."""
+
 from aiida import orm
 from aiida.engine import calcfunction
 

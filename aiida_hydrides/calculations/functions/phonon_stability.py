@@ -1,4 +1,5 @@
 """Calcfunction: dynamical-stability verdict from the dynamical matrices retrieved by a ph.x run."""
+
 import re
 
 from aiida import orm
@@ -23,8 +24,10 @@ def read_retrieved_qpoints(retrieved: orm.FolderData) -> list:
             if match and int(match.group(1)) >= 1:
                 files.append((int(match.group(1)), name))
     if files:
-        return [parse_dyn_file(repository.get_object_content(f'{DYN_MAT_FOLDER}/{name}'), label=f'{name}')
-                for _, name in sorted(files)]
+        return [
+            parse_dyn_file(repository.get_object_content(f'{DYN_MAT_FOLDER}/{name}'), label=f'{name}')
+            for _, name in sorted(files)
+        ]
     for name in ('aiida.out',):
         if name in repository.list_object_names():
             return parse_ph_stdout(repository.get_object_content(name))

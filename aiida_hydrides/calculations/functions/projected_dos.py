@@ -1,4 +1,5 @@
 """Calcfunction ``hydrides.epc.projected_dos``: total and hydrogen-projected DOS at E_F from a projwfc.x run."""
+
 from collections import defaultdict
 
 import numpy as np
@@ -37,9 +38,14 @@ def projected_dos_at_fermi_level(dos, projections, scf_parameters, structure, wi
             values = np.interp(energy, np.asarray(orbital_energy, dtype=float), np.asarray(pdos, dtype=float))
             by_element[element] = by_element[element] + values
         natoms = len(structure.sites)
-        result = projected_dos_at_fermi(energy, total, dict(by_element), float(fermi), natoms,
-                                        window_ev=float(window_ev.value) if window_ev is not None else
-                                        DEFAULT_WINDOW_EV)
+        result = projected_dos_at_fermi(
+            energy,
+            total,
+            dict(by_element),
+            float(fermi),
+            natoms,
+            window_ev=float(window_ev.value) if window_ev is not None else DEFAULT_WINDOW_EV,
+        )
     except (HydridesInputError, KeyError, IndexError, ValueError) as exception:
         return ExitCode(EXIT_INVALID_PROJECTIONS, f'cannot compute the DOS at E_F from projwfc.x: {exception}')
     return orm.Dict(result)

@@ -1,5 +1,6 @@
 """Calcfunctions of the system search: the minima of a search job as ``StructureData`` (``hydrides.search.minima``)
 and the summary of a system search (``hydrides.search.summary``)."""
+
 from aiida import orm
 from aiida.engine import calcfunction
 
@@ -21,7 +22,8 @@ def extract_minima(minima):
         structure.description = (
             f'{formula} ({symbol}, {int(arrays["natoms"][k])} atoms): H = {float(arrays["enthalpy_per_atom"][k]):.6f} '
             f'eV/atom, {float(arrays["relative_mev"][k]):.1f} meV/atom above the best of the search '
-            f'at {minima.base.attributes.get("pressure_gpa", None)} GPa')
+            f'at {minima.base.attributes.get("pressure_gpa", None)} GPa'
+        )
         results[f'minimum_{k}'] = structure
     return results
 

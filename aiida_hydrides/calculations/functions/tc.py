@@ -1,4 +1,5 @@
 """Calcfunction ``hydrides.epc.tc``: λ, ω_log and Tc from the retrieved files of an el-ph matdyn.x run."""
+
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
@@ -30,8 +31,8 @@ def _read_folder(retrieved: orm.FolderData) -> tuple[dict[int, str], str]:
         raise HydridesInputError('the matdyn.x retrieved folder has no `lambda` file (was la2f set?)')
     a2f = {}
     for name in names:
-        if name.startswith('a2F.dos') and name[len('a2F.dos'):].isdigit():
-            a2f[int(name[len('a2F.dos'):])] = retrieved.base.repository.get_object_content(name)
+        if name.startswith('a2F.dos') and name[len('a2F.dos') :].isdigit():
+            a2f[int(name[len('a2F.dos') :])] = retrieved.base.repository.get_object_content(name)
     return a2f, retrieved.base.repository.get_object_content('lambda')
 
 
@@ -54,9 +55,13 @@ def compute_tc(retrieved, parameters=None):
     try:
         a2f_texts, lambda_text = _read_folder(retrieved)
         report, spectrum = build_tc_report(
-            a2f_texts, lambda_text, mustars=tuple(options['mustars']), eliashberg=bool(options['eliashberg']),
+            a2f_texts,
+            lambda_text,
+            mustars=tuple(options['mustars']),
+            eliashberg=bool(options['eliashberg']),
             plateau_tolerance=float(options['plateau_tolerance']),
-            agreement_tolerance=float(options['agreement_tolerance']))
+            agreement_tolerance=float(options['agreement_tolerance']),
+        )
     except NoStatesAtFermiLevelError as exception:
         return ExitCode(EXIT_NO_STATES_AT_FERMI_LEVEL, str(exception))
     except (HydridesInputError, ValueError) as exception:

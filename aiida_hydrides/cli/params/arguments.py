@@ -1,4 +1,5 @@
 """The arguments shared by the ``aiida-hydrides`` commands."""
+
 import click
 
 from . import types

@@ -19,6 +19,7 @@ option              used by
 ``--json``          every command with a result
 ==================  ====================================================================================================
 """
+
 from __future__ import annotations
 
 import click
@@ -83,76 +84,113 @@ def protocol_option(entry_point: str, **kwargs):
         'default': None,
         'show_default': True,
         'help': f'Protocol of the `{entry_point}` work chain: cutoffs, k-point spacing, smearing, thresholds and '
-                'budgets from its protocol file (workflows/protocols/).',
+        'budgets from its protocol file (workflows/protocols/).',
     }
     settings.update(kwargs)
     return click.option('--protocol', **settings)
 
 
 PRESSURE = OverridableOption(
-    '-p', '--pressure', 'pressure', type=types.PressureType(), default=f'{DEFAULT_PRESSURE_GPA:g}', show_default=True,
+    '-p',
+    '--pressure',
+    'pressure',
+    type=types.PressureType(),
+    default=f'{DEFAULT_PRESSURE_GPA:g}',
+    show_default=True,
     help='Target pressure in GPa; a unit may be appended: 200, "200GPa", "2000kbar", "2Mbar" (0 to 1000 GPa).',
 )
 
 COMPUTER = OverridableOption(
-    '-Y', '--computer', 'computer', default=DEFAULT_COMPUTER, show_default=True, metavar='LABEL',
+    '-Y',
+    '--computer',
+    'computer',
+    default=DEFAULT_COMPUTER,
+    show_default=True,
+    metavar='LABEL',
     help='Computer whose codes run the calculations; its codes are found by their label (pw, ph, q2r, matdyn, '
-         'projwfc, hydrides-lam), as `aiida-hydrides setup` creates them.',
+    'projwfc, hydrides-lam), as `aiida-hydrides setup` creates them.',
 )
 
 CODE = OverridableOption(
-    '-X', '--code', 'code', default=None, metavar='CODE',
+    '-X',
+    '--code',
+    'code',
+    default=None,
+    metavar='CODE',
     help='Code to run instead of the one found on --computer: its label (e.g. pw@localhost), PK or UUID.',
 )
 
 MPIPROCS = OverridableOption(
-    '--mpiprocs', type=click.IntRange(min=1), default=None,
+    '--mpiprocs',
+    type=click.IntRange(min=1),
+    default=None,
     help='MPI processes per calculation (also the number of k-point pools)  [default: the default MPI processes '
-         'per machine of the computer, set by `aiida-hydrides setup --mpiprocs`].',
+    'per machine of the computer, set by `aiida-hydrides setup --mpiprocs`].',
 )
 
 PSEUDO_FAMILY = OverridableOption(
-    '-F', '--family', 'family', default=None, metavar='LABEL',
+    '-F',
+    '--family',
+    'family',
+    default=None,
+    metavar='LABEL',
     help='Label of the pseudopotential family  [default: the offline pslibrary family of `aiida-hydrides setup`].',
 )
 
 PRIMITIVE = OverridableOption(
-    '--primitive/--no-primitive', default=True, show_default=True,
+    '--primitive/--no-primitive',
+    default=True,
+    show_default=True,
     help='Reduce a structure file to its standardized primitive cell (spglib) first: fewer atoms, same physics. A '
-         'stored StructureData is always used as is, so that the provenance graph links it.',
+    'stored StructureData is always used as is, so that the provenance graph links it.',
 )
 
 DAEMON = OverridableOption(
-    '-d', '--daemon', is_flag=True, default=False,
+    '-d',
+    '--daemon',
+    is_flag=True,
+    default=False,
     help='Submit the work chain to the AiiDA daemon and return at once with its PK (follow it with `verdi process '
-         'status PK`), instead of running it in this process.',
+    'status PK`), instead of running it in this process.',
 )
 
 JSON = OverridableOption('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
 
 MODEL = OverridableOption(
-    '-m', '--model', required=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
+    '-m',
+    '--model',
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
     help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).',
 )
 
 HEAD = OverridableOption('--head', default=None, help='Head of a multi-head model.')
 
 THREADS = OverridableOption(
-    '--threads', type=click.IntRange(min=1), default=None,
+    '--threads',
+    type=click.IntRange(min=1),
+    default=None,
     help='Threads for the model  [default: OMP_NUM_THREADS or 1].',
 )
 
 COMPRESS = OverridableOption(
-    '--compress/--no-compress', default=True, show_default=True,
+    '--compress/--no-compress',
+    default=True,
+    show_default=True,
     help='Evaluate the compressed copy of a frozen .pth model (dp --pt compress, made once and cached): same results, '
-         'faster.',
+    'faster.',
 )
 
 FILE_FORMAT = OverridableOption(
-    '--format', 'file_format', default=None,
+    '--format',
+    'file_format',
+    default=None,
     help="ASE format of the structure files (e.g. 'cif', 'vasp', 'extxyz'); guessed from the names by default.",
 )
 
 MAX_STEPS = OverridableOption(
-    '--max-steps', type=click.IntRange(min=1), default=None, help='Relaxation step limit per structure.',
+    '--max-steps',
+    type=click.IntRange(min=1),
+    default=None,
+    help='Relaxation step limit per structure.',
 )

@@ -4,6 +4,7 @@ Every type reports a bad value with :meth:`click.ParamType.fail`, so that click 
 (``Invalid value for '-p' / '--pressure': ...``) and exits with status 2, never a traceback. None of them imports AiiDA
 at module level: the AiiDA profile is loaded only when a value needs it (a stored node given by PK, UUID or label).
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -149,8 +150,12 @@ class StructureType(click.ParamType):
     def _load_node(self, identifier, param, ctx):
         message = _ensure_profile()
         if message:
-            self.fail(f'{identifier!r} is not a file, and there is no AiiDA profile to look up a stored StructureData '
-                      f'by PK, UUID or label ({message})', param, ctx)
+            self.fail(
+                f'{identifier!r} is not a file, and there is no AiiDA profile to look up a stored StructureData '
+                f'by PK, UUID or label ({message})',
+                param,
+                ctx,
+            )
         node, problem = find_structure(identifier)
         if problem:
             self.fail(problem, param, ctx)
@@ -201,24 +206,29 @@ def find_structure(identifier: str):
             return structures[0], None
         if len(structures) > 1:
             pks = ', '.join(str(node.pk) for node in structures[:10]) + (', ...' if len(structures) > 10 else '')
-            return None, (f'the UUID prefix {text!r} matches several StructureData nodes (PKs {pks}); give more '
-                          'digits or the PK')
+            return None, (
+                f'the UUID prefix {text!r} matches several StructureData nodes (PKs {pks}); give more digits or the PK'
+            )
         matches = [row[0] for row in _uuid_query(text, orm.Node).limit(2).iterall()]
         if len(matches) == 1:
             wrong_type = f'node {matches[0].uuid} is a {type(matches[0]).__name__}, not a StructureData'
 
     query = orm.QueryBuilder().append(orm.StructureData, filters={'label': text}, project=['id'])
-    pks = sorted(pk for pk, in query.iterall())
+    pks = sorted(pk for (pk,) in query.iterall())
     if len(pks) == 1:
         return orm.load_node(pks[0]), None
     if len(pks) > 1:
         shown = ', '.join(map(str, pks[:10])) + (', ...' if len(pks) > 10 else '')
-        return None, (f'the label {text!r} is not unique: {len(pks)} StructureData nodes carry it (PKs {shown}); '
-                      'give the PK or UUID instead')
+        return None, (
+            f'the label {text!r} is not unique: {len(pks)} StructureData nodes carry it (PKs {shown}); '
+            'give the PK or UUID instead'
+        )
     if wrong_type:
         return None, wrong_type
-    return None, (f'{text!r} is neither a structure file nor a stored StructureData (no PK, UUID or label matches); '
-                  'list stored structures with `verdi data core.structure list`')
+    return None, (
+        f'{text!r} is neither a structure file nor a stored StructureData (no PK, UUID or label matches); '
+        'list stored structures with `verdi data core.structure list`'
+    )
 
 
 def _uuid_query(text: str, cls):

@@ -8,17 +8,27 @@ plain ASE loop for comparison), :mod:`.batch` (compact structure batches), :mod:
 Nothing heavy is imported here, so that :func:`.threads.configure_threads` can run before numpy, torch or deepmd load.
 The main names are available lazily from this package.
 """
+
 import importlib
 
 _LAZY = {
-    'load_model': 'model', 'DeepMDEvaluator': 'model', 'Evaluation': 'model', 'BatchEvaluator': 'model',
+    'load_model': 'model',
+    'DeepMDEvaluator': 'model',
+    'Evaluation': 'model',
+    'BatchEvaluator': 'model',
     'AseEvaluator': 'ase_backend',
-    'BatchRelaxer': 'relax', 'RelaxSettings': 'relax', 'RelaxResult': 'relax', 'relax_structures': 'relax',
-    'lam_phonons': 'phonons', 'LamPhononResult': 'phonons',
+    'BatchRelaxer': 'relax',
+    'RelaxSettings': 'relax',
+    'RelaxResult': 'relax',
+    'relax_structures': 'relax',
+    'lam_phonons': 'phonons',
+    'LamPhononResult': 'phonons',
     'ase_relax': 'reference',
-    'pack_structures': 'batch', 'unpack_structures': 'batch',
+    'pack_structures': 'batch',
+    'unpack_structures': 'batch',
     'configure_threads': 'threads',
-    'LamModelError': 'errors', 'InvalidPressureError': 'errors',
+    'LamModelError': 'errors',
+    'InvalidPressureError': 'errors',
 }
 
 __all__ = tuple(_LAZY)

@@ -4,6 +4,7 @@ Structures are evaluated one after the other with the calculator (ASE calculator
 has exactly the layout of :class:`~aiida_hydrides.core.lam.model.DeepMDEvaluator`'s, so the relaxation engine and the
 phonon code run unchanged with EMT, Lennard-Jones or any other calculator that provides energy, forces and stress.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -23,8 +24,9 @@ class AseEvaluator(BatchEvaluator):
 
     def __init__(self, calculator, type_map: Sequence[str] | None = None, name: str | None = None):
         super().__init__()
-        self.calculator = calculator() if isinstance(calculator, Callable) and not hasattr(calculator, 'calculate') \
-            else calculator
+        self.calculator = (
+            calculator() if isinstance(calculator, Callable) and not hasattr(calculator, 'calculate') else calculator
+        )
         self.type_map = list(type_map) if type_map is not None else None
         self.description = name or f'ASE {type(self.calculator).__name__}'
 

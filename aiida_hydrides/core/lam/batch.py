@@ -5,6 +5,7 @@ The same layout is used in the worker's ``.npz`` files and in the AiiDA ``ArrayD
 ``numbers`` (N,) int, ``positions`` (N, 3) Å, ``cells`` (S, 3, 3) Å (rows are lattice vectors), ``offsets`` (S+1,)
 int with structure ``i`` spanning ``offsets[i]:offsets[i+1]``, and optionally ``pbc`` (S, 3) bool.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,13 @@ def pack_structures(structures: Iterable) -> dict[str, np.ndarray]:
     offsets = np.zeros(len(structures) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(counts)
     if not structures:
-        return {'numbers': np.zeros(0, np.int64), 'positions': np.zeros((0, 3)), 'cells': np.zeros((0, 3, 3)),
-                'offsets': offsets, 'pbc': np.zeros((0, 3), bool)}
+        return {
+            'numbers': np.zeros(0, np.int64),
+            'positions': np.zeros((0, 3)),
+            'cells': np.zeros((0, 3, 3)),
+            'offsets': offsets,
+            'pbc': np.zeros((0, 3), bool),
+        }
     return {
         'numbers': np.concatenate([np.asarray(atoms.numbers, dtype=np.int64) for atoms in structures]),
         'positions': np.concatenate([np.asarray(atoms.positions, dtype=float) for atoms in structures]),
@@ -66,7 +72,11 @@ def unpack_structures(arrays: Mapping[str, np.ndarray]) -> list:
     offsets = np.asarray(arrays['offsets'])
     pbc = np.asarray(arrays['pbc']) if 'pbc' in arrays else np.ones((offsets.size - 1, 3), bool)
     return [
-        Atoms(numbers=np.asarray(arrays['numbers'])[start:stop], positions=np.asarray(arrays['positions'])[start:stop],
-              cell=np.asarray(arrays['cells'])[i], pbc=pbc[i])
+        Atoms(
+            numbers=np.asarray(arrays['numbers'])[start:stop],
+            positions=np.asarray(arrays['positions'])[start:stop],
+            cell=np.asarray(arrays['cells'])[i],
+            pbc=pbc[i],
+        )
         for i, (start, stop) in enumerate(zip(offsets[:-1], offsets[1:]))
     ]

@@ -9,6 +9,7 @@ The cache is ``$HYDRIDES_MODEL_CACHE`` or ``~/.cache/aiida-hydrides/models``; en
 the model file and the tabulation stride, so a changed model is compressed again and concurrent workers on one
 machine share one file (written to a temporary name and moved into place).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,17 +69,33 @@ def compress_model(model: str | os.PathLike, output: str | os.PathLike, stride: 
     env.setdefault('OMP_NUM_THREADS', '1')
     with tempfile.TemporaryDirectory(prefix='hydrides-compress-') as work:
         process = subprocess.run(
-            [*dp_command(), '--pt', 'compress', '-i', str(pathlib.Path(model).resolve()), '-o',
-             str(pathlib.Path(output).resolve()), '-s', str(stride)],
-            cwd=work, env=env, capture_output=True, text=True, check=False)
+            [
+                *dp_command(),
+                '--pt',
+                'compress',
+                '-i',
+                str(pathlib.Path(model).resolve()),
+                '-o',
+                str(pathlib.Path(output).resolve()),
+                '-s',
+                str(stride),
+            ],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if process.returncode != 0 or not pathlib.Path(output).exists():
-        lines = [line for line in (process.stderr + process.stdout).splitlines() if line.strip()
-                 and 'Triton' not in line]
+        lines = [
+            line for line in (process.stderr + process.stdout).splitlines() if line.strip() and 'Triton' not in line
+        ]
         raise LamModelError(f'`dp --pt compress` failed on {model}: ' + ' | '.join(lines[-3:])[:600])
 
 
-def compressed_model(model: str | os.PathLike, stride: float = DEFAULT_STRIDE,
-                     directory: str | os.PathLike | None = None) -> pathlib.Path:
+def compressed_model(
+    model: str | os.PathLike, stride: float = DEFAULT_STRIDE, directory: str | os.PathLike | None = None
+) -> pathlib.Path:
     """Path of the compressed copy of ``model`` (made on first use), or ``model`` itself where it cannot be
     compressed (not a frozen ``.pth`` model, or DeePMD refuses it; a warning says why)."""
     path = pathlib.Path(model).resolve()

@@ -1,4 +1,5 @@
 """Errors of the LAM layer; all are :class:`~aiida_hydrides.core.errors.HydridesInputError` (a ``ValueError``)."""
+
 from ..errors import HydridesInputError, UnknownElementError
 from ..units import InvalidPressureError
 

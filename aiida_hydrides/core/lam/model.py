@@ -15,6 +15,7 @@ offers the same two levels:
 Inputs are checked before any compute: the pressure must be a plain number in GPa, every element must be in the
 model's type map, and the model file must really be a DeePMD model.
 """
+
 from __future__ import annotations
 
 import abc
@@ -44,6 +45,7 @@ __all__ = (
 
 #: The model-file suffixes DeePMD reads: frozen PyTorch, PyTorch checkpoint, frozen TensorFlow.
 MODEL_SUFFIXES = ('.pth', '.pt', '.pb')
+
 
 @dataclasses.dataclass
 class Evaluation:
@@ -108,7 +110,7 @@ class BatchEvaluator(abc.ABC):
             unknown = sorted({chemical_symbols[int(z)] for z in np.unique(numbers)} - known)
             if unknown:
                 raise UnknownElementError(
-                    f"structure {index} contains {', '.join(unknown)}, which the model does not know; "
+                    f'structure {index} contains {", ".join(unknown)}, which the model does not know; '
                     f'its type map is {self.type_map}'
                 )
 
@@ -118,12 +120,14 @@ class BatchEvaluator(abc.ABC):
 
     # -- computing ---------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def _compute(self, numbers: Sequence[np.ndarray], positions: Sequence[np.ndarray],
-                 cells: Sequence[np.ndarray]) -> RawBatch:
+    def _compute(
+        self, numbers: Sequence[np.ndarray], positions: Sequence[np.ndarray], cells: Sequence[np.ndarray]
+    ) -> RawBatch:
         """Evaluate the structures (already checked)."""
 
-    def compute(self, numbers: Sequence[np.ndarray], positions: Sequence[np.ndarray],
-                cells: Sequence[np.ndarray]) -> RawBatch:
+    def compute(
+        self, numbers: Sequence[np.ndarray], positions: Sequence[np.ndarray], cells: Sequence[np.ndarray]
+    ) -> RawBatch:
         """Energies, forces and virials of the structures given as arrays (one call of the model per batch)."""
         start = time.perf_counter()
         result = self._compute(numbers, positions, cells)
@@ -144,18 +148,27 @@ class BatchEvaluator(abc.ABC):
         self.check_structures(structures)
         if not structures:
             return []
-        raw = self.compute([a.numbers for a in structures], [a.positions for a in structures],
-                           [np.asarray(a.cell) for a in structures])
+        raw = self.compute(
+            [a.numbers for a in structures], [a.positions for a in structures], [np.asarray(a.cell) for a in structures]
+        )
         results = []
         for atoms, energy, forces, virial in zip(structures, raw.energies, raw.forces, raw.virials):
             volume = abs(float(np.linalg.det(np.asarray(atoms.cell))))
             stress = -virial / volume * EV_PER_A3_IN_GPA
             enthalpy = float(energy) + pressure / EV_PER_A3_IN_GPA * volume
-            results.append(Evaluation(
-                energy=float(energy), forces=np.asarray(forces), stress_gpa=stress,
-                pressure_gpa=float(-np.trace(stress) / 3), volume=volume, natoms=len(atoms),
-                target_pressure_gpa=pressure, enthalpy=enthalpy, enthalpy_per_atom=enthalpy / len(atoms),
-            ))
+            results.append(
+                Evaluation(
+                    energy=float(energy),
+                    forces=np.asarray(forces),
+                    stress_gpa=stress,
+                    pressure_gpa=float(-np.trace(stress) / 3),
+                    volume=volume,
+                    natoms=len(atoms),
+                    target_pressure_gpa=pressure,
+                    enthalpy=enthalpy,
+                    enthalpy_per_atom=enthalpy / len(atoms),
+                )
+            )
         return results
 
 
@@ -253,8 +266,9 @@ class DeepMDEvaluator(BatchEvaluator):
     exact atom count); the default 0.25 turns the 33 sizes of an 8-40 atom batch into 6 calls.
     """
 
-    def __init__(self, model: str | os.PathLike, head: str | None = None, threads: int | None = None,
-                 max_padding: float = 0.25):
+    def __init__(
+        self, model: str | os.PathLike, head: str | None = None, threads: int | None = None, max_padding: float = 0.25
+    ):
         super().__init__()
         self.max_padding = float(max_padding)
         path = check_model_file(model)
@@ -338,17 +352,16 @@ class DeepMDEvaluator(BatchEvaluator):
             coords = np.zeros((frames, natoms, 3))
             types = np.full((frames, natoms), -1, dtype=np.int64)  # -1: phantom atom (padding)
             for k, i in enumerate(members):
-                coords[k, :sizes[i]] = positions[i]
-                types[k, :sizes[i]] = self._z_to_type[np.asarray(numbers[i])]
+                coords[k, : sizes[i]] = positions[i]
+                types[k, : sizes[i]] = self._z_to_type[np.asarray(numbers[i])]
             boxes = np.array([cells[i] for i in members], dtype=float).reshape(frames, 9)
-            energy, force, virial = self.dp.eval(coords.reshape(frames, natoms * 3), boxes, types,
-                                                 mixed_type=True)[:3]
+            energy, force, virial = self.dp.eval(coords.reshape(frames, natoms * 3), boxes, types, mixed_type=True)[:3]
             energy = np.asarray(energy).reshape(frames)
             force = np.asarray(force).reshape(frames, natoms, 3)
             virial = np.asarray(virial).reshape(frames, 3, 3)
             for k, i in enumerate(members):
                 energies[i] = energy[k]
-                forces[i] = force[k, :sizes[i]]
+                forces[i] = force[k, : sizes[i]]
                 virials[i] = virial[k]
         return RawBatch(energies=energies, forces=forces, virials=virials)
 
@@ -356,8 +369,9 @@ class DeepMDEvaluator(BatchEvaluator):
 _MODEL_CACHE: dict[tuple, DeepMDEvaluator] = {}
 
 
-def load_model(model: str | os.PathLike, head: str | None = None, threads: int | None = None,
-               compress: bool = False) -> DeepMDEvaluator:
+def load_model(
+    model: str | os.PathLike, head: str | None = None, threads: int | None = None, compress: bool = False
+) -> DeepMDEvaluator:
     """The process-wide :class:`DeepMDEvaluator` for ``model`` (and ``head``), loaded on first use.
 
     ``compress``: evaluate the compressed copy of a frozen ``.pth`` model (``dp --pt compress``, made once and cached,

@@ -4,6 +4,7 @@ A frozen ``.pth`` is a zip archive whose ``data.pkl`` / ``model_def_script.json`
 section as JSON text; the lists and plain values of keys such as ``type_map``, the descriptor's ``sel`` or ``type_one_side`` can be read
 from it directly.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ q-point mesh: a structure passes when the most negative frequency on the mesh is
 phonopy reports imaginary frequencies as negative numbers; :attr:`LamPhononResult.max_imaginary_thz` is the magnitude
 of the most negative one (0 when there is none).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,9 @@ def _supercell_matrix(supercell) -> np.ndarray:
     if matrix.shape == (3,):
         matrix = np.diag(matrix)
     if matrix.shape != (3, 3) or abs(round(np.linalg.det(matrix))) < 1:
-        raise HydridesInputError(f'supercell must be 3 integers or a 3x3 integer matrix with non-zero determinant, '
-                                 f'got {supercell!r}')
+        raise HydridesInputError(
+            f'supercell must be 3 integers or a 3x3 integer matrix with non-zero determinant, got {supercell!r}'
+        )
     return matrix
 
 
@@ -82,8 +84,9 @@ def lam_phonons(
     from phonopy.structure.atoms import PhonopyAtoms
 
     if isinstance(imaginary_threshold_thz, (str, bytes, bool)) or not float(imaginary_threshold_thz) >= 0:
-        raise HydridesInputError(f'imaginary_threshold_thz must be a non-negative number in THz, '
-                                 f'got {imaginary_threshold_thz!r}')
+        raise HydridesInputError(
+            f'imaginary_threshold_thz must be a non-negative number in THz, got {imaginary_threshold_thz!r}'
+        )
     mesh = tuple(int(m) for m in mesh)
     if len(mesh) != 3 or min(mesh) < 1:
         raise HydridesInputError(f'mesh must be three positive integers, got {mesh!r}')
@@ -92,8 +95,9 @@ def lam_phonons(
     evaluator.check_structures([atoms])
     matrix = _supercell_matrix(supercell)
 
-    unitcell = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=np.asarray(atoms.cell),
-                            scaled_positions=atoms.get_scaled_positions())
+    unitcell = PhonopyAtoms(
+        symbols=atoms.get_chemical_symbols(), cell=np.asarray(atoms.cell), scaled_positions=atoms.get_scaled_positions()
+    )
     phonon = Phonopy(unitcell, supercell_matrix=matrix, primitive_matrix='auto', symprec=symprec)
     phonon.generate_displacements(distance=displacement)
     supercells = [phonon.supercell] + list(phonon.supercells_with_displacements)

@@ -3,6 +3,7 @@
 ``FrechetCellFilter(atoms, scalar_pressure=P)`` with ASE's ``LBFGS`` or ``FIRE``, stopped by the same per-structure
 criterion as :class:`~aiida_hydrides.core.lam.relax.BatchRelaxer` (atomic fmax in eV/Å and stress residual in GPa).
 """
+
 from __future__ import annotations
 
 import time
@@ -53,8 +54,9 @@ def ase_relax(atoms, calculator, settings: RelaxSettings | None = None, index: i
     pressure_ev = s.pressure_gpa * units.GPa
     target = FrechetCellFilter(atoms, scalar_pressure=pressure_ev) if s.relax_cell else atoms
     if s.optimizer == 'lbfgs':
-        optimizer = LBFGS(target, logfile=None, maxstep=s.maxstep, memory=s.lbfgs_memory, alpha=s.lbfgs_alpha,
-                          damping=s.lbfgs_damping)
+        optimizer = LBFGS(
+            target, logfile=None, maxstep=s.maxstep, memory=s.lbfgs_memory, alpha=s.lbfgs_alpha, damping=s.lbfgs_damping
+        )
     else:
         optimizer = FIRE(target, logfile=None, maxstep=s.maxstep, dt=s.fire_dt, dtmax=s.fire_dtmax)
 
@@ -77,7 +79,17 @@ def ase_relax(atoms, calculator, settings: RelaxSettings | None = None, index: i
     enthalpy = energy + s.pressure_gpa / EV_PER_A3_IN_GPA * volume
     final = atoms.copy()
     final.calc = None
-    return RelaxResult(index=index, atoms=final, flag=flag, n_steps=int(optimizer.nsteps), energy=energy,
-                       enthalpy=enthalpy, enthalpy_per_atom=enthalpy / len(atoms), volume=volume,
-                       pressure_gpa=pressure, fmax=fmax, stress_residual_gpa=stress_res,
-                       target_pressure_gpa=s.pressure_gpa)
+    return RelaxResult(
+        index=index,
+        atoms=final,
+        flag=flag,
+        n_steps=int(optimizer.nsteps),
+        energy=energy,
+        enthalpy=enthalpy,
+        enthalpy_per_atom=enthalpy / len(atoms),
+        volume=volume,
+        pressure_gpa=pressure,
+        fmax=fmax,
+        stress_residual_gpa=stress_res,
+        target_pressure_gpa=s.pressure_gpa,
+    )

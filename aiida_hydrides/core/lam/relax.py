@@ -17,6 +17,7 @@ per atom above ``max_volume_per_atom``, or non-finite model outputs) or ``collap
 ``min_volume_per_atom``, or two atoms closer than ``min_distance`` Å). Freed slots are refilled from the remaining
 input (streaming), up to ``batch_size`` structures in flight.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,12 @@ RELAX_WORKER_PARAMETERS = ('head', 'threads', 'compress')
 #: Every parameter ``hydrides-lam relax`` accepts (its ``--parameters`` JSON; ``LamRelaxCalculation``'s ``parameters``).
 RELAX_PARAMETERS = RELAX_FIELDS + RELAX_WORKER_PARAMETERS
 #: The defaults of :data:`RELAX_PARAMETERS` in the worker.
-RELAX_PARAMETER_DEFAULTS = {**field_defaults(RelaxSettings), 'head': None, 'threads': None,
-                            'compress': COMPRESS_BY_DEFAULT}
+RELAX_PARAMETER_DEFAULTS = {
+    **field_defaults(RelaxSettings),
+    'head': None,
+    'threads': None,
+    'compress': COMPRESS_BY_DEFAULT,
+}
 
 
 def relax_settings_from_parameters(parameters: dict | None) -> tuple[RelaxSettings, dict]:
@@ -116,15 +121,17 @@ def relax_settings_from_parameters(parameters: dict | None) -> tuple[RelaxSettin
     """
     fields, options = split_parameters(RelaxSettings, parameters, RELAX_WORKER_PARAMETERS, unchecked=('pressure_gpa',))
     settings = RelaxSettings(**fields).validated()
-    options = {name: RELAX_PARAMETER_DEFAULTS[name] if options.get(name) is None else options[name]
-               for name in RELAX_WORKER_PARAMETERS}
+    options = {
+        name: RELAX_PARAMETER_DEFAULTS[name] if options.get(name) is None else options[name]
+        for name in RELAX_WORKER_PARAMETERS
+    }
     if options['head'] is not None and not isinstance(options['head'], str):
-        raise HydridesInputError(f"head must be the name of a model head, got {options['head']!r}")
+        raise HydridesInputError(f'head must be the name of a model head, got {options["head"]!r}')
     threads = options['threads']
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise HydridesInputError(f'threads must be a whole number >= 1, got {threads!r}')
     if not isinstance(options['compress'], bool):
-        raise HydridesInputError(f"compress must be true or false, got {options['compress']!r}")
+        raise HydridesInputError(f'compress must be true or false, got {options["compress"]!r}')
     return settings, options
 
 
@@ -159,13 +166,27 @@ class RelaxResult:
 
     def as_dict(self) -> dict:
         """A JSON-friendly summary (without the structure)."""
-        data = {key: getattr(self, key) for key in ('index', 'flag', 'n_steps', 'energy', 'enthalpy',
-                                                     'enthalpy_per_atom', 'volume', 'pressure_gpa', 'fmax',
-                                                     'stress_residual_gpa', 'target_pressure_gpa')}
+        data = {
+            key: getattr(self, key)
+            for key in (
+                'index',
+                'flag',
+                'n_steps',
+                'energy',
+                'enthalpy',
+                'enthalpy_per_atom',
+                'volume',
+                'pressure_gpa',
+                'fmax',
+                'stress_residual_gpa',
+                'target_pressure_gpa',
+            )
+        }
         data['formula'] = self.atoms.get_chemical_formula(mode='metal')
         data['natoms'] = len(self.atoms)
-        return {key: (None if isinstance(value, float) and not np.isfinite(value) else value)
-                for key, value in data.items()}
+        return {
+            key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in data.items()
+        }
 
 
 def min_interatomic_distance(positions: np.ndarray, cell: np.ndarray) -> float:
@@ -177,7 +198,7 @@ def min_interatomic_distance(positions: np.ndarray, cell: np.ndarray) -> float:
     cart = frac @ cell
     shifts = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float) @ cell
     delta = cart[None, :, None, :] - cart[None, None, :, :] + shifts[:, None, None, :]
-    distances = np.sqrt((delta ** 2).sum(-1))
+    distances = np.sqrt((delta**2).sum(-1))
     distances[13][np.diag_indices(len(positions))] = np.inf  # the zero shift: an atom and itself
     return float(distances.min())
 
@@ -185,8 +206,10 @@ def min_interatomic_distance(positions: np.ndarray, cell: np.ndarray) -> float:
 def _cell_heights(cells: np.ndarray) -> np.ndarray:
     """Distances between opposite faces of each cell, shape (S, 3)."""
     volume = np.abs(np.linalg.det(cells))
-    cross = np.stack([np.cross(cells[:, 1], cells[:, 2]), np.cross(cells[:, 2], cells[:, 0]),
-                      np.cross(cells[:, 0], cells[:, 1])], axis=1)
+    cross = np.stack(
+        [np.cross(cells[:, 1], cells[:, 2]), np.cross(cells[:, 2], cells[:, 0]), np.cross(cells[:, 0], cells[:, 1])],
+        axis=1,
+    )
     return volume[:, None] / np.linalg.norm(cross, axis=2)
 
 
@@ -196,7 +219,7 @@ def expm_batch(matrices: np.ndarray) -> np.ndarray:
     matrices = np.asarray(matrices, dtype=float)
     norms = np.abs(matrices).sum(axis=-2).max(axis=-1)
     squarings = np.maximum(0, np.ceil(np.log2(np.maximum(norms, 1e-300) / 0.5))).astype(int)
-    scaled = matrices / (2.0 ** squarings)[..., None, None]
+    scaled = matrices / (2.0**squarings)[..., None, None]
     identity = np.broadcast_to(np.eye(matrices.shape[-1]), matrices.shape)
     result = identity.copy()
     term = identity.copy()
@@ -280,7 +303,7 @@ class BatchRelaxer:
         self.orig_cell[slot] = np.asarray(atoms.cell, dtype=float)
         self.steps[slot] = 0
         self.x[slot] = 0.0
-        self.x[slot, 3:3 + n] = np.asarray(atoms.positions, dtype=float)
+        self.x[slot, 3 : 3 + n] = np.asarray(atoms.positions, dtype=float)
         for name in ('hist_s', 'hist_y', 'hist_rho', 'prev_x', 'prev_g', 'velocity'):
             getattr(self, name)[slot] = 0.0
         self.hist_head[slot] = 0
@@ -353,8 +376,7 @@ class BatchRelaxer:
         uphill = started & ~(vf > 0.0)
         downhill = started & (vf > 0.0)
         with np.errstate(divide='ignore', invalid='ignore'):
-            mixed = ((1.0 - a)[:, None, None] * velocity
-                     + (a * np.sqrt(vv) / np.sqrt(ff))[:, None, None] * force)
+            mixed = (1.0 - a)[:, None, None] * velocity + (a * np.sqrt(vv) / np.sqrt(ff))[:, None, None] * force
         velocity = np.where(downhill[:, None, None], mixed, velocity)
         accelerate = downhill & (nfire > 5)
         dt = np.where(accelerate, np.minimum(dt * 1.1, s.fire_dtmax), dt)
@@ -381,8 +403,15 @@ class BatchRelaxer:
         """
         s = self.settings
         start_total = time.perf_counter()
-        self.timings = {'model_s': 0.0, 'optimizer_s': 0.0, 'checks_s': 0.0, 'total_s': 0.0,
-                        'model_calls': 0, 'batch_steps': 0, 'frames': 0}
+        self.timings = {
+            'model_s': 0.0,
+            'optimizer_s': 0.0,
+            'checks_s': 0.0,
+            'total_s': 0.0,
+            'model_calls': 0,
+            'batch_steps': 0,
+            'frames': 0,
+        }
         if isinstance(structures, Sequence):
             structures = list(structures)
             self._check(structures)
@@ -417,7 +446,7 @@ class BatchRelaxer:
             log_f, deform = self._deformation(slots)
             cells = self.orig_cell[slots] @ np.transpose(deform, (0, 2, 1))
             cart_rows = self.x[slots, 3:] @ np.transpose(deform, (0, 2, 1))
-            positions = [cart_rows[k, :self.natoms[slot]] for k, slot in enumerate(slots)]
+            positions = [cart_rows[k, : self.natoms[slot]] for k, slot in enumerate(slots)]
             volumes = np.abs(np.linalg.det(cells))
             self.timings['optimizer_s'] += time.perf_counter() - tick
 
@@ -427,7 +456,7 @@ class BatchRelaxer:
             heights = _cell_heights(cells).min(axis=1)
             bad = np.zeros(len(slots), dtype=object)
             bad[:] = ''
-            for k, slot in enumerate(slots):
+            for k in range(len(slots)):
                 if not np.isfinite(per_atom[k]) or per_atom[k] > s.max_volume_per_atom:
                     bad[k] = 'exploded'
                 elif per_atom[k] < s.min_volume_per_atom or heights[k] < s.min_distance:
@@ -454,7 +483,7 @@ class BatchRelaxer:
             natoms = self.natoms[slots]
             forces = np.zeros((len(slots), self.rows - 3, 3))
             for k, f in enumerate(raw.forces):
-                forces[k, :natoms[k]] = f
+                forces[k, : natoms[k]] = f
             virial_eff = raw.virials - (pressure_ev * volumes)[:, None, None] * np.eye(3)
             residual = -virial_eff / volumes[:, None, None] * EV_PER_A3_IN_GPA
             fmax = np.linalg.norm(forces, axis=2).max(axis=1)
@@ -466,9 +495,14 @@ class BatchRelaxer:
             for k in np.flatnonzero(done):
                 flag = 'exploded' if not finite[k] else ('converged' if converged[k] else 'max_steps')
                 pressure = float(np.trace(raw.virials[k]) / (3 * volumes[k]) * EV_PER_A3_IN_GPA)
-                self._finish(results, slots[k], flag, positions[k], cells[k],
-                             (float(raw.energies[k]), float(volumes[k]), pressure, float(fmax[k]),
-                              float(stress_res[k])))
+                self._finish(
+                    results,
+                    slots[k],
+                    flag,
+                    positions[k],
+                    cells[k],
+                    (float(raw.energies[k]), float(volumes[k]), pressure, float(fmax[k]), float(stress_res[k])),
+                )
 
             go = np.flatnonzero(~done)
             if len(go):
@@ -519,15 +553,29 @@ class BatchRelaxer:
             energy, volume, pressure, fmax, stress_res = values
         enthalpy = energy + self.settings.pressure_gpa / EV_PER_A3_IN_GPA * volume
         results[int(self.index[slot])] = RelaxResult(
-            index=int(self.index[slot]), atoms=atoms, flag=flag, n_steps=int(self.steps[slot]), energy=energy,
-            enthalpy=enthalpy, enthalpy_per_atom=enthalpy / n, volume=float(volume), pressure_gpa=pressure,
-            fmax=fmax, stress_residual_gpa=stress_res, target_pressure_gpa=self.settings.pressure_gpa,
+            index=int(self.index[slot]),
+            atoms=atoms,
+            flag=flag,
+            n_steps=int(self.steps[slot]),
+            energy=energy,
+            enthalpy=enthalpy,
+            enthalpy_per_atom=enthalpy / n,
+            volume=float(volume),
+            pressure_gpa=pressure,
+            fmax=fmax,
+            stress_residual_gpa=stress_res,
+            target_pressure_gpa=self.settings.pressure_gpa,
         )
         self.active[slot] = False
 
 
-def relax_structures(structures: Iterable, evaluator: BatchEvaluator, pressure_gpa: float = 0.0,
-                     callback: Callable | None = None, **settings) -> list[RelaxResult]:
+def relax_structures(
+    structures: Iterable,
+    evaluator: BatchEvaluator,
+    pressure_gpa: float = 0.0,
+    callback: Callable | None = None,
+    **settings,
+) -> list[RelaxResult]:
     """Relax ``structures`` at ``pressure_gpa`` (GPa) with ``evaluator``; keyword arguments are
     :class:`RelaxSettings` fields (``fmax``, ``stress_tol_gpa``, ``max_steps``, ``optimizer``, ``batch_size``, ...)."""
     relaxer = BatchRelaxer(evaluator, RelaxSettings(pressure_gpa=pressure_gpa, **settings))

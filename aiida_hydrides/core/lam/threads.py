@@ -1,4 +1,5 @@
 """Thread settings for DeePMD, PyTorch and BLAS; this module imports nothing heavy so it can run first."""
+
 import os
 import sys
 

@@ -20,6 +20,7 @@ Examples::
     hydrides-lam phonons --structures one.npz --model model.pth --supercell 2 2 2 --mesh 8 8 8 --output ph.npz
     hydrides-lam search --compositions comps.json --model model.pth --parameters search.json --output samples.npz
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,16 @@ EXIT_MEMORY_ERROR = 8
 #: Parameter names accepted in ``--parameters`` for ``phonons`` (all optional). Those of ``relax`` are
 #: :data:`aiida_hydrides.core.lam.relax.RELAX_PARAMETERS` (derived from ``RelaxSettings``; imported lazily so that
 #: this module loads nothing heavy before the threads are configured).
-PHONON_PARAMETERS = ('supercell', 'mesh', 'displacement', 'imaginary_threshold_thz', 'head', 'batch_size', 'threads',
-                     'compress')
+PHONON_PARAMETERS = (
+    'supercell',
+    'mesh',
+    'displacement',
+    'imaginary_threshold_thz',
+    'head',
+    'batch_size',
+    'threads',
+    'compress',
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -67,8 +76,11 @@ def read_batch(path: str | os.PathLike) -> dict:
         raise HydridesInputError(f'structure batch file not found: {path}')
     if path.suffix.lower() == '.json':
         raw = json.loads(path.read_text())
-        arrays = {key: np.asarray(value) for key, value in raw.items() if key in
-                  ('numbers', 'positions', 'cells', 'offsets', 'pbc')}
+        arrays = {
+            key: np.asarray(value)
+            for key, value in raw.items()
+            if key in ('numbers', 'positions', 'cells', 'offsets', 'pbc')
+        }
         if 'positions' in arrays:
             arrays['positions'] = arrays['positions'].reshape(-1, 3).astype(float)
         if 'cells' in arrays:
@@ -114,8 +126,9 @@ def run_relax(args) -> dict:
     evaluator = load_model(args.model, head=head, compress=compress)
     evaluator.check_structures(structures)
     start = time.perf_counter()
-    results = relax_structures(structures, evaluator, **{f.name: getattr(settings, f.name)
-                                                         for f in settings.__dataclass_fields__.values()})
+    results = relax_structures(
+        structures, evaluator, **{f.name: getattr(settings, f.name) for f in settings.__dataclass_fields__.values()}
+    )
     wall = time.perf_counter() - start
     arrays = pack_structures([r.atoms for r in results])
     for key in ('energy', 'enthalpy', 'enthalpy_per_atom', 'volume', 'pressure_gpa', 'fmax', 'stress_residual_gpa'):
@@ -132,8 +145,10 @@ def run_relax(args) -> dict:
         'compressed': evaluator.compressed,
         'n_structures': len(results),
         'counts': counts,
-        'settings': {key: getattr(settings, key) for key in ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps',
-                                                             'optimizer', 'relax_cell', 'batch_size')},
+        'settings': {
+            key: getattr(settings, key)
+            for key in ('pressure_gpa', 'fmax', 'stress_tol_gpa', 'max_steps', 'optimizer', 'relax_cell', 'batch_size')
+        },
         'wall_s': wall,
         'relaxations_per_s': len(results) / wall if wall > 0 else None,
         'structures': [r.as_dict() for r in results],
@@ -151,20 +166,29 @@ def run_phonons(args) -> dict:
     params = _parameters(args, PHONON_PARAMETERS)
     structures = unpack_structures(read_batch(args.structures))
     configure_threads(params.pop('threads', None))
-    evaluator = load_model(args.model, head=params.pop('head', None), compress=bool(params.pop('compress', COMPRESS_BY_DEFAULT)))
+    evaluator = load_model(
+        args.model, head=params.pop('head', None), compress=bool(params.pop('compress', COMPRESS_BY_DEFAULT))
+    )
     evaluator.check_structures(structures)
     results = [lam_phonons(atoms, evaluator, **params) for atoms in structures]
-    np.savez(args.output,
-             max_imaginary_thz=np.array([r.max_imaginary_thz for r in results]),
-             min_frequency_thz=np.array([r.min_frequency_thz for r in results]),
-             passed=np.array([r.passed for r in results]))
-    return {'command': 'phonons', 'model': str(args.model), 'n_structures': len(results),
-            'structures': [r.as_dict() for r in results]}
+    np.savez(
+        args.output,
+        max_imaginary_thz=np.array([r.max_imaginary_thz for r in results]),
+        min_frequency_thz=np.array([r.min_frequency_thz for r in results]),
+        passed=np.array([r.passed for r in results]),
+    )
+    return {
+        'command': 'phonons',
+        'model': str(args.model),
+        'n_structures': len(results),
+        'structures': [r.as_dict() for r in results],
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='hydrides-lam', description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog='hydrides-lam', description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest='command', required=True)
 
     def common(sub):
@@ -174,16 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--parameters', default=None, help='JSON file of parameters (options override it)')
         sub.add_argument('--output', required=True, help='output .npz')
         sub.add_argument('--summary', default=None, help='summary JSON (default: OUTPUT with .json suffix)')
-        sub.add_argument('--error-file', default=None, help='where to write a JSON error report (default: '
-                         'lam_error.json beside OUTPUT)')
+        sub.add_argument(
+            '--error-file',
+            default=None,
+            help='where to write a JSON error report (default: lam_error.json beside OUTPUT)',
+        )
         sub.add_argument('--threads', type=int, default=None, help='threads for the model (default 1)')
 
     relax = commands.add_parser('relax', help='batched variable-cell relaxation at a target pressure')
     common(relax)
     relax.add_argument('--pressure', dest='pressure_gpa', type=float, default=None, help='target pressure in GPa')
     relax.add_argument('--fmax', type=float, default=None, help='force tolerance in eV/Å (default 0.05)')
-    relax.add_argument('--stress-tol', dest='stress_tol_gpa', type=float, default=None,
-                       help='stress tolerance in GPa (default 0.5)')
+    relax.add_argument(
+        '--stress-tol', dest='stress_tol_gpa', type=float, default=None, help='stress tolerance in GPa (default 0.5)'
+    )
     relax.add_argument('--max-steps', type=int, default=None, help='step limit per structure (default 300)')
     relax.add_argument('--optimizer', choices=('lbfgs', 'fire'), default=None, help='optimizer (default lbfgs)')
     relax.add_argument('--batch-size', type=int, default=None, help='structures in flight (default: all)')
@@ -192,8 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(phonons)
     phonons.add_argument('--supercell', type=int, nargs=3, default=None, help='supercell repetitions (default 2 2 2)')
     phonons.add_argument('--mesh', type=int, nargs=3, default=None, help='q-point mesh (default 8 8 8)')
-    phonons.add_argument('--threshold', dest='imaginary_threshold_thz', type=float, default=None,
-                         help='largest tolerated imaginary frequency in THz (default 3.0)')
+    phonons.add_argument(
+        '--threshold',
+        dest='imaginary_threshold_thz',
+        type=float,
+        default=None,
+        help='largest tolerated imaginary frequency in THz (default 3.0)',
+    )
 
     from ..search.worker import add_search_parser
 
@@ -238,13 +271,17 @@ def main(argv=None) -> int:
     summary_file.write_text(json.dumps(summary, indent=2, default=_json_default) + '\n')
     stopped = summary.get('stopped')
     if stopped:  # partial results: the error file tells why, and what is left
-        report = {'error': stopped['reason'], 'message': stopped['message'], 'partial': True,
-                  'unfinished': summary.get('unfinished', [])}
+        report = {
+            'error': stopped['reason'],
+            'message': stopped['message'],
+            'partial': True,
+            'unfinished': summary.get('unfinished', []),
+        }
         error_file.write_text(json.dumps(report, indent=2) + '\n')
-        print(f"Stopped early ({stopped['reason']}): {stopped['message']}", file=sys.stderr)
+        print(f'Stopped early ({stopped["reason"]}): {stopped["message"]}', file=sys.stderr)
         return EXIT_MEMORY_ERROR if stopped['reason'] == 'memory' else EXIT_STOPPED
     counts = summary.get('counts')
-    print(f"hydrides-lam {args.command}: {summary['n_structures']} structures" + (f', {counts}' if counts else ''))
+    print(f'hydrides-lam {args.command}: {summary["n_structures"]} structures' + (f', {counts}' if counts else ''))
     return 0
 
 

@@ -20,6 +20,7 @@ high       1.25    80          convergence checks, final EPC
 
 For a structure the cutoffs are the maximum over its elements (aiida-pseudo's ``get_recommended_cutoffs``).
 """
+
 from __future__ import annotations
 
 import dataclasses

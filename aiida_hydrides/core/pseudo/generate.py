@@ -5,6 +5,7 @@ ld1.x exits with status 0 even when the generation failed, so each result is val
 ``PP_HEADER`` has ``z_valence > 0``, and the ld1.x output reports no error. A failing element is reported in the
 :class:`GenerationResult`; it never stops the other elements.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -107,7 +108,8 @@ def find_errors(output: str) -> list[str]:
     if block:
         errors.append(' '.join(line.strip() for line in block.group(1).splitlines() if line.strip()))
     errors.extend(
-        line.strip() for line in output.splitlines()
+        line.strip()
+        for line in output.splitlines()
         if _ERROR_LINE.search(line) and not _BENIGN_ERROR_LINE.search(line) and line.strip() not in errors[:1]
     )
     return errors
@@ -143,8 +145,14 @@ def generate_pseudo(
         (workdir / 'ld1.in').write_text(ld1_input)
         try:
             process = subprocess.run(
-                [executable], input=ld1_input, capture_output=True, text=True, cwd=workdir,
-                env=ld1_environment(), timeout=timeout, check=False,
+                [executable],
+                input=ld1_input,
+                capture_output=True,
+                text=True,
+                cwd=workdir,
+                env=ld1_environment(),
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return failure(f'ld1.x did not finish within {timeout:.0f} s', entry['name'])
@@ -173,8 +181,14 @@ def generate_pseudo(
         shutil.copyfile(upf, target)
 
     return ElementResult(
-        element, True, name=entry['name'], path=target, z_valence=header['z_valence'],
-        wfc_cutoff=header.get('wfc_cutoff'), rho_cutoff=header.get('rho_cutoff'), seconds=time.monotonic() - start,
+        element,
+        True,
+        name=entry['name'],
+        path=target,
+        z_valence=header['z_valence'],
+        wfc_cutoff=header.get('wfc_cutoff'),
+        rho_cutoff=header.get('rho_cutoff'),
+        seconds=time.monotonic() - start,
     )
 
 

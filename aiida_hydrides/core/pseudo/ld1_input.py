@@ -4,6 +4,7 @@ An ld1.x generation input holds two Fortran namelists, ``&input`` (the all-elect
 pseudisation), followed by a card listing the pseudo-wavefunctions, one per line:
 ``label n l occupation energy rcut rcut_us jj``.
 """
+
 from __future__ import annotations
 
 import re
@@ -72,7 +73,7 @@ def parse_ld1_input(text: str) -> dict:
     if len(lines) < count + 1:
         raise Ld1InputError(f'the wavefunction card announces {count} lines but has {len(lines) - 1}')
     wavefunctions = []
-    for columns in lines[1:count + 1]:
+    for columns in lines[1 : count + 1]:
         if len(columns) < 7:
             raise Ld1InputError(f'wavefunction line {" ".join(columns)!r} has fewer than 7 columns')
         columns = columns + ['0.0'] * (8 - len(columns))
@@ -105,7 +106,7 @@ def format_ld1_input(entry: dict, file_pseudopw: str | None = None) -> str:
         if missing:
             raise Ld1InputError(f'wavefunction {wfc} lacks {missing}')
         numbers = ' '.join(_card_number(wfc[field], 5, 2) for field in WAVEFUNCTION_FIELDS[3:7])
-        lines.append(f"{wfc['label']:<2}  {int(wfc['n'])}  {int(wfc['l'])} {numbers} {_card_number(wfc['jj'], 4, 1)}")
+        lines.append(f'{wfc["label"]:<2}  {int(wfc["n"])}  {int(wfc["l"])} {numbers} {_card_number(wfc["jj"], 4, 1)}')
     return '\n'.join(lines) + '\n'
 
 

@@ -3,6 +3,7 @@
 The table ``pslibrary_1.0.0_pbe.json`` is derived from the pslibrary 1.0.0 inputs by
 ``scripts/derive_pslibrary_table.py``; the package needs no other file to generate its pseudopotentials.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """Read the header of a UPF pseudopotential file (formats 1 and 2) without a full parser."""
+
 from __future__ import annotations
 
 import pathlib

@@ -7,14 +7,20 @@ search) and :mod:`.engine` (:class:`SearchSettings` and :func:`run_search`). See
 
 The main names are available lazily from this package, so importing it loads neither PyXtal nor the LAM.
 """
+
 import importlib
 
 _LAZY = {
-    'SearchSettings': 'engine', 'run_search': 'engine',
-    'SearchResult': 'result', 'Minimum': 'result',
-    'RandomStructureGenerator': 'generator', 'formula_unit': 'generator',
+    'SearchSettings': 'engine',
+    'run_search': 'engine',
+    'SearchResult': 'result',
+    'Minimum': 'result',
+    'RandomStructureGenerator': 'generator',
+    'formula_unit': 'generator',
     'DistanceLimits': 'distances',
-    'fingerprint': 'fingerprint', 'cosine_distance': 'fingerprint', 'Deduplicator': 'fingerprint',
+    'fingerprint': 'fingerprint',
+    'cosine_distance': 'fingerprint',
+    'Deduplicator': 'fingerprint',
     'make_offspring': 'evolution',
     'prototype_seeds': 'seeding',
     'estimate_volume': 'volumes',

@@ -4,6 +4,7 @@ The defaults suit hydrides near 200 GPa: H-H >= 0.8 Å (shorter than any H-H con
 compressed H2 bond is allowed to collapse to), M-H >= 1.4 Å and M-M >= 1.9 Å, where M is any element other than
 hydrogen. ``pairs`` overrides single element pairs, e.g. ``{('La', 'H'): 1.6}``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,9 +71,15 @@ def pair_distances(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.nda
     per image."""
     from ase.neighborlist import primitive_neighbor_list
 
-    return primitive_neighbor_list('ijdD', np.asarray(atoms.pbc), np.asarray(atoms.cell.array, dtype=float),
-                                   np.asarray(atoms.positions, dtype=float), cutoff, self_interaction=False,
-                                   use_scaled_positions=False)
+    return primitive_neighbor_list(
+        'ijdD',
+        np.asarray(atoms.pbc),
+        np.asarray(atoms.cell.array, dtype=float),
+        np.asarray(atoms.positions, dtype=float),
+        cutoff,
+        self_interaction=False,
+        use_scaled_positions=False,
+    )
 
 
 def _violations(atoms, limits: DistanceLimits):

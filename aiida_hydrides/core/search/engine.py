@@ -15,6 +15,7 @@ duplicate records the index of the minimum it repeats. The search stops after ``
 All randomness comes from one ``numpy.random.Generator`` seeded with ``seed``: the same settings, composition and
 evaluator give the same search.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,8 @@ class SearchSettings:
     random_fraction: float = 0.4
     learning: bool = True
     operator_weights: Mapping[str, float] = dataclasses.field(
-        default_factory=lambda: {'pso': 0.4, 'heredity': 0.3, 'mutation': 0.3})
+        default_factory=lambda: {'pso': 0.4, 'heredity': 0.3, 'mutation': 0.3}
+    )
     elite_fraction: float = 0.6
     #: how parents are drawn from the elite: ``'uniform'``, or ``'rank'`` (weights n, n-1, ..., 1 from the best down)
     parent_selection: str = 'uniform'
@@ -102,8 +104,9 @@ class SearchSettings:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise HydridesInputError(f'{name} must be a whole number >= 1, got {value!r}')
         initial = self.initial_population
-        if initial is not None and (isinstance(initial, bool) or not isinstance(initial, (int, np.integer))
-                                    or initial < 1):
+        if initial is not None and (
+            isinstance(initial, bool) or not isinstance(initial, (int, np.integer)) or initial < 1
+        ):
             raise HydridesInputError(f'initial_population must be a whole number >= 1 or None, got {initial!r}')
         for name in ('random_fraction', 'elite_fraction'):
             value = getattr(self, name)
@@ -119,10 +122,12 @@ class SearchSettings:
         unknown = set(weights) - set(OPERATORS)
         if unknown or not weights or any(not w >= 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise HydridesInputError(
-                f'operator_weights must map some of {OPERATORS} to non-negative weights, got {self.operator_weights!r}')
+                f'operator_weights must map some of {OPERATORS} to non-negative weights, got {self.operator_weights!r}'
+            )
         if self.parent_selection not in PARENT_SELECTIONS:
             raise HydridesInputError(
-                f'unknown parent_selection {self.parent_selection!r}; choose one of {PARENT_SELECTIONS}')
+                f'unknown parent_selection {self.parent_selection!r}; choose one of {PARENT_SELECTIONS}'
+            )
         if self.weighting not in WEIGHTINGS:
             raise HydridesInputError(f'unknown space-group weighting {self.weighting!r}; choose one of {WEIGHTINGS}')
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
@@ -143,8 +148,14 @@ class SearchSettings:
     def relax_kwargs(self, unit: Mapping[str, int] | None = None) -> dict:
         """Keyword arguments of :func:`~aiida_hydrides.core.lam.relax.relax_structures`; with the formula ``unit``
         (element -> count), the density floor of ``min_volume_fraction`` as ``min_volume_per_atom``."""
-        kwargs = dict(pressure_gpa=self.pressure_gpa, fmax=self.fmax, stress_tol_gpa=self.stress_tol_gpa,
-                      max_steps=self.max_steps, optimizer=self.optimizer, batch_size=self.batch_size)
+        kwargs = dict(
+            pressure_gpa=self.pressure_gpa,
+            fmax=self.fmax,
+            stress_tol_gpa=self.stress_tol_gpa,
+            max_steps=self.max_steps,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+        )
         if unit is not None and self.min_volume_fraction > 0:
             floor = self.min_volume_fraction * estimate_volume(unit, self.pressure_gpa) / sum(unit.values())
             kwargs['min_volume_per_atom'] = max(floor, 0.5)
@@ -166,12 +177,19 @@ class _Search:
         self.limits = settings.limits()
         self.rng = np.random.default_rng(settings.seed)
         self.generator = RandomStructureGenerator(
-            self.unit, pressure_gpa=settings.pressure_gpa, max_atoms=settings.max_atoms, limits=self.limits,
-            space_groups=settings.space_groups, weighting=settings.weighting, volume_jitter=settings.volume_jitter,
-            formula_units=settings.formula_units)
+            self.unit,
+            pressure_gpa=settings.pressure_gpa,
+            max_atoms=settings.max_atoms,
+            limits=self.limits,
+            space_groups=settings.space_groups,
+            weighting=settings.weighting,
+            volume_jitter=settings.volume_jitter,
+            formula_units=settings.formula_units,
+        )
         self.initial = Deduplicator(self.species, threshold=settings.dedup_initial, enthalpy_tol=0.0)
-        self.relaxed = Deduplicator(self.species, threshold=settings.dedup_threshold,
-                                    enthalpy_tol=settings.dedup_enthalpy_tol)
+        self.relaxed = Deduplicator(
+            self.species, threshold=settings.dedup_threshold, enthalpy_tol=settings.dedup_enthalpy_tol
+        )
         self.result = SearchResult(self.unit, settings)
         self._cache: dict[int, object] = {}
         operators = [op for op in OPERATORS if settings.operator_weights.get(op, 0) > 0]
@@ -197,8 +215,9 @@ class _Search:
 
     def _partner(self, index: int, elite: list[int], prefer_best: bool) -> int | None:
         counts = Counter(self._structure(index).numbers.tolist())
-        options = [other for other in elite if other != index
-                   and Counter(self._structure(other).numbers.tolist()) == counts]
+        options = [
+            other for other in elite if other != index and Counter(self._structure(other).numbers.tolist()) == counts
+        ]
         if not options:
             return None
         return options[0] if prefer_best else options[int(self.rng.integers(len(options)))]
@@ -285,8 +304,9 @@ class _Search:
             callback(number, self.result)
 
 
-def run_search(composition, evaluator, settings: SearchSettings | None = None, callback: Callable | None = None,
-               **overrides) -> SearchResult:
+def run_search(
+    composition, evaluator, settings: SearchSettings | None = None, callback: Callable | None = None, **overrides
+) -> SearchResult:
     """Search the structures of ``composition`` (a formula, a mapping or a ``Composition``; its reduced formula is
     the formula unit) with ``evaluator`` (a LAM ``BatchEvaluator``: DeePMD or ``AseEvaluator``).
 

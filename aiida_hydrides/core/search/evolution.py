@@ -17,6 +17,7 @@
 :func:`make_offspring` applies an operator, pushes apart atoms that end up too close (:func:`.repair_distances`),
 retries a few times and returns ``None`` when no offspring satisfies the distance limits.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -26,8 +27,16 @@ import numpy as np
 from ..errors import HydridesInputError
 from .distances import DistanceLimits, repair_distances, satisfies_limits
 
-__all__ = ('OPERATORS', 'same_composition', 'pso_move', 'heredity', 'strain_mutation', 'permutation_mutation',
-           'rattle_mutation', 'make_offspring')
+__all__ = (
+    'OPERATORS',
+    'same_composition',
+    'pso_move',
+    'heredity',
+    'strain_mutation',
+    'permutation_mutation',
+    'rattle_mutation',
+    'make_offspring',
+)
 
 OPERATORS = ('pso', 'heredity', 'mutation')
 
@@ -185,8 +194,9 @@ def rattle_mutation(atoms, rng: np.random.Generator, amplitude: float = 0.3):
     return child
 
 
-def make_offspring(operator: str, parents: list, rng: np.random.Generator, limits: DistanceLimits | None = None,
-                   attempts: int = 5):
+def make_offspring(
+    operator: str, parents: list, rng: np.random.Generator, limits: DistanceLimits | None = None, attempts: int = 5
+):
     """Apply ``operator`` (``'pso'``: parents = [current, guide]; ``'heredity'``: two parents; ``'mutation'``: one
     parent, strain + permutation or rattle at random) until the child satisfies ``limits``; ``None`` if none does.
 

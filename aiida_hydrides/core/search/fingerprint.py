@@ -7,6 +7,7 @@ are weighted by ``N_A N_B / sum(N_A N_B)`` and concatenated. It is invariant to 
 and the choice of cell (a supercell has the same fingerprint). Two fingerprints are compared with the cosine distance
 ``(1 - cos) / 2``: 0 for identical structures, about 0.5 for unrelated ones.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,9 @@ def fingerprint(atoms, species: list[str] | None = None, settings: FingerprintSe
         raise HydridesInputError(f'element {exc.args[0]} is not among the fingerprint species {species}') from None
     counts = np.bincount(types, minlength=len(species)).astype(float)
     reach = settings.cutoff + 4 * settings.sigma
-    first, second, lengths = primitive_neighbor_list('ijd', np.ones(3, bool), atoms.cell.array, atoms.positions,
-                                                     reach, self_interaction=False)
+    first, second, lengths = primitive_neighbor_list(
+        'ijd', np.ones(3, bool), atoms.cell.array, atoms.positions, reach, self_interaction=False
+    )
     centres = settings.centres
     pairs = [(a, b) for a in range(len(species)) for b in range(a, len(species))]
     ta, tb = types[first], types[second]
@@ -64,7 +66,7 @@ def fingerprint(atoms, species: list[str] | None = None, settings: FingerprintSe
     gauss /= np.sqrt(2 * np.pi) * settings.sigma
     histograms = np.zeros((len(pairs), len(centres)))
     np.add.at(histograms, block, gauss)
-    shell = 4 * np.pi * centres ** 2
+    shell = 4 * np.pi * centres**2
     weights = np.zeros(len(pairs))
     for k, (a, b) in enumerate(pairs):
         density = counts[a] * counts[b] / volume
@@ -101,8 +103,13 @@ class Deduplicator:
     ``threshold`` and, when both enthalpies are known, the enthalpies per atom differ by less than
     ``enthalpy_tol`` (eV/atom)."""
 
-    def __init__(self, species: list[str], threshold: float = 0.01, enthalpy_tol: float = 0.005,
-                 settings: FingerprintSettings | None = None):
+    def __init__(
+        self,
+        species: list[str],
+        threshold: float = 0.01,
+        enthalpy_tol: float = 0.005,
+        settings: FingerprintSettings | None = None,
+    ):
         if not 0 <= threshold < 1:
             raise HydridesInputError(f'the fingerprint threshold must be in [0, 1), got {threshold!r}')
         if not enthalpy_tol >= 0:

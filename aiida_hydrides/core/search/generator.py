@@ -20,6 +20,7 @@ Space group 1 is left out by default (``space_groups=range(2, 231)``): P1 placem
 Every random draw comes from the ``numpy.random.Generator`` passed in, so a seeded generator gives the same
 structures (PyXtal >= 1.0 takes the generator as ``random_state``).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -39,8 +40,12 @@ WEIGHTINGS = ('crystal_system', 'uniform', 'high_symmetry')
 
 #: Crystal system -> range of space-group numbers.
 CRYSTAL_SYSTEMS = {
-    'triclinic': range(1, 3), 'monoclinic': range(3, 16), 'orthorhombic': range(16, 75),
-    'tetragonal': range(75, 143), 'trigonal': range(143, 168), 'hexagonal': range(168, 195),
+    'triclinic': range(1, 3),
+    'monoclinic': range(3, 16),
+    'orthorhombic': range(16, 75),
+    'tetragonal': range(75, 143),
+    'trigonal': range(143, 168),
+    'hexagonal': range(168, 195),
     'cubic': range(195, 231),
 }
 
@@ -127,10 +132,18 @@ def check_formula_units(formula_units) -> tuple[int, ...] | None:
 class RandomStructureGenerator:
     """Random symmetric structures of one composition (see the module docstring for the procedure)."""
 
-    def __init__(self, composition, pressure_gpa: float = 200.0, max_atoms: int = 40,
-                 limits: DistanceLimits | None = None, space_groups: Iterable[int] = range(2, 231),
-                 weighting: str = 'crystal_system', volume_jitter: float = 0.1, max_attempts: int = 40,
-                 formula_units: Iterable[int] | None = None):
+    def __init__(
+        self,
+        composition,
+        pressure_gpa: float = 200.0,
+        max_atoms: int = 40,
+        limits: DistanceLimits | None = None,
+        space_groups: Iterable[int] = range(2, 231),
+        weighting: str = 'crystal_system',
+        volume_jitter: float = 0.1,
+        max_attempts: int = 40,
+        formula_units: Iterable[int] | None = None,
+    ):
         self.formula_unit = formula_unit(composition)
         self.species = list(self.formula_unit)
         self.atoms_per_formula_unit = sum(self.formula_unit.values())
@@ -140,7 +153,8 @@ class RandomStructureGenerator:
             formula = Composition(self.formula_unit).formula
             raise HydridesInputError(
                 f'the atom budget max_atoms={max_atoms} is smaller than one formula unit of {formula} '
-                f'({self.atoms_per_formula_unit} atoms)')
+                f'({self.atoms_per_formula_unit} atoms)'
+            )
         if weighting not in WEIGHTINGS:
             raise HydridesInputError(f'unknown space-group weighting {weighting!r}; choose one of {WEIGHTINGS}')
         if not 0 <= volume_jitter < 1:
@@ -153,7 +167,8 @@ class RandomStructureGenerator:
             formula = Composition(self.formula_unit).formula
             raise HydridesInputError(
                 f'none of formula_units={list(self.formula_units)} of {formula} ({self.atoms_per_formula_unit} atoms '
-                f'each) fits the atom budget max_atoms={max_atoms}')
+                f'each) fits the atom budget max_atoms={max_atoms}'
+            )
         self.pressure_gpa = check_pressure(pressure_gpa, 'pressure_gpa')
         self.volume_per_formula_unit = estimate_volume(self.formula_unit, self.pressure_gpa)
         self.max_atoms = int(max_atoms)
@@ -165,7 +180,8 @@ class RandomStructureGenerator:
         if not self.compatible:
             raise HydridesInputError(
                 f'no space group of {groups[0]}-{groups[-1]} fits {Composition(self.formula_unit).formula} within '
-                f'{self.max_atoms} atoms')
+                f'{self.max_atoms} atoms'
+            )
         self._tolerances = None
 
     def _compatible_groups(self, groups: list[int]) -> dict[int, list[int]]:
@@ -224,8 +240,15 @@ class RandomStructureGenerator:
             warnings.simplefilter('ignore')
             try:
                 lattice = Lattice(group.lattice_type, volume=volume, random_state=rng)
-                crystal = _quick_crystal_class()(dim=3, group=group, species=self.species, numIons=numbers,
-                                                 lattice=lattice, tm=self._tolerance_matrix(), random_state=rng)
+                crystal = _quick_crystal_class()(
+                    dim=3,
+                    group=group,
+                    species=self.species,
+                    numIons=numbers,
+                    lattice=lattice,
+                    tm=self._tolerance_matrix(),
+                    random_state=rng,
+                )
             except Exception:  # PyXtal signals an unplaceable composition or a bad lattice in several ways
                 return None
         if not crystal.valid:
@@ -236,8 +259,7 @@ class RandomStructureGenerator:
         atoms = self._primitive(atoms, cellsize)
         if atoms is None or len(atoms) > self.max_atoms or not satisfies_limits(atoms, self.limits):
             return None
-        atoms.info.update(space_group=number, formula_units=len(atoms) // self.atoms_per_formula_unit,
-                          origin='random')
+        atoms.info.update(space_group=number, formula_units=len(atoms) // self.atoms_per_formula_unit, origin='random')
         return atoms
 
     @staticmethod
@@ -273,7 +295,8 @@ class RandomStructureGenerator:
                 return atoms
         raise HydridesInputError(
             f'no random structure of {Composition(self.formula_unit).formula} satisfied the distance limits in '
-            f'{self.max_attempts} attempts; loosen the limits or raise the volume')
+            f'{self.max_attempts} attempts; loosen the limits or raise the volume'
+        )
 
     def generate_many(self, count: int, rng: np.random.Generator) -> list:
         """``count`` random structures."""

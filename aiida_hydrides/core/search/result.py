@@ -4,6 +4,7 @@ Structures are kept compactly (one numbers/positions/cell array per relaxation, 
 :meth:`SearchResult.arrays` exports them in the batch layout of :mod:`aiida_hydrides.core.lam.batch`
 (``numbers``, ``positions``, ``cells``, ``offsets``) plus one entry per relaxation for every per-structure field.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -165,12 +166,22 @@ class SearchResult:
                 number, symbol = space_group(atoms, symprec=symprec)
             except HydridesInputError:
                 number, symbol = 1, 'P1'
-            minima.append(Minimum(
-                index=index, enthalpy_per_atom=float(self.enthalpy_per_atom[index]), relative_mev=float(relative),
-                space_group_number=number, space_group_symbol=symbol,
-                formula=atoms.get_chemical_formula(mode='metal'), natoms=len(atoms),
-                generation=self.generations[index], origin=self.origins[index], flag=self.flags[index],
-                duplicates=len(members) - 1, atoms=atoms))
+            minima.append(
+                Minimum(
+                    index=index,
+                    enthalpy_per_atom=float(self.enthalpy_per_atom[index]),
+                    relative_mev=float(relative),
+                    space_group_number=number,
+                    space_group_symbol=symbol,
+                    formula=atoms.get_chemical_formula(mode='metal'),
+                    natoms=len(atoms),
+                    generation=self.generations[index],
+                    origin=self.origins[index],
+                    flag=self.flags[index],
+                    duplicates=len(members) - 1,
+                    atoms=atoms,
+                )
+            )
         return minima
 
     def first_hit(self, reference_atoms, matcher=None, usable_only: bool = True) -> int | None:

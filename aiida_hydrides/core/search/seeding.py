@@ -9,6 +9,7 @@ H : heavy-atom ratio equals the composition's; its cell (or a small supercell, u
 (:mod:`.volumes`). Seeds that break the distance limits are dropped. CaYH12 (Pm-3m) appears as the ordered
 conventional CaH6 cell.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,9 +33,14 @@ TEMPLATES: dict[str, Callable] = prototypes.search_templates()
 _REPEATS = [(1, 1, 1), (2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 1, 1)]
 
 
-def prototype_seeds(composition, pressure_gpa: float = 200.0, max_atoms: int = 40,
-                    limits: DistanceLimits | None = None, rng: np.random.Generator | None = None,
-                    orderings: int = 2) -> list:
+def prototype_seeds(
+    composition,
+    pressure_gpa: float = 200.0,
+    max_atoms: int = 40,
+    limits: DistanceLimits | None = None,
+    rng: np.random.Generator | None = None,
+    orderings: int = 2,
+) -> list:
     """Prototype structures with the composition's stoichiometry (``info``: ``origin='prototype'``,
     ``prototype``, ``formula_units``), scaled to the model volume at ``pressure_gpa``."""
     unit = formula_unit(composition)

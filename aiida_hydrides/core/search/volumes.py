@@ -9,6 +9,7 @@ x1.17 at 100 GPa and x0.90 at 300 GPa. The estimate only sets the starting densi
 This is the volume model of the project; :mod:`aiida_hydrides.core.seed_configs` keeps its own only because the
 committed seed label set was generated with it (frozen).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,10 +22,34 @@ __all__ = ('VOLUMES_200GPA', 'DEFAULT_METAL_VOLUME', 'DEFAULT_NONMETAL_VOLUME', 
 #: Per-atom volumes in Å³ at 200 GPa.
 VOLUMES_200GPA: dict[str, float] = {
     HYDROGEN: 2.3,
-    'Li': 4.5, 'Na': 6.0, 'K': 10.0, 'Be': 3.5, 'Mg': 5.5, 'Ca': 7.5, 'Sr': 9.0, 'Ba': 11.0,
-    'Sc': 6.5, 'Y': 7.5, 'La': 10.0, 'Ce': 9.5, 'Lu': 8.0, 'Th': 10.0, 'Ti': 6.0, 'Zr': 7.5, 'Hf': 7.5,
-    'Nb': 7.0, 'Al': 6.0,
-    'B': 4.0, 'C': 4.0, 'N': 4.5, 'O': 4.5, 'F': 5.0, 'Si': 7.0, 'P': 7.0, 'S': 6.5, 'Cl': 8.0,
+    'Li': 4.5,
+    'Na': 6.0,
+    'K': 10.0,
+    'Be': 3.5,
+    'Mg': 5.5,
+    'Ca': 7.5,
+    'Sr': 9.0,
+    'Ba': 11.0,
+    'Sc': 6.5,
+    'Y': 7.5,
+    'La': 10.0,
+    'Ce': 9.5,
+    'Lu': 8.0,
+    'Th': 10.0,
+    'Ti': 6.0,
+    'Zr': 7.5,
+    'Hf': 7.5,
+    'Nb': 7.0,
+    'Al': 6.0,
+    'B': 4.0,
+    'C': 4.0,
+    'N': 4.5,
+    'O': 4.5,
+    'F': 5.0,
+    'Si': 7.0,
+    'P': 7.0,
+    'S': 6.5,
+    'Cl': 8.0,
 }
 DEFAULT_METAL_VOLUME = 8.0
 DEFAULT_NONMETAL_VOLUME = 6.0
@@ -35,8 +60,9 @@ _BULK_DERIVATIVE = 4.0
 
 def _pressure_factor(pressure_gpa: float) -> float:
     """The Murnaghan-like factor of a checked pressure (GPa)."""
-    ratio = (1 + _BULK_DERIVATIVE * pressure_gpa / _BULK_MODULUS) / \
-        (1 + _BULK_DERIVATIVE * _REFERENCE_PRESSURE / _BULK_MODULUS)
+    ratio = (1 + _BULK_DERIVATIVE * pressure_gpa / _BULK_MODULUS) / (
+        1 + _BULK_DERIVATIVE * _REFERENCE_PRESSURE / _BULK_MODULUS
+    )
     return float(ratio ** (-1.0 / _BULK_DERIVATIVE))
 
 

@@ -37,6 +37,7 @@ the composition rules (exit 5), a formula unit larger than ``max_atoms`` (exit 6
 type map (exit 3), an unusable model (exit 2). A search that fails later (for instance no random structure fits the
 distance limits) is recorded as ``failed`` for its composition and the others go on.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,9 +51,20 @@ from ..errors import CompositionRuleError, HydridesInputError, UnknownElementErr
 from ..lam.compress import COMPRESS_BY_DEFAULT, file_digest
 from ..lam.model_definition import stored_list_values
 
-__all__ = ('AtomBudgetError', 'WORKER_PARAMETERS', 'SEARCH_FIELDS', 'SEARCH_PARAMETERS', 'settings_from_parameters',
-           'settings_to_json', 'check_composition', 'check_compositions', 'read_type_map', 'file_md5',
-           'run_search_command', 'add_search_parser')
+__all__ = (
+    'AtomBudgetError',
+    'WORKER_PARAMETERS',
+    'SEARCH_FIELDS',
+    'SEARCH_PARAMETERS',
+    'settings_from_parameters',
+    'settings_to_json',
+    'check_composition',
+    'check_compositions',
+    'read_type_map',
+    'file_md5',
+    'run_search_command',
+    'add_search_parser',
+)
 
 #: Parameters of ``hydrides-lam search`` that are not :class:`SearchSettings` fields.
 WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress', 'max_wall_s')
@@ -116,7 +128,7 @@ def settings_from_parameters(parameters: dict | None):
         else:
             raise HydridesInputError(f'min_pairs must be {{"A-B": distance}} or [[A, B, distance]], got {pairs!r}')
     if 'operator_weights' in params and not isinstance(params['operator_weights'], dict):
-        raise HydridesInputError(f"operator_weights must map operators to weights, got {params['operator_weights']!r}")
+        raise HydridesInputError(f'operator_weights must map operators to weights, got {params["operator_weights"]!r}')
     settings = SearchSettings(**params).validated()
     window = options.get('window_mev', DEFAULT_WINDOW_MEV)
     if window is None:
@@ -189,7 +201,8 @@ def check_composition(item, max_atoms: int | None = None, rules=None, formula_un
     partners = reduced.partners
     if len(partners) > 2:
         raise CompositionRuleError(
-            f"'{composition.formula}' has {len(partners)} elements besides hydrogen; at most two are searched")
+            f"'{composition.formula}' has {len(partners)} elements besides hydrogen; at most two are searched"
+        )
     if len(partners) == 2 and reduced.x:
         (rules or DEFAULT_RULES).check_composition(reduced)
     elif len(partners) == 1 and reduced.x:
@@ -198,16 +211,19 @@ def check_composition(item, max_atoms: int | None = None, rules=None, formula_un
             raise CompositionRuleError(
                 f"'{composition.formula}' breaks the rules of binary hydrides A_kH_y: 1 <= k <= "
                 f'{DEFAULT_REFERENCE_RULES.max_hydride_k} and {DEFAULT_REFERENCE_RULES.min_hydride_ratio:g} <= y/k <= '
-                f'{DEFAULT_REFERENCE_RULES.max_hydride_ratio:g} (reduced formula)')
+                f'{DEFAULT_REFERENCE_RULES.max_hydride_ratio:g} (reduced formula)'
+            )
     elif len(partners) == 2:
         limit = DEFAULT_REFERENCE_RULES.max_alloy_k
         if max(reduced.m, reduced.n) > limit:
             raise CompositionRuleError(
-                f"'{composition.formula}' breaks the rules of alloys A_kB_l: 1 <= k, l <= {limit} (reduced formula)")
+                f"'{composition.formula}' breaks the rules of alloys A_kB_l: 1 <= k, l <= {limit} (reduced formula)"
+            )
     if max_atoms is not None and reduced.num_atoms > max_atoms:
         raise AtomBudgetError(
             f'the atom budget max_atoms={max_atoms} is smaller than one formula unit of {reduced.formula} '
-            f'({reduced.num_atoms} atoms); raise max_atoms or leave this composition out')
+            f'({reduced.num_atoms} atoms); raise max_atoms or leave this composition out'
+        )
     if max_atoms is not None and formula_units is not None:
         from .generator import check_formula_units
 
@@ -216,7 +232,8 @@ def check_composition(item, max_atoms: int | None = None, rules=None, formula_un
             raise AtomBudgetError(
                 f'{reduced.formula} has {reduced.num_atoms} atoms per formula unit: none of formula_units='
                 f'{list(units)} fits the atom budget max_atoms={max_atoms}; raise '
-                f'max_atoms, allow fewer formula units or leave this composition out')
+                f'max_atoms, allow fewer formula units or leave this composition out'
+            )
     return reduced
 
 
@@ -237,7 +254,8 @@ def check_compositions(items, max_atoms: int | None = None, rules=None, formula_
             raise type(exc)(f'{text}: {exc}') from exc
         if reduced.formula in seen:
             raise CompositionRuleError(
-                f'{item!r} and {seen[reduced.formula]!r} are the same composition ({reduced.formula}); give it once')
+                f'{item!r} and {seen[reduced.formula]!r} are the same composition ({reduced.formula}); give it once'
+            )
         seen[reduced.formula] = item
         compositions.append(reduced)
     return compositions
@@ -275,8 +293,9 @@ def _check_type_map(compositions, type_map) -> None:
         unknown = [symbol for symbol in composition.elements if symbol not in known]
         if unknown:
             raise UnknownElementError(
-                f"{composition.formula} contains {', '.join(unknown)}, which the model does not know; its type map "
-                f'is {list(type_map)}')
+                f'{composition.formula} contains {", ".join(unknown)}, which the model does not know; its type map '
+                f'is {list(type_map)}'
+            )
 
 
 def _pack_search(results, compositions):
@@ -300,21 +319,43 @@ def _pack_search(results, compositions):
         sample_parts.append(arrays)
         for rank, minimum in enumerate(minima):
             minima_atoms.append(minimum.atoms)
-            minima_rows.append(dict(
-                composition_index=index, formula=compositions[index].formula, sample_index=start + minimum.index,
-                rank=rank, enthalpy_per_atom=minimum.enthalpy_per_atom, relative_mev=minimum.relative_mev,
-                space_group_number=minimum.space_group_number, space_group_symbol=minimum.space_group_symbol,
-                natoms=minimum.natoms, generation=minimum.generation, origin=minimum.origin, flag=minimum.flag,
-                duplicates=minimum.duplicates))
+            minima_rows.append(
+                dict(
+                    composition_index=index,
+                    formula=compositions[index].formula,
+                    sample_index=start + minimum.index,
+                    rank=rank,
+                    enthalpy_per_atom=minimum.enthalpy_per_atom,
+                    relative_mev=minimum.relative_mev,
+                    space_group_number=minimum.space_group_number,
+                    space_group_symbol=minimum.space_group_symbol,
+                    natoms=minimum.natoms,
+                    generation=minimum.generation,
+                    origin=minimum.origin,
+                    flag=minimum.flag,
+                    duplicates=minimum.duplicates,
+                )
+            )
         start += count
 
     samples = _concatenate_samples(sample_parts)
     samples['composition_formulas'] = np.array([c.formula for c in compositions], dtype='U32')
     minima = pack_structures(minima_atoms)
-    dtypes = {'composition_index': np.int64, 'formula': 'U32', 'sample_index': np.int64, 'rank': np.int64,
-              'enthalpy_per_atom': float, 'relative_mev': float, 'space_group_number': np.int64,
-              'space_group_symbol': 'U16', 'natoms': np.int64, 'generation': np.int64, 'origin': 'U16',
-              'flag': 'U16', 'duplicates': np.int64}
+    dtypes = {
+        'composition_index': np.int64,
+        'formula': 'U32',
+        'sample_index': np.int64,
+        'rank': np.int64,
+        'enthalpy_per_atom': float,
+        'relative_mev': float,
+        'space_group_number': np.int64,
+        'space_group_symbol': 'U16',
+        'natoms': np.int64,
+        'generation': np.int64,
+        'origin': 'U16',
+        'flag': 'U16',
+        'duplicates': np.int64,
+    }
     for key, dtype in dtypes.items():
         minima[key] = np.array([row[key] for row in minima_rows], dtype=dtype)
     minima['composition_formulas'] = samples['composition_formulas']
@@ -326,13 +367,27 @@ def _concatenate_samples(parts):
 
     if not parts:
         empty_int, empty_float = np.zeros(0, np.int64), np.zeros(0)
-        return {'numbers': empty_int, 'positions': np.zeros((0, 3)), 'cells': np.zeros((0, 3, 3)),
-                'offsets': np.zeros(1, np.int64), 'pbc': np.zeros((0, 3), bool),
-                'initial_positions': np.zeros((0, 3)), 'initial_cells': np.zeros((0, 3, 3)),
-                'enthalpy_per_atom': empty_float, 'energy': empty_float, 'volume': empty_float,
-                'flag': np.zeros(0, 'U16'), 'generation': empty_int, 'origin': np.zeros(0, 'U16'),
-                'n_steps': empty_int, 'duplicate_of': empty_int, 'natoms': empty_int,
-                'composition_index': empty_int, 'formula': np.zeros(0, 'U32'), 'local_index': empty_int}
+        return {
+            'numbers': empty_int,
+            'positions': np.zeros((0, 3)),
+            'cells': np.zeros((0, 3, 3)),
+            'offsets': np.zeros(1, np.int64),
+            'pbc': np.zeros((0, 3), bool),
+            'initial_positions': np.zeros((0, 3)),
+            'initial_cells': np.zeros((0, 3, 3)),
+            'enthalpy_per_atom': empty_float,
+            'energy': empty_float,
+            'volume': empty_float,
+            'flag': np.zeros(0, 'U16'),
+            'generation': empty_int,
+            'origin': np.zeros(0, 'U16'),
+            'n_steps': empty_int,
+            'duplicate_of': empty_int,
+            'natoms': empty_int,
+            'composition_index': empty_int,
+            'formula': np.zeros(0, 'U32'),
+            'local_index': empty_int,
+        }
     samples = {}
     for key in parts[0]:
         if key == 'offsets':
@@ -401,8 +456,9 @@ def run_search_command(args) -> dict:
         if value is not None:
             params[name] = value
     settings, options = settings_from_parameters(params)
-    compositions = check_compositions(_read_compositions(args.compositions), settings.max_atoms, options.get('rules'),
-                                      settings.formula_units)
+    compositions = check_compositions(
+        _read_compositions(args.compositions), settings.max_atoms, options.get('rules'), settings.formula_units
+    )
     check_model_file(args.model)
     configure_threads(options.get('threads'))
     head = args.head or options.get('head')
@@ -414,9 +470,17 @@ def run_search_command(args) -> dict:
     _check_type_map(compositions, evaluator.type_map)
 
     window, limit = options['window_mev'], options.get('max_wall_s')
-    entries = [{'index': index, 'formula': composition.formula, 'formula_unit': formula_unit(composition),
-                'status': 'not_started', 'error': None, 'n_relaxations': 0}
-               for index, composition in enumerate(compositions)]
+    entries = [
+        {
+            'index': index,
+            'formula': composition.formula,
+            'formula_unit': formula_unit(composition),
+            'status': 'not_started',
+            'error': None,
+            'n_relaxations': 0,
+        }
+        for index, composition in enumerate(compositions)
+    ]
     results, stopped = {}, None
     total_start = time.perf_counter()
     previous = _stop_on_signals(_raise_stop)
@@ -426,8 +490,11 @@ def run_search_command(args) -> dict:
             used = time.perf_counter() - clock
             longest = max((item['wall_s'] for item in entries[:index]), default=0.0)
             if limit is not None and index and used + longest > limit:
-                stopped = {'reason': 'walltime', 'message': f'{used:.0f} s used of max_wall_s={limit:g} s, and a '
-                                                            f'composition has taken up to {longest:.0f} s'}
+                stopped = {
+                    'reason': 'walltime',
+                    'message': f'{used:.0f} s used of max_wall_s={limit:g} s, and a '
+                    f'composition has taken up to {longest:.0f} s',
+                }
                 break
             start = time.perf_counter()
             entry['status'] = 'interrupted'
@@ -455,14 +522,26 @@ def run_search_command(args) -> dict:
                 best_space_group_symbol=best.space_group_symbol if best else None,
                 best_natoms=best.natoms if best else None,
                 best_local_index=best.index if best else None,
-                n_relaxations=len(result), n_generations=len(result.generation_sizes),
-                counts=result.counts('flags'), origins=result.counts('origins'),
-                n_usable=int(np.count_nonzero(result.usable())), n_distinct=len(result.distinct()),
-                n_minima=len(minima), minima=[m.as_dict() for m in minima],
-                wall_s=wall, relaxations_per_s=len(result) / wall if wall > 0 else None)
-            print(f'  {len(result)} relaxations in {wall:.1f} s; '
-                  + (f'best {best.enthalpy_per_atom:.5f} eV/atom ({best.space_group_symbol}), {len(minima)} minima'
-                     if best else 'no usable relaxation'), flush=True)
+                n_relaxations=len(result),
+                n_generations=len(result.generation_sizes),
+                counts=result.counts('flags'),
+                origins=result.counts('origins'),
+                n_usable=int(np.count_nonzero(result.usable())),
+                n_distinct=len(result.distinct()),
+                n_minima=len(minima),
+                minima=[m.as_dict() for m in minima],
+                wall_s=wall,
+                relaxations_per_s=len(result) / wall if wall > 0 else None,
+            )
+            print(
+                f'  {len(result)} relaxations in {wall:.1f} s; '
+                + (
+                    f'best {best.enthalpy_per_atom:.5f} eV/atom ({best.space_group_symbol}), {len(minima)} minima'
+                    if best
+                    else 'no usable relaxation'
+                ),
+                flush=True,
+            )
     except WorkerStopped as exc:
         stopped = {'reason': 'signal', 'message': f'stopped by {exc}'}
     finally:
@@ -471,8 +550,10 @@ def run_search_command(args) -> dict:
         wall = time.perf_counter() - total_start
         unfinished = [entry['formula'] for entry in entries if entry['status'] in UNFINISHED]
         if stopped:
-            print(f'stopped early ({stopped["reason"]}: {stopped["message"]}); not finished: '
-                  f'{", ".join(unfinished)}', flush=True)
+            print(
+                f'stopped early ({stopped["reason"]}: {stopped["message"]}); not finished: {", ".join(unfinished)}',
+                flush=True,
+            )
 
         samples, minima, starts = _pack_search(results, compositions)
         for entry in entries:
@@ -514,25 +595,39 @@ def run_search_command(args) -> dict:
 def add_search_parser(commands) -> None:
     """Add the ``search`` sub-command to the ``hydrides-lam`` argument parser."""
     search = commands.add_parser('search', help='structure searches of several compositions (samples, minima, summary)')
-    search.add_argument('--compositions', required=True,
-                        help='JSON list of compositions ("CaYH12" or {"Ca": 1, "Y": 1, "H": 12})')
+    search.add_argument(
+        '--compositions', required=True, help='JSON list of compositions ("CaYH12" or {"Ca": 1, "Y": 1, "H": 12})'
+    )
     search.add_argument('--model', required=True, help='DeePMD model file (.pth, .pt, .pb)')
     search.add_argument('--head', default=None, help='head of a multi-head model')
-    search.add_argument('--parameters', default=None,
-                        help='JSON file of SearchSettings fields plus window_mev, head, threads, rules')
+    search.add_argument(
+        '--parameters', default=None, help='JSON file of SearchSettings fields plus window_mev, head, threads, rules'
+    )
     search.add_argument('--output', required=True, help='output .npz of every sampled structure')
-    search.add_argument('--minima', default=None, help='output .npz of the distinct minima (default: minima.npz '
-                        'beside OUTPUT)')
+    search.add_argument(
+        '--minima', default=None, help='output .npz of the distinct minima (default: minima.npz beside OUTPUT)'
+    )
     search.add_argument('--summary', default=None, help='summary JSON (default: OUTPUT with .json suffix)')
-    search.add_argument('--error-file', default=None, help='where to write a JSON error report (default: '
-                        'lam_error.json beside OUTPUT)')
+    search.add_argument(
+        '--error-file', default=None, help='where to write a JSON error report (default: lam_error.json beside OUTPUT)'
+    )
     search.add_argument('--threads', type=int, default=None, help='threads for the model (default 1)')
     search.add_argument('--pressure', dest='pressure_gpa', type=float, default=None, help='target pressure in GPa')
     search.add_argument('--budget', type=int, default=None, help='relaxations per composition')
     search.add_argument('--max-atoms', dest='max_atoms', type=int, default=None, help='atom budget per cell')
     search.add_argument('--seed', type=int, default=None, help='random seed (the same for every composition)')
-    search.add_argument('--window', dest='window_mev', type=float, default=None,
-                        help='keep minima within this many meV/atom of the best (default 100)')
-    search.add_argument('--max-wall', dest='max_wall_s', type=float, default=None,
-                        help='seconds from the start after which no further composition is started (the finished '
-                             'ones are written, the others listed as not started)')
+    search.add_argument(
+        '--window',
+        dest='window_mev',
+        type=float,
+        default=None,
+        help='keep minima within this many meV/atom of the best (default 100)',
+    )
+    search.add_argument(
+        '--max-wall',
+        dest='max_wall_s',
+        type=float,
+        default=None,
+        help='seconds from the start after which no further composition is started (the finished '
+        'ones are written, the others listed as not started)',
+    )

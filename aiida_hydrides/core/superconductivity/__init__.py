@@ -7,6 +7,7 @@ kelvin; QE's files use Rydberg (``RY_TO_K`` of :mod:`aiida_hydrides.core.units` 
 >>> summary = summarize_spectrum(spectrum, mustars=(0.10, 0.13))
 >>> summary['lambda'], summary['tc_allen_dynes_K_mu0_10']
 """
+
 from ..units import CM1_TO_K, MEV_TO_K, RY_TO_CM1, RY_TO_K, RY_TO_MEV, RY_TO_THZ, THZ_TO_K  # re-exported
 from .eliashberg import EliashbergResult, eliashberg_tc, solve_eliashberg_tc
 from .errors import SpectrumError

@@ -15,6 +15,7 @@ FFTs and the memory stays O(N). At very low T, where more than ``n_max`` Matsuba
 cutoff is lowered to the last kept frequency and mu* is rescaled to it with the Morel-Anderson relation
 1/mu*(w_c') = 1/mu*(w_c) + ln(w_c/w_c').
 """
+
 from __future__ import annotations
 
 import dataclasses

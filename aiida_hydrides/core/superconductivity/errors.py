@@ -1,4 +1,5 @@
 """The exception raised on unusable spectra and coupling data."""
+
 from aiida_hydrides.core.errors import HydridesInputError
 
 __all__ = ('SpectrumError',)

@@ -10,6 +10,7 @@ All temperatures and frequencies are in kelvin. A formula whose denominator is n
 solution and returns 0.0; :func:`tc_undefined_reason` says why. Invalid input (lambda <= 0, omega <= 0, mu* < 0,
 non-finite numbers) raises :class:`SpectrumError`; no function returns NaN.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,10 @@ def mcmillan_tc(lam: float, omega_log_K: float, mustar: float) -> float:  # noqa
 
 
 def allen_dynes_factors(
-    lam: float, omega_log_K: float, omega_2_K: float, mustar: float  # noqa: N803
+    lam: float,
+    omega_log_K: float,
+    omega_2_K: float,
+    mustar: float,  # noqa: N803
 ) -> tuple[float, float]:
     """Return the Allen-Dynes corrections ``(f1, f2)``.
 
@@ -102,7 +106,10 @@ def allen_dynes_tc(lam: float, omega_log_K: float, omega_2_K: float, mustar: flo
 
 
 def xie_ml_factors(
-    lam: float, omega_log_K: float, omega_2_K: float, mustar: float  # noqa: N803
+    lam: float,
+    omega_log_K: float,
+    omega_2_K: float,
+    mustar: float,  # noqa: N803
 ) -> tuple[float, float]:
     """Return the machine-learned corrections ``(f_omega, f_mu)`` of Xie et al. (2022).
 

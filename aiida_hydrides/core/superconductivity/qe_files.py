@@ -7,6 +7,7 @@
 
 Both readers accept a path or the text of the file itself.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -131,8 +132,7 @@ def read_a2f_dos(path_or_text) -> A2fSpectrum:
             raise SpectrumError(f'not an a2F.dos file{_where(source)}: line {lineno} has fewer than 2 columns')
         if rows and len(values) != len(rows[0]):
             raise SpectrumError(
-                f'not an a2F.dos file{_where(source)}: line {lineno} has {len(values)} columns, '
-                f'expected {len(rows[0])}'
+                f'not an a2F.dos file{_where(source)}: line {lineno} has {len(values)} columns, expected {len(rows[0])}'
             )
         rows.append(values)
 

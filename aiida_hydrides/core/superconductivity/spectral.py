@@ -7,6 +7,7 @@ omega_2   = [(2/lambda) int w a2F(w) dw]^(1/2)
 The integrals use the trapezoidal rule on the given grid; points with w <= 0 do not contribute. omega_log and omega_2
 come out in the unit of ``omega``.
 """
+
 from __future__ import annotations
 
 import math

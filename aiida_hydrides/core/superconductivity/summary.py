@@ -4,6 +4,7 @@ Every Tc is stored under a key that names its formula and mu*, ``tc_<formula>_K_
 point (``tc_allen_dynes_K_mu0_10``; see :func:`tc_key`), so two numbers are only ever compared for the same formula and
 mu*, and the dict can be stored as an AiiDA ``Dict`` as it is.
 """
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ in Angstrom. The enthalpy per atom is ``H/N = (E + P_target * V) / N`` with ``E`
 the cell volume of the final SCF, and ``P_target`` the *target* pressure of the relaxation (not the residual pressure
 of the SCF), so that enthalpies of different phases relaxed at the same target pressure are directly comparable.
 """
+
 from __future__ import annotations
 
 import copy
@@ -393,9 +394,12 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         tags = {
             'kind': 'dft_relaxed',
             'method': 'dft',
-            'formula': source.get('formula') or Composition(
+            'formula': source.get('formula')
+            or Composition(
                 [(site.kind_name and structure.get_kind(site.kind_name).symbol, 1) for site in structure.sites]
-            ).reduced().formula,
+            )
+            .reduced()
+            .formula,
             'pressure_gpa': summary['target_pressure_GPa'],
             'enthalpy_dft_ev': summary['enthalpy_per_atom_eV'],
             'protocol': {'name': summary.get('protocol'), 'pseudo_family': summary.get('pseudo_family')},
@@ -406,4 +410,3 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         if source.get('system'):
             tags['system'] = source['system']
         tag_node(structure, replace=True, **tags)
-

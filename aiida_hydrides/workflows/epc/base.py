@@ -8,11 +8,11 @@ and q grids, a dense k grid that is an integer multiple of the coarse k grid and
 scf runs, ``fildvscf`` for ph.x (through the ``PREPARE_FOR_EPW`` setting) and ``el_ph_nsigma = 10`` in ph.x, q2r.x and
 matdyn.x.
 """
+
 from __future__ import annotations
 
 import copy
 import math
-import pathlib
 
 from aiida import orm
 from aiida.common import AttributeDict
@@ -45,7 +45,9 @@ def _mesh_and_offset(kpoints: orm.KpointsData, name: str) -> tuple[list[int], li
     try:
         mesh, offset = kpoints.get_kpoints_mesh()
     except AttributeError:
-        raise GridError(f'`{name}` must be a k-point mesh (KpointsData.set_kpoints_mesh), not an explicit list') from None
+        raise GridError(
+            f'`{name}` must be a k-point mesh (KpointsData.set_kpoints_mesh), not an explicit list'
+        ) from None
     return [int(n) for n in mesh], [float(o) for o in offset]
 
 
@@ -53,8 +55,10 @@ def check_grids(dense: list[int], coarse: list[int], qgrid: list[int], offsets: 
     """Raise :class:`GridError` unless the grids are unshifted and ``dense`` is a multiple of ``coarse`` and ``qgrid``."""
     for name, offset in (offsets or {}).items():
         if any(abs(o) > 1e-10 for o in offset):
-            raise GridError(f'the {name} grid must be unshifted (offset 0 0 0), got offset {offset}: the el-ph '
-                            f'interpolation needs every k+q on the dense grid')
+            raise GridError(
+                f'the {name} grid must be unshifted (offset 0 0 0), got offset {offset}: the el-ph '
+                f'interpolation needs every k+q on the dense grid'
+            )
     for name, grid in (('dense k', dense), ('coarse k', coarse), ('q', qgrid)):
         if len(grid) != 3 or any(int(n) < 1 for n in grid):
             raise GridError(f'the {name} grid must be three positive integers, got {grid}')
@@ -64,7 +68,8 @@ def check_grids(dense: list[int], coarse: list[int], qgrid: list[int], offsets: 
                 f'incommensurate grids: the dense k grid {"x".join(map(str, dense))} is not an integer multiple of the '
                 f'{name} grid {"x".join(map(str, grid))}; ph.x would stop with "elphsum: q is not a vector in the '
                 f'dense grid". Use e.g. a dense grid of {"x".join(str(math.lcm(c, q)) for c, q in zip(coarse, qgrid))} '
-                f'or a multiple of it')
+                f'or a multiple of it'
+            )
 
 
 def _reciprocal_lengths(cell) -> list[float]:
@@ -79,8 +84,9 @@ def _ceil(value: float) -> int:
     return max(1, math.ceil(round(value, 8)))
 
 
-def commensurate_grids(cell, qpoints_distance: float, kpoints_distance: float, kpoints_dense_distance: float,
-                       dense_min_factor: int = 2) -> dict[str, list[int]]:
+def commensurate_grids(
+    cell, qpoints_distance: float, kpoints_distance: float, kpoints_dense_distance: float, dense_min_factor: int = 2
+) -> dict[str, list[int]]:
     """Unshifted q, coarse k and dense k grids from k-point spacings (1/Å), made commensurate.
 
     q_i = ⌈|b_i|/dq⌉; coarse_i = the smallest multiple of q_i ≥ ⌈|b_i|/dk⌉; dense_i = the smallest multiple of
@@ -104,8 +110,10 @@ def validate_inputs(value, _):
         coarse, coarse_offset = _mesh_and_offset(value['scf']['kpoints'], 'scf.kpoints')
         qgrid, q_offset = _mesh_and_offset(value['ph']['qpoints'], 'ph.qpoints')
     except KeyError as exception:
-        return (f'the input {exception} is required: give explicit meshes for `scf_dense.kpoints`, `scf.kpoints` and '
-                f'`ph.qpoints` (get_builder_from_protocol computes commensurate ones)')
+        return (
+            f'the input {exception} is required: give explicit meshes for `scf_dense.kpoints`, `scf.kpoints` and '
+            f'`ph.qpoints` (get_builder_from_protocol computes commensurate ones)'
+        )
     except GridError as exception:
         return str(exception)
     try:
@@ -115,8 +123,10 @@ def validate_inputs(value, _):
 
     systems = [value[ns]['pw']['parameters'].get_dict().get('SYSTEM', {}) for ns in ('scf_dense', 'scf')]
     if any(system.get('ibrav', 0) != 0 for system in systems):
-        return ('`ibrav` must be 0: aiida-quantumespresso parses the q2r.x force constants of ibrav=0 runs only; give '
-                'the cell vectors in the structure instead')
+        return (
+            '`ibrav` must be 0: aiida-quantumespresso parses the q2r.x force constants of ibrav=0 runs only; give '
+            'the cell vectors in the structure instead'
+        )
     nbnd = [system.get('nbnd') for system in systems]
     if None not in nbnd and nbnd[0] != nbnd[1]:
         return f'`nbnd` differs between the dense ({nbnd[0]}) and coarse ({nbnd[1]}) scf; ph.x needs the same value'
@@ -144,40 +154,81 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
     """Electron-phonon coupling λ, α²F and Tc of a metal with Quantum ESPRESSO (dense/coarse scf, ph, q2r, matdyn)."""
 
     _protocol_name = 'epc/base'
-    _protocol_extra_keys = tuple(f'meta_parameters.{key}' for key in (
-        'kpoints_mesh', 'kpoints_dense_mesh', 'qpoints_mesh', 'matdyn_kpoints_mesh')) + ('scf_dense',)
+    _protocol_extra_keys = tuple(
+        f'meta_parameters.{key}'
+        for key in ('kpoints_mesh', 'kpoints_dense_mesh', 'qpoints_mesh', 'matdyn_kpoints_mesh')
+    ) + ('scf_dense',)
 
     @classmethod
     def define(cls, spec):
         """Define the process specification."""
         super().define(spec)
         spec.input('structure', valid_type=orm.StructureData, help='The crystal structure (already relaxed).')
-        spec.expose_inputs(PwBaseWorkChain, namespace='scf_dense', exclude=('clean_workdir', 'pw.structure',
-                                                                           'pw.parent_folder'),
-                           namespace_options={'help': 'The dense-k scf; `la2f` is set by the work chain.'})
-        spec.expose_inputs(PwBaseWorkChain, namespace='scf', exclude=('clean_workdir', 'pw.structure',
-                                                                     'pw.parent_folder'),
-                           namespace_options={'help': 'The coarse-k scf (restarts from the dense-k scf folder).'})
-        spec.expose_inputs(PhBaseWorkChain, namespace='ph', exclude=('clean_workdir', 'ph.parent_folder',
-                                                                    'only_initialization'),
-                           namespace_options={'help': 'ph.x on the q grid; el-ph keys are set by the work chain.'})
-        spec.expose_inputs(Q2rBaseWorkChain, namespace='q2r', exclude=('clean_workdir', 'q2r.parent_folder'),
-                           namespace_options={'help': 'q2r.x; `la2f` is set by the work chain.'})
-        spec.expose_inputs(MatdynBaseWorkChain, namespace='matdyn', exclude=('clean_workdir', 'matdyn.force_constants',
-                                                                            'matdyn.parent_folder'),
-                           namespace_options={'help': 'matdyn.x; `kpoints` is the α²F interpolation mesh.'})
-        spec.expose_inputs(ProjwfcCalculation, namespace='projwfc', exclude=('parent_folder',),
-                           namespace_options={'required': False, 'populate_defaults': False,
-                                              'help': 'Optional projwfc.x on the dense-k scf: N(E_F) total and '
-                                                      'projected on each element (the hydrogen share).'})
-        spec.input('tc_parameters', valid_type=orm.Dict, required=False,
-                   help='Options of `compute_tc`: mustars, eliashberg, plateau_tolerance, agreement_tolerance.')
-        spec.input('imaginary_threshold_cm', valid_type=orm.Float, default=lambda: orm.Float(20.0),
-                   help='A mode with ω below minus this value (cm^-1) away from Γ makes the structure unstable.')
-        spec.input('gamma_radius', valid_type=orm.Float, default=lambda: orm.Float(0.05),
-                   help='q-points with |q| below this (2π/alat) are exempt from the stability test.')
-        spec.input('clean_workdir', valid_type=orm.Bool, default=lambda: orm.Bool(False),
-                   help='Clean the remote folders of all calculations once the work chain terminates.')
+        spec.expose_inputs(
+            PwBaseWorkChain,
+            namespace='scf_dense',
+            exclude=('clean_workdir', 'pw.structure', 'pw.parent_folder'),
+            namespace_options={'help': 'The dense-k scf; `la2f` is set by the work chain.'},
+        )
+        spec.expose_inputs(
+            PwBaseWorkChain,
+            namespace='scf',
+            exclude=('clean_workdir', 'pw.structure', 'pw.parent_folder'),
+            namespace_options={'help': 'The coarse-k scf (restarts from the dense-k scf folder).'},
+        )
+        spec.expose_inputs(
+            PhBaseWorkChain,
+            namespace='ph',
+            exclude=('clean_workdir', 'ph.parent_folder', 'only_initialization'),
+            namespace_options={'help': 'ph.x on the q grid; el-ph keys are set by the work chain.'},
+        )
+        spec.expose_inputs(
+            Q2rBaseWorkChain,
+            namespace='q2r',
+            exclude=('clean_workdir', 'q2r.parent_folder'),
+            namespace_options={'help': 'q2r.x; `la2f` is set by the work chain.'},
+        )
+        spec.expose_inputs(
+            MatdynBaseWorkChain,
+            namespace='matdyn',
+            exclude=('clean_workdir', 'matdyn.force_constants', 'matdyn.parent_folder'),
+            namespace_options={'help': 'matdyn.x; `kpoints` is the α²F interpolation mesh.'},
+        )
+        spec.expose_inputs(
+            ProjwfcCalculation,
+            namespace='projwfc',
+            exclude=('parent_folder',),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Optional projwfc.x on the dense-k scf: N(E_F) total and '
+                'projected on each element (the hydrogen share).',
+            },
+        )
+        spec.input(
+            'tc_parameters',
+            valid_type=orm.Dict,
+            required=False,
+            help='Options of `compute_tc`: mustars, eliashberg, plateau_tolerance, agreement_tolerance.',
+        )
+        spec.input(
+            'imaginary_threshold_cm',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(20.0),
+            help='A mode with ω below minus this value (cm^-1) away from Γ makes the structure unstable.',
+        )
+        spec.input(
+            'gamma_radius',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.05),
+            help='q-points with |q| below this (2π/alat) are exempt from the stability test.',
+        )
+        spec.input(
+            'clean_workdir',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Clean the remote folders of all calculations once the work chain terminates.',
+        )
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -207,36 +258,75 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         spec.output('force_constants', required=False, help='Real-space force constants from q2r.x.')
         spec.output('phonon_dos', valid_type=orm.XyData, required=False, help='Phonon DOS from matdyn.x.')
         spec.output('scf_parameters', valid_type=orm.Dict, required=False, help='Output of the coarse-k scf.')
-        spec.output('projected_dos', valid_type=orm.Dict, required=False,
-                    help='N(E_F) total, per atom and per element with the hydrogen share (projwfc.x, optional).')
+        spec.output(
+            'projected_dos',
+            valid_type=orm.Dict,
+            required=False,
+            help='N(E_F) total, per atom and per element with the hydrogen share (projwfc.x, optional).',
+        )
 
-        spec.exit_code(401, 'ERROR_SUB_PROCESS_FAILED_SCF_DENSE',
-                       message='The dense-k scf PwBaseWorkChain<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(402, 'ERROR_SUB_PROCESS_FAILED_SCF',
-                       message='The coarse-k scf PwBaseWorkChain<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(403, 'ERROR_SUB_PROCESS_FAILED_PH',
-                       message='The ph.x PhBaseWorkChain<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(404, 'ERROR_SUB_PROCESS_FAILED_Q2R',
-                       message='The q2r.x Q2rBaseWorkChain<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(405, 'ERROR_SUB_PROCESS_FAILED_MATDYN',
-                       message='The matdyn.x MatdynBaseWorkChain<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(406, 'ERROR_SUB_PROCESS_FAILED_TC',
-                       message='compute_tc<{pk}> failed with exit status {status}: {message}')
-        spec.exit_code(407, 'ERROR_PHONON_FREQUENCIES_UNREADABLE',
-                       message='The ph.x frequencies could not be read: {message}')
-        spec.exit_code(408, 'ERROR_MISSING_ELPH_FILES',
-                       message='matdyn.x did not retrieve the a2F.dos1..10 and lambda files: {message}')
-        spec.exit_code(410, 'ERROR_DYNAMICALLY_UNSTABLE',
-                       message='The structure is dynamically unstable, Tc not computed: {message}')
-        spec.exit_code(411, 'ERROR_NO_STATES_AT_FERMI_LEVEL',
-                       message='No electron-phonon coupling at the Fermi level (insulator?), Tc undefined: {message}')
+        spec.exit_code(
+            401,
+            'ERROR_SUB_PROCESS_FAILED_SCF_DENSE',
+            message='The dense-k scf PwBaseWorkChain<{pk}> failed with exit status {status}: {message}',
+        )
+        spec.exit_code(
+            402,
+            'ERROR_SUB_PROCESS_FAILED_SCF',
+            message='The coarse-k scf PwBaseWorkChain<{pk}> failed with exit status {status}: {message}',
+        )
+        spec.exit_code(
+            403,
+            'ERROR_SUB_PROCESS_FAILED_PH',
+            message='The ph.x PhBaseWorkChain<{pk}> failed with exit status {status}: {message}',
+        )
+        spec.exit_code(
+            404,
+            'ERROR_SUB_PROCESS_FAILED_Q2R',
+            message='The q2r.x Q2rBaseWorkChain<{pk}> failed with exit status {status}: {message}',
+        )
+        spec.exit_code(
+            405,
+            'ERROR_SUB_PROCESS_FAILED_MATDYN',
+            message='The matdyn.x MatdynBaseWorkChain<{pk}> failed with exit status {status}: {message}',
+        )
+        spec.exit_code(
+            406, 'ERROR_SUB_PROCESS_FAILED_TC', message='compute_tc<{pk}> failed with exit status {status}: {message}'
+        )
+        spec.exit_code(
+            407, 'ERROR_PHONON_FREQUENCIES_UNREADABLE', message='The ph.x frequencies could not be read: {message}'
+        )
+        spec.exit_code(
+            408,
+            'ERROR_MISSING_ELPH_FILES',
+            message='matdyn.x did not retrieve the a2F.dos1..10 and lambda files: {message}',
+        )
+        spec.exit_code(
+            410,
+            'ERROR_DYNAMICALLY_UNSTABLE',
+            message='The structure is dynamically unstable, Tc not computed: {message}',
+        )
+        spec.exit_code(
+            411,
+            'ERROR_NO_STATES_AT_FERMI_LEVEL',
+            message='No electron-phonon coupling at the Fermi level (insulator?), Tc undefined: {message}',
+        )
 
     # ------------------------------------------------------------------------------------------------ protocols
     @classmethod
-    def get_builder_from_protocol(cls, codes: dict, structure: orm.StructureData, protocol: str | None = None,
-                                  overrides: dict | None = None, options: dict | None = None, pseudo_family=None,
-                                  pseudos: dict | None = None, cutoffs: tuple[float, float] | None = None,
-                                  npool: int | None = None, **_):
+    def get_builder_from_protocol(
+        cls,
+        codes: dict,
+        structure: orm.StructureData,
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        options: dict | None = None,
+        pseudo_family=None,
+        pseudos: dict | None = None,
+        cutoffs: tuple[float, float] | None = None,
+        npool: int | None = None,
+        **_,
+    ):
         """Return a builder with commensurate grids, cutoffs and el-ph settings chosen by ``protocol``.
 
         :param codes: ``{'pw': ..., 'ph': ..., 'q2r': ..., 'matdyn': ...}``: codes or code labels; add
@@ -257,13 +347,19 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         codes = {key: orm.load_code(code) if isinstance(code, (str, int)) else code for key, code in codes.items()}
         missing = [key for key in ('pw', 'ph', 'q2r', 'matdyn') if key not in codes]
         if missing:
-            raise ValueError(f'codes for {missing} are missing; pass codes={{"pw": ..., "ph": ..., "q2r": ..., '
-                             f'"matdyn": ...}}')
+            raise ValueError(
+                f'codes for {missing} are missing; pass codes={{"pw": ..., "ph": ..., "q2r": ..., "matdyn": ...}}'
+            )
 
         pseudos, (ecutwfc, ecutrho) = cls._pseudos_and_cutoffs(structure, meta, pseudo_family, pseudos, cutoffs)
 
-        grids = commensurate_grids(structure.cell, meta['qpoints_distance'], meta['kpoints_distance'],
-                                   meta['kpoints_dense_distance'], meta.get('dense_min_factor', 2))
+        grids = commensurate_grids(
+            structure.cell,
+            meta['qpoints_distance'],
+            meta['kpoints_distance'],
+            meta['kpoints_dense_distance'],
+            meta.get('dense_min_factor', 2),
+        )
         for key in ('qpoints', 'kpoints', 'kpoints_dense'):
             if meta.get(f'{key}_mesh'):
                 grids[key] = [int(n) for n in meta[f'{key}_mesh']]
@@ -271,8 +367,9 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         if meta.get('matdyn_kpoints_mesh'):
             matdyn_mesh = [int(n) for n in meta['matdyn_kpoints_mesh']]
         else:
-            matdyn_mesh = [_ceil(length / meta['matdyn_kpoints_distance'])
-                           for length in _reciprocal_lengths(structure.cell)]
+            matdyn_mesh = [
+                _ceil(length / meta['matdyn_kpoints_distance']) for length in _reciprocal_lengths(structure.cell)
+            ]
 
         def mesh(values):
             kpoints = orm.KpointsData()
@@ -311,8 +408,14 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             target.max_iterations = orm.Int(scf['max_iterations'])
 
         ph_parameters = inputs['ph']['ph']['parameters']
-        ph_parameters['INPUTPH'].update({'electron_phonon': 'interpolated', 'el_ph_sigma': meta['el_ph_sigma'],
-                                         'el_ph_nsigma': EL_PH_NSIGMA, 'trans': True})
+        ph_parameters['INPUTPH'].update(
+            {
+                'electron_phonon': 'interpolated',
+                'el_ph_sigma': meta['el_ph_sigma'],
+                'el_ph_nsigma': EL_PH_NSIGMA,
+                'trans': True,
+            }
+        )
         builder.ph.ph.code = codes['ph']
         builder.ph.ph.parameters = orm.Dict(ph_parameters)
         builder.ph.ph.metadata = {'options': calc_options(codes['ph'], inputs['ph']['ph']['metadata']['options'])}
@@ -331,7 +434,8 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         builder.matdyn.matdyn.code = codes['matdyn']
         builder.matdyn.matdyn.parameters = orm.Dict(inputs['matdyn']['matdyn']['parameters'])
         builder.matdyn.matdyn.metadata = {
-            'options': calc_options(codes['matdyn'], inputs['matdyn']['matdyn']['metadata']['options'])}
+            'options': calc_options(codes['matdyn'], inputs['matdyn']['matdyn']['metadata']['options'])
+        }
         builder.matdyn.matdyn.kpoints = mesh(matdyn_mesh)
         builder.matdyn.max_iterations = orm.Int(inputs['matdyn']['max_iterations'])
 
@@ -371,7 +475,8 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             return family_pseudos, (float(cutoffs[0]), float(cutoffs[1]))
         try:
             ecutwfc, ecutrho = family.get_recommended_cutoffs(
-                structure=structure, stringency=meta.get('pseudo_stringency'), unit='Ry')
+                structure=structure, stringency=meta.get('pseudo_stringency'), unit='Ry'
+            )
         except (ValueError, AttributeError):
             ecutwfc, ecutrho = family.get_recommended_cutoffs(structure=structure, unit='Ry')
         floor = float(meta.get('ecutwfc_min', 0.0))
@@ -391,8 +496,10 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         dense = self.inputs.scf_dense.kpoints.get_kpoints_mesh()[0]
         coarse = self.inputs.scf.kpoints.get_kpoints_mesh()[0]
         qgrid = self.inputs.ph.qpoints.get_kpoints_mesh()[0]
-        self.report(f'grids: dense k {dense}, coarse k {coarse}, q {qgrid}; el_ph_sigma {self.ctx.el_ph_sigma} Ry '
-                    f'x {EL_PH_NSIGMA}')
+        self.report(
+            f'grids: dense k {dense}, coarse k {coarse}, q {qgrid}; el_ph_sigma {self.ctx.el_ph_sigma} Ry '
+            f'x {EL_PH_NSIGMA}'
+        )
 
     def run_scf_dense(self):
         """Run the dense-k scf with ``la2f``: it writes the eigenvalues on the dense grid (``<prefix>.a2Fsave``)."""
@@ -429,19 +536,27 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         """Attach N(E_F) per element; a failure here is reported and does not stop the el-ph calculation."""
         node = self.ctx.projwfc
         if not node.is_finished_ok or 'projections' not in node.outputs:
-            self.report(f'projwfc.x {node.process_label}<{node.pk}> failed ({node.exit_status}: {node.exit_message}); '
-                        f'continuing without the projected DOS at E_F')
+            self.report(
+                f'projwfc.x {node.process_label}<{node.pk}> failed ({node.exit_status}: {node.exit_message}); '
+                f'continuing without the projected DOS at E_F'
+            )
             return
         _, calc = projected_dos_at_fermi_level.run_get_node(
-            node.outputs.Dos, node.outputs.projections, self.ctx.scf_dense.outputs.output_parameters,
-            self.inputs.structure, metadata={'call_link_label': 'projected_dos'})
+            node.outputs.Dos,
+            node.outputs.projections,
+            self.ctx.scf_dense.outputs.output_parameters,
+            self.inputs.structure,
+            metadata={'call_link_label': 'projected_dos'},
+        )
         if not calc.is_finished_ok:
             self.report(f'projected DOS at E_F not computed: {calc.exit_message}')
             return
         result = calc.outputs.result
         self.out('projected_dos', result)
-        self.report(f"N(E_F) = {result['dos_total_states_per_ev']:.3f} states/eV/cell, hydrogen share "
-                    f"{result.get('fraction_H', 0.0):.2f}")
+        self.report(
+            f'N(E_F) = {result["dos_total_states_per_ev"]:.3f} states/eV/cell, hydrogen share '
+            f'{result.get("fraction_H", 0.0):.2f}'
+        )
 
     def run_scf(self):
         """Run the coarse-k scf in a copy of the dense-k folder (``a2Fsave`` survives), with the same ``nbnd``."""
@@ -466,8 +581,11 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             return self._failed(self.exit_codes.ERROR_SUB_PROCESS_FAILED_SCF, node)
         nbnd = node.outputs.output_parameters.get('number_of_bands')
         if self.ctx.nbnd and nbnd != self.ctx.nbnd:
-            return self._failed(self.exit_codes.ERROR_SUB_PROCESS_FAILED_SCF, node,
-                                f'nbnd {nbnd} differs from the dense-k scf ({self.ctx.nbnd})')
+            return self._failed(
+                self.exit_codes.ERROR_SUB_PROCESS_FAILED_SCF,
+                node,
+                f'nbnd {nbnd} differs from the dense-k scf ({self.ctx.nbnd})',
+            )
         self.out('scf_parameters', node.outputs.output_parameters)
 
     def run_ph(self):
@@ -496,21 +614,27 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
     def check_stability(self):
         """Read the frequencies of every irreducible q; stop with ``ERROR_DYNAMICALLY_UNSTABLE`` naming each mode."""
         _, node = analyse_phonon_stability.run_get_node(
-            self.ctx.ph.outputs.retrieved, self.inputs.imaginary_threshold_cm, self.inputs.gamma_radius,
-            metadata={'call_link_label': 'phonon_stability'})
+            self.ctx.ph.outputs.retrieved,
+            self.inputs.imaginary_threshold_cm,
+            self.inputs.gamma_radius,
+            metadata={'call_link_label': 'phonon_stability'},
+        )
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_PHONON_FREQUENCIES_UNREADABLE.format(message=node.exit_message)
         stability = node.outputs.phonon_stability
         self.out('phonon_stability', stability)
         modes = stability.get('imaginary_modes', [])
-        self.report(f'lowest ph.x frequency {stability.get("min_frequency_cm")} cm^-1 over '
-                    f'{stability.get("number_of_qpoints")} irreducible q-points')
+        self.report(
+            f'lowest ph.x frequency {stability.get("min_frequency_cm")} cm^-1 over '
+            f'{stability.get("number_of_qpoints")} irreducible q-points'
+        )
         if modes:
             descriptions = '; '.join(mode['description'] for mode in modes[:6])
             more = f' (and {len(modes) - 6} more)' if len(modes) > 6 else ''
             threshold = self.inputs.imaginary_threshold_cm.value
             return self.exit_codes.ERROR_DYNAMICALLY_UNSTABLE.format(
-                message=f'{len(modes)} mode(s) below -{threshold:g} cm^-1 away from Gamma: {descriptions}{more}')
+                message=f'{len(modes)} mode(s) below -{threshold:g} cm^-1 away from Gamma: {descriptions}{more}'
+            )
         return None
 
     def run_q2r(self):
@@ -577,12 +701,15 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         self.out('tc', outputs.tc)
         self.out('a2f', outputs.a2f)
         tc = outputs.tc.get_dict()
-        self.report(f'lambda = {tc["lambda"]:.3f}, omega_log = {tc["omega_log_K"]:.1f} K at sigma = '
-                    f'{tc["el_ph_sigma_ry"]} Ry; Tc(Allen-Dynes, mu* 0.10) = {tc.get("tc_allen_dynes_K_mu0_10")} K')
+        self.report(
+            f'lambda = {tc["lambda"]:.3f}, omega_log = {tc["omega_log_K"]:.1f} K at sigma = '
+            f'{tc["el_ph_sigma_ry"]} Ry; Tc(Allen-Dynes, mu* 0.10) = {tc.get("tc_allen_dynes_K_mu0_10")} K'
+        )
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _failed(self, exit_code, node, message=None):
-        self.report(f'{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: '
-                    f'{message or node.exit_message}')
+        self.report(
+            f'{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: '
+            f'{message or node.exit_message}'
+        )
         return exit_code.format(pk=node.pk, status=node.exit_status, message=message or node.exit_message)
-

@@ -11,6 +11,7 @@ Overrides are checked against the protocol: a key that is neither in the protoco
 paths in ``_protocol_free_keys`` (Fortran namelists, scheduler options, inputs handed on to other builders) any key
 is accepted: the ports that receive them validate them.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -19,8 +20,16 @@ from importlib.resources import files
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin as _QeProtocolMixin
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
-__all__ = ('PROTOCOLS', 'QE_PROTOCOL_MAP', 'ProtocolMixin', 'UnknownOverrideError', 'check_overrides',
-           'protocol_choices', 'qe_protocol', 'recursive_merge')
+__all__ = (
+    'PROTOCOLS',
+    'QE_PROTOCOL_MAP',
+    'ProtocolMixin',
+    'UnknownOverrideError',
+    'check_overrides',
+    'protocol_choices',
+    'qe_protocol',
+    'recursive_merge',
+)
 
 #: The protocol names of aiida-hydrides, from cheapest to most precise.
 PROTOCOLS = ('fast', 'moderate', 'precise')
@@ -29,7 +38,15 @@ PROTOCOLS = ('fast', 'moderate', 'precise')
 QE_PROTOCOL_MAP = {'fast': 'fast', 'moderate': 'balanced', 'precise': 'stringent'}
 
 #: Paths (``fnmatch`` patterns of dotted keys) below which any key is accepted in every work chain.
-COMMON_FREE_KEYS = ('parameters', '*.parameters', '*.metadata', '*.settings', 'options', '*.options', '*.parallelization')
+COMMON_FREE_KEYS = (
+    'parameters',
+    '*.parameters',
+    '*.metadata',
+    '*.settings',
+    'options',
+    '*.options',
+    '*.parallelization',
+)
 
 
 class UnknownOverrideError(ValueError):
@@ -58,8 +75,10 @@ def check_overrides(overrides: dict, known: dict, extra_keys=(), free_keys=(), p
             continue
         accepted = isinstance(known, dict) and key in known
         if not accepted and path not in extra_keys:
-            choices = sorted(set(known if isinstance(known, dict) else ()) |
-                             {item[len(prefix):].split('.')[0] for item in extra_keys if item.startswith(prefix)})
+            choices = sorted(
+                set(known if isinstance(known, dict) else ())
+                | {item[len(prefix) :].split('.')[0] for item in extra_keys if item.startswith(prefix)}
+            )
             where = f' in `{prefix[:-1]}`' if prefix else ''
             raise UnknownOverrideError(f'unknown override key `{path}`{where}; accepted keys: {", ".join(choices)}')
         if isinstance(value, dict) and isinstance(known, dict) and isinstance(known.get(key), dict):

@@ -1,5 +1,6 @@
 """``SearchBaseWorkChain``: structure searches of a list of compositions in ``SearchCalculation`` jobs, restarted on
 what a job did not finish (walltime, memory, other failures), keeping what it did."""
+
 from __future__ import annotations
 
 from aiida import orm
@@ -83,27 +84,43 @@ class SearchBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         )
         for name, port in SearchCalculation.spec().outputs.items():
             if name in ('samples', 'minima', 'summary'):
-                spec.output_namespace(name, valid_type=port.valid_type, dynamic=True,
-                                      help=f'The `{name}` output of every job, keyed by its call link label.')
+                spec.output_namespace(
+                    name,
+                    valid_type=port.valid_type,
+                    dynamic=True,
+                    help=f'The `{name}` output of every job, keyed by its call link label.',
+                )
 
-        spec.exit_code(310, 'ERROR_INVALID_JOB_INPUT',
-                       message='SearchCalculation<{pk}> refused its input ({status}: {message}); a restart cannot '
-                               'help.')
-        spec.exit_code(311, 'ERROR_NO_PROGRESS',
-                       message='SearchCalculation<{pk}> ran out of time before it finished any composition '
-                               '({formulas}); raise max_wallclock_seconds.')
-        spec.exit_code(312, 'ERROR_OUT_OF_MEMORY',
-                       message='SearchCalculation<{pk}> ran out of memory with batch_size 1.')
-        spec.exit_code(313, 'ERROR_REPEATED_FAILURE',
-                       message='SearchCalculation<{pk}> failed ({status}: {message}) after a restart for an earlier '
-                               'failure.')
-        spec.exit_code(410, 'ERROR_COMPOSITIONS_FAILED',
-                       message='The search failed for {formulas}; the outputs of the other compositions are attached.')
+        spec.exit_code(
+            310,
+            'ERROR_INVALID_JOB_INPUT',
+            message='SearchCalculation<{pk}> refused its input ({status}: {message}); a restart cannot help.',
+        )
+        spec.exit_code(
+            311,
+            'ERROR_NO_PROGRESS',
+            message='SearchCalculation<{pk}> ran out of time before it finished any composition '
+            '({formulas}); raise max_wallclock_seconds.',
+        )
+        spec.exit_code(
+            312, 'ERROR_OUT_OF_MEMORY', message='SearchCalculation<{pk}> ran out of memory with batch_size 1.'
+        )
+        spec.exit_code(
+            313,
+            'ERROR_REPEATED_FAILURE',
+            message='SearchCalculation<{pk}> failed ({status}: {message}) after a restart for an earlier failure.',
+        )
+        spec.exit_code(
+            410,
+            'ERROR_COMPOSITIONS_FAILED',
+            message='The search failed for {formulas}; the outputs of the other compositions are attached.',
+        )
         spec.exit_code(411, 'ERROR_NO_USABLE_RELAXATION', message='No composition gave a usable relaxation.')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, compositions, model, pressure=200.0, protocol=None, overrides=None,
-                                  options=None, **_):
+    def get_builder_from_protocol(
+        cls, code, compositions, model, pressure=200.0, protocol=None, overrides=None, options=None, **_
+    ):
         """Return a builder prepopulated with the inputs of ``protocol``.
 
         :param code: the ``hydrides-lam`` code (instance or label such as ``'hydrides-lam@localhost'``).
@@ -177,8 +194,11 @@ class SearchBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         compositions when it has no summary."""
         if 'summary' not in node.outputs:
             return node.inputs.compositions.get_list()
-        return [entry['formula'] for entry in node.outputs.summary.get('compositions', [])
-                if entry.get('status') in UNFINISHED]
+        return [
+            entry['formula']
+            for entry in node.outputs.summary.get('compositions', [])
+            if entry.get('status') in UNFINISHED
+        ]
 
     def _restart(self, node, compositions, action: str) -> ProcessHandlerReport:
         self.report(f'{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
@@ -186,32 +206,64 @@ class SearchBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         self.ctx.inputs.compositions = orm.List(compositions)
         return ProcessHandlerReport(True)
 
-    @process_handler(priority=600, exit_codes=[SearchCalculation.exit_codes[label] for label in (
-        'ERROR_MODEL', 'ERROR_UNKNOWN_ELEMENT', 'ERROR_INVALID_INPUT', 'ERROR_INVALID_COMPOSITION',
-        'ERROR_ATOM_BUDGET')])
+    @process_handler(
+        priority=600,
+        exit_codes=[
+            SearchCalculation.exit_codes[label]
+            for label in (
+                'ERROR_MODEL',
+                'ERROR_UNKNOWN_ELEMENT',
+                'ERROR_INVALID_INPUT',
+                'ERROR_INVALID_COMPOSITION',
+                'ERROR_ATOM_BUDGET',
+            )
+        ],
+    )
     def handle_invalid_input(self, node):
         """The job refused its input: a restart would fail the same way."""
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_INVALID_JOB_INPUT.format(
-            pk=node.pk, status=node.exit_status, message=node.exit_message))
+        return ProcessHandlerReport(
+            True,
+            self.exit_codes.ERROR_INVALID_JOB_INPUT.format(
+                pk=node.pk, status=node.exit_status, message=node.exit_message
+            ),
+        )
 
-    @process_handler(priority=500, exit_codes=[SearchCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
-                                               SearchCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME])
+    @process_handler(
+        priority=500,
+        exit_codes=[
+            SearchCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
+            SearchCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME,
+        ],
+    )
     def handle_out_of_walltime(self, node):
         """The job stopped for lack of time: restart on the compositions it did not finish."""
         unfinished = self._unfinished(node)
-        finished = [entry['formula'] for entry in node.outputs.summary.get('compositions', [])
-                    if entry.get('status') not in UNFINISHED] if 'summary' in node.outputs else []
+        finished = (
+            [
+                entry['formula']
+                for entry in node.outputs.summary.get('compositions', [])
+                if entry.get('status') not in UNFINISHED
+            ]
+            if 'summary' in node.outputs
+            else []
+        )
         if not unfinished:
             self.report(f'{node.process_label}<{node.pk}> ran out of walltime but lists no unfinished composition')
             self.ctx.is_finished = True
             return ProcessHandlerReport(True)
         if not finished:
-            return ProcessHandlerReport(True, self.exit_codes.ERROR_NO_PROGRESS.format(
-                pk=node.pk, formulas=', '.join(map(str, unfinished))))
+            return ProcessHandlerReport(
+                True, self.exit_codes.ERROR_NO_PROGRESS.format(pk=node.pk, formulas=', '.join(map(str, unfinished)))
+            )
         return self._restart(node, unfinished, f'kept {", ".join(finished)}')
 
-    @process_handler(priority=450, exit_codes=[SearchCalculation.exit_codes.ERROR_OUT_OF_MEMORY,
-                                               SearchCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_MEMORY])
+    @process_handler(
+        priority=450,
+        exit_codes=[
+            SearchCalculation.exit_codes.ERROR_OUT_OF_MEMORY,
+            SearchCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_MEMORY,
+        ],
+    )
     def handle_out_of_memory(self, node):
         """The job ran out of memory: restart on the unfinished compositions with half the relaxation batch."""
         from aiida_hydrides.core.search.worker import settings_from_parameters
@@ -225,8 +277,13 @@ class SearchBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         self.ctx.inputs.parameters = orm.Dict(parameters)
         return self._restart(node, self._unfinished(node), f'batch_size {current} -> {current // 2}')
 
-    @process_handler(priority=400, exit_codes=[SearchCalculation.exit_codes.ERROR_NO_USABLE_RELAXATION,
-                                               SearchCalculation.exit_codes.ERROR_COMPOSITIONS_FAILED])
+    @process_handler(
+        priority=400,
+        exit_codes=[
+            SearchCalculation.exit_codes.ERROR_NO_USABLE_RELAXATION,
+            SearchCalculation.exit_codes.ERROR_COMPOSITIONS_FAILED,
+        ],
+    )
     def handle_search_outcome(self, node):
         """The job searched every composition it was given, some without result: no restart; ``results`` reports."""
         self.report(f'{node.process_label}<{node.pk}>: {node.exit_message}')
@@ -240,6 +297,10 @@ class SearchBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
             return None
         self.ctx.unknown_failures += 1
         if self.ctx.unknown_failures > 1:
-            return ProcessHandlerReport(True, self.exit_codes.ERROR_REPEATED_FAILURE.format(
-                pk=node.pk, status=node.exit_status, message=node.exit_message))
+            return ProcessHandlerReport(
+                True,
+                self.exit_codes.ERROR_REPEATED_FAILURE.format(
+                    pk=node.pk, status=node.exit_status, message=node.exit_message
+                ),
+            )
         return self._restart(node, self._unfinished(node), 'unexplained failure, one restart')

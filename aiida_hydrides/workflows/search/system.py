@@ -17,6 +17,7 @@ same group skips them (for the same model), so an interrupted search resumes whe
 job of its base work chain counts: a job stopped at its walltime keeps the compositions it finished, and the restart
 searches only the others.
 """
+
 from __future__ import annotations
 
 from aiida import orm
@@ -40,8 +41,7 @@ def default_group_label(system: str, pressure: float) -> str:
     return f'hydrides/search/{system_label(*parse_system(system))}/{float(pressure):g}GPa'
 
 
-def default_compositions(system: str, max_atoms: int | None = None, include_alloys: bool = False,
-                         formula_units=None):
+def default_compositions(system: str, max_atoms: int | None = None, include_alloys: bool = False, formula_units=None):
     """The default compositions of a system search and those left out because their formula unit (times the
     smallest of ``formula_units``, when given) exceeds ``max_atoms``: ``(formulas, excluded)``; elements, binary
     hydrides (and alloys), then the distinct ternaries."""
@@ -51,8 +51,12 @@ def default_compositions(system: str, max_atoms: int | None = None, include_allo
     smallest = min(check_formula_units(formula_units)) if formula_units is not None else 1
 
     references = reference_compositions(system)
-    candidates = [*references.elements, *references.hydrides, *(references.alloys if include_alloys else ()),
-                  *enumerate_compositions(system, distinct=True)]
+    candidates = [
+        *references.elements,
+        *references.hydrides,
+        *(references.alloys if include_alloys else ()),
+        *enumerate_compositions(system, distinct=True),
+    ]
     formulas, excluded, seen = [], [], set()
     for composition in candidates:
         reduced = composition.reduced()
@@ -101,30 +105,70 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         """Define the process specification."""
         super().define(spec)
         spec.input('system', valid_type=orm.Str, help="The A-B-H system, written 'A-B', e.g. 'Ca-Y'.")
-        spec.input('pressure', valid_type=orm.Float, validator=validate_pressure,
-                   help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); it overrides any pressure_gpa in '
-                        '`parameters`.')
+        spec.input(
+            'pressure',
+            valid_type=orm.Float,
+            validator=validate_pressure,
+            help=f'Target pressure in GPa (0 to {MAX_PRESSURE_GPA:g}); it overrides any pressure_gpa in `parameters`.',
+        )
         spec.input('model', valid_type=orm.SinglefileData, help='The DeePMD model file (.pth, .pt or .pb).')
         spec.input('code', valid_type=orm.AbstractCode, help='The `hydrides-lam` code that runs the searches.')
-        spec.input('parameters', valid_type=orm.Dict, required=False, validator=_validate_parameters,
-                   help='Search settings (SearchSettings fields: budget = relaxations per composition, population, '
-                        'max_atoms, seed, max_steps, fmax, ...) for every composition.')
-        spec.input('compositions', valid_type=orm.List, required=False, validator=_validate_compositions,
-                   help='The compositions to search (formulas); default: elements, binary hydrides and every '
-                        'distinct ternary of the system whose formula unit fits in max_atoms.')
-        spec.input('include_alloys', valid_type=orm.Bool, default=lambda: orm.Bool(False),
-                   help='Add the A-B alloys of the reference phases to the default compositions.')
-        spec.input('compositions_per_job', valid_type=orm.Int, default=lambda: orm.Int(10),
-                   validator=validate_positive_int, help='Compositions of one batch (one SearchBaseWorkChain).')
-        spec.input('max_concurrent_jobs', valid_type=orm.Int, default=lambda: orm.Int(4),
-                   validator=validate_positive_int, help='Most batches (SearchBaseWorkChains) running at a time.')
-        spec.input('window_mev', valid_type=orm.Float, default=lambda: orm.Float(100.0),
-                   validator=validate_non_negative,
-                   help='Minima kept per composition: distinct structures within this many meV/atom of its best.')
-        spec.input('group_label', valid_type=orm.Str, required=False,
-                   help='Group of the minima (created if needed); default hydrides/search/<A-B>/<P>GPa.')
-        spec.input('options', valid_type=dict, non_db=True, required=False,
-                   help='metadata.options of every SearchCalculation (resources, max_wallclock_seconds, ...).')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_parameters,
+            help='Search settings (SearchSettings fields: budget = relaxations per composition, population, '
+            'max_atoms, seed, max_steps, fmax, ...) for every composition.',
+        )
+        spec.input(
+            'compositions',
+            valid_type=orm.List,
+            required=False,
+            validator=_validate_compositions,
+            help='The compositions to search (formulas); default: elements, binary hydrides and every '
+            'distinct ternary of the system whose formula unit fits in max_atoms.',
+        )
+        spec.input(
+            'include_alloys',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Add the A-B alloys of the reference phases to the default compositions.',
+        )
+        spec.input(
+            'compositions_per_job',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(10),
+            validator=validate_positive_int,
+            help='Compositions of one batch (one SearchBaseWorkChain).',
+        )
+        spec.input(
+            'max_concurrent_jobs',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(4),
+            validator=validate_positive_int,
+            help='Most batches (SearchBaseWorkChains) running at a time.',
+        )
+        spec.input(
+            'window_mev',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(100.0),
+            validator=validate_non_negative,
+            help='Minima kept per composition: distinct structures within this many meV/atom of its best.',
+        )
+        spec.input(
+            'group_label',
+            valid_type=orm.Str,
+            required=False,
+            help='Group of the minima (created if needed); default hydrides/search/<A-B>/<P>GPa.',
+        )
+        spec.input(
+            'options',
+            valid_type=dict,
+            non_db=True,
+            required=False,
+            help='metadata.options of every SearchCalculation (resources, max_wallclock_seconds, ...).',
+        )
         spec.outline(
             cls.validate,
             cls.setup,
@@ -134,26 +178,45 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             ),
             cls.results,
         )
-        spec.output('summary', valid_type=orm.Dict,
-                    help='Per composition: status (finished, skipped, failed), best enthalpy per atom, space group, '
-                         'relaxations, minima, job uuid; plus the group, the model and the excluded compositions.')
+        spec.output(
+            'summary',
+            valid_type=orm.Dict,
+            help='Per composition: status (finished, skipped, failed), best enthalpy per atom, space group, '
+            'relaxations, minima, job uuid; plus the group, the model and the excluded compositions.',
+        )
         spec.default_output_node = 'summary'
 
         spec.exit_code(201, 'ERROR_INVALID_SYSTEM', message='the system {system!r} is not valid: {message}')
         spec.exit_code(202, 'ERROR_UNKNOWN_ELEMENT', message='unknown element: {message}')
         spec.exit_code(203, 'ERROR_INVALID_COMPOSITION', message='invalid composition: {message}')
         spec.exit_code(204, 'ERROR_ATOM_BUDGET', message='atom budget too small: {message}')
-        spec.exit_code(205, 'ERROR_MODEL_LACKS_ELEMENTS',
-                       message='the model {model!r} does not know {elements} (its type map is {type_map})')
+        spec.exit_code(
+            205,
+            'ERROR_MODEL_LACKS_ELEMENTS',
+            message='the model {model!r} does not know {elements} (its type map is {type_map})',
+        )
         spec.exit_code(206, 'ERROR_INVALID_MODEL', message='the model {model!r} is not usable: {message}')
-        spec.exit_code(401, 'ERROR_SUB_PROCESS_FAILED',
-                       message='the SearchBaseWorkChain(s) {pks} failed without results; their compositions were not '
-                               'searched')
+        spec.exit_code(
+            401,
+            'ERROR_SUB_PROCESS_FAILED',
+            message='the SearchBaseWorkChain(s) {pks} failed without results; their compositions were not searched',
+        )
         spec.exit_code(402, 'ERROR_COMPOSITIONS_FAILED', message='the search failed for {formulas}')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, system, model, pressure=200.0, protocol=None, overrides=None,
-                                  options=None, compositions=None, group_label=None, **kwargs):
+    def get_builder_from_protocol(
+        cls,
+        code,
+        system,
+        model,
+        pressure=200.0,
+        protocol=None,
+        overrides=None,
+        options=None,
+        compositions=None,
+        group_label=None,
+        **kwargs,
+    ):
         """Return a builder prepopulated with the inputs of ``protocol``.
 
         :param code: the ``hydrides-lam`` code (instance or label such as ``'hydrides-lam@localhost'``).
@@ -218,8 +281,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         pressure = self.inputs.pressure.value
         if parameters.get('pressure_gpa', pressure) != pressure:
-            self.report(f'the pressure input ({pressure} GPa) overrides parameters.pressure_gpa '
-                        f'({parameters["pressure_gpa"]} GPa)')
+            self.report(
+                f'the pressure input ({pressure} GPa) overrides parameters.pressure_gpa '
+                f'({parameters["pressure_gpa"]} GPa)'
+            )
         parameters.update(pressure_gpa=pressure, window_mev=self.inputs.window_mev.value)
         settings, options = settings_from_parameters(parameters)  # validated by the port already
         self.ctx.parameters = parameters
@@ -228,13 +293,17 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         if 'compositions' in self.inputs:
             items = self.inputs.compositions.get_list()
         else:
-            items, excluded = default_compositions(self.ctx.system, settings.max_atoms,
-                                                   self.inputs.include_alloys.value, settings.formula_units)
+            items, excluded = default_compositions(
+                self.ctx.system, settings.max_atoms, self.inputs.include_alloys.value, settings.formula_units
+            )
             if excluded:
-                units = '' if settings.formula_units is None else \
-                    f' (with formula_units={list(settings.formula_units)})'
-                self.report(f'{len(excluded)} compositions do not fit max_atoms={settings.max_atoms}{units} and are '
-                            f'left out, e.g. {", ".join(excluded[:3])}')
+                units = (
+                    '' if settings.formula_units is None else f' (with formula_units={list(settings.formula_units)})'
+                )
+                self.report(
+                    f'{len(excluded)} compositions do not fit max_atoms={settings.max_atoms}{units} and are '
+                    f'left out, e.g. {", ".join(excluded[:3])}'
+                )
         try:
             compositions = check_compositions(items, settings.max_atoms, options.get('rules'), settings.formula_units)
         except UnknownElementError as exc:
@@ -249,7 +318,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             if outside:
                 return self.exit_codes.ERROR_INVALID_COMPOSITION.format(
                     message=f'{composition.formula} contains {", ".join(outside)}, which is not part of the system '
-                            f'{self.ctx.system}')
+                    f'{self.ctx.system}'
+                )
         self.ctx.compositions = [composition.formula for composition in compositions]
         self.ctx.excluded = excluded
 
@@ -266,22 +336,32 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             missing = sorted({symbol for c in compositions for symbol in c.elements} - set(type_map))
             if missing:
                 return self.exit_codes.ERROR_MODEL_LACKS_ELEMENTS.format(
-                    model=model.filename, elements=', '.join(missing), type_map=type_map)
-        self.ctx.model_info = {'filename': model.filename, 'md5': self.ctx.model_md5, 'uuid': model.uuid,
-                               'type_map': type_map}
+                    model=model.filename, elements=', '.join(missing), type_map=type_map
+                )
+        self.ctx.model_info = {
+            'filename': model.filename,
+            'md5': self.ctx.model_md5,
+            'uuid': model.uuid,
+            'type_map': type_map,
+        }
 
     def setup(self):
         """Open the group, skip the compositions it records as finished (same model) and plan the jobs."""
-        label = self.inputs.group_label.value if 'group_label' in self.inputs else \
-            default_group_label(self.ctx.system, self.inputs.pressure.value)
+        label = (
+            self.inputs.group_label.value
+            if 'group_label' in self.inputs
+            else default_group_label(self.ctx.system, self.inputs.pressure.value)
+        )
         group, created = orm.Group.collection.get_or_create(label)
         extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
         if created or not extras:
             extras.update(kind='search', system=self.ctx.system, pressure_gpa=self.inputs.pressure.value, finished={})
             group.base.extras.set(HYDRIDES_EXTRA, extras)
         elif extras.get('system') != self.ctx.system or extras.get('pressure_gpa') != self.inputs.pressure.value:
-            self.report(f'group {label!r} was made for {extras.get("system")} at {extras.get("pressure_gpa")} GPa; '
-                        f'adding {self.ctx.system} at {self.inputs.pressure.value} GPa to it')
+            self.report(
+                f'group {label!r} was made for {extras.get("system")} at {extras.get("pressure_gpa")} GPa; '
+                f'adding {self.ctx.system} at {self.inputs.pressure.value} GPa to it'
+            )
         self.ctx.group_uuid = group.uuid
         self.ctx.group_label = label
         finished = extras.get('finished', {})
@@ -294,7 +374,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 todo.append(formula)
         self.ctx.skipped = skipped
         size = self.inputs.compositions_per_job.value
-        self.ctx.batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        self.ctx.batches = [todo[i : i + size] for i in range(0, len(todo), size)]
         self.ctx.next_batch = 0
         self.ctx.running = []
         self.ctx.job_pks = []
@@ -302,10 +382,14 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         self.ctx.failed_compositions = []
         self.ctx.sources = {}
         if skipped:
-            self.report(f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
-                        f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}')
-        self.report(f'{len(todo)} compositions to search in {len(self.ctx.batches)} job(s) of up to {size}; '
-                    f'minima go to group {label!r}')
+            self.report(
+                f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
+                f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}'
+            )
+        self.report(
+            f'{len(todo)} compositions to search in {len(self.ctx.batches)} job(s) of up to {size}; '
+            f'minima go to group {label!r}'
+        )
 
     def should_run(self):
         """Whether jobs remain to be launched."""
@@ -332,8 +416,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             builder.metadata.call_link_label = f'search_{number}'
             builder.metadata.label = f'search {self.ctx.system} {self.inputs.pressure.value:g} GPa: {", ".join(batch)}'
             node = self.submit(builder)
-            self.report(f'launching SearchBaseWorkChain<{node.pk}> for {", ".join(batch)} '
-                        f'(batch {number + 1}/{len(self.ctx.batches)})')
+            self.report(
+                f'launching SearchBaseWorkChain<{node.pk}> for {", ".join(batch)} '
+                f'(batch {number + 1}/{len(self.ctx.batches)})'
+            )
             running[f'job_{number}'] = node
         self.ctx.running = list(running)
         return self.to_context(**running)
@@ -346,16 +432,17 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             workchain = self.ctx[name]
             summaries = workchain.outputs.summary if 'summary' in workchain.outputs else {}
             if not workchain.is_finished_ok:
-                self.report(f'SearchBaseWorkChain<{workchain.pk}> ended with exit status {workchain.exit_status}: '
-                            f'{workchain.exit_message}')
+                self.report(
+                    f'SearchBaseWorkChain<{workchain.pk}> ended with exit status {workchain.exit_status}: '
+                    f'{workchain.exit_message}'
+                )
             if not summaries:
                 self.ctx.failed_jobs.append(workchain.pk)
                 continue
             statuses = {}
             for label in sorted(summaries):
                 statuses.update(self._record_job(summaries[label].creator, group))
-            self.ctx.failed_compositions.extend(
-                formula for formula, status in statuses.items() if status != 'finished')
+            self.ctx.failed_compositions.extend(formula for formula, status in statuses.items() if status != 'finished')
 
     def _record_job(self, calc, group) -> dict:
         """Promote the minima of the job ``calc`` and record its finished compositions in the group; return the
@@ -374,19 +461,27 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 lines.append(f'{formula} {status}' + (f' ({entry["error"]})' if entry.get('error') else ''))
                 continue
             finished[formula] = {
-                'calc_uuid': calc.uuid, 'model_md5': self.ctx.model_md5,
+                'calc_uuid': calc.uuid,
+                'model_md5': self.ctx.model_md5,
                 'best_enthalpy_per_atom_ev': entry.get('best_enthalpy_per_atom'),
                 'best_space_group_symbol': entry.get('best_space_group_symbol'),
-                'n_relaxations': entry.get('n_relaxations'), 'n_minima': entry.get('n_minima'),
+                'n_relaxations': entry.get('n_relaxations'),
+                'n_minima': entry.get('n_minima'),
             }
             best = entry.get('best_enthalpy_per_atom')
-            lines.append(f'{formula} ' + ('no usable relaxation' if best is None else
-                                          f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, '
-                                          f'{entry.get("n_minima")} minima)'))
+            lines.append(
+                f'{formula} '
+                + (
+                    'no usable relaxation'
+                    if best is None
+                    else f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, {entry.get("n_minima")} minima)'
+                )
+            )
         extras['finished'] = finished
         group.base.extras.set(HYDRIDES_EXTRA, extras)
-        self.report(f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; '
-                    + '; '.join(lines))
+        self.report(
+            f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; ' + '; '.join(lines)
+        )
         return statuses
 
     def _promote_minima(self, calc, group, summary) -> list:
@@ -436,22 +531,33 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         for formula in self.ctx.skipped:
             calc = orm.load_node(finished[formula]['calc_uuid'])
             summaries.setdefault(f'job_{calc.pk}', calc.outputs.summary)
-        info = orm.Dict({
-            'system': self.ctx.system, 'pressure_gpa': self.inputs.pressure.value, 'group': self.ctx.group_label,
-            'group_uuid': self.ctx.group_uuid, 'model': self.ctx.model_info, 'compositions': self.ctx.compositions,
-            'skipped': self.ctx.skipped, 'excluded': self.ctx.excluded, 'failed_jobs': self.ctx.failed_jobs,
-            'window_mev': self.inputs.window_mev.value,
-            'sources': {**{formula: finished[formula]['calc_uuid'] for formula in self.ctx.skipped},
-                        **self.ctx.sources},
-        })
+        info = orm.Dict(
+            {
+                'system': self.ctx.system,
+                'pressure_gpa': self.inputs.pressure.value,
+                'group': self.ctx.group_label,
+                'group_uuid': self.ctx.group_uuid,
+                'model': self.ctx.model_info,
+                'compositions': self.ctx.compositions,
+                'skipped': self.ctx.skipped,
+                'excluded': self.ctx.excluded,
+                'failed_jobs': self.ctx.failed_jobs,
+                'window_mev': self.inputs.window_mev.value,
+                'sources': {
+                    **{formula: finished[formula]['calc_uuid'] for formula in self.ctx.skipped},
+                    **self.ctx.sources,
+                },
+            }
+        )
         summary = collect_search_summary(info, **summaries, metadata={'call_link_label': 'summary'})
         self.out('summary', summary)
-        extras = {'group': self.ctx.group_label, 'system': self.ctx.system,
-                  'pressure_gpa': self.inputs.pressure.value}
+        extras = {'group': self.ctx.group_label, 'system': self.ctx.system, 'pressure_gpa': self.inputs.pressure.value}
         tag_node(self.node, **extras)
         data = summary.get_dict()
-        self.report(f'{data["n_searched"]} compositions searched, {data["n_skipped"]} skipped, {data["n_failed"]} '
-                    f'failed; {data["n_minima"]} minima in group {self.ctx.group_label!r}')
+        self.report(
+            f'{data["n_searched"]} compositions searched, {data["n_skipped"]} skipped, {data["n_failed"]} '
+            f'failed; {data["n_minima"]} minima in group {self.ctx.group_label!r}'
+        )
         if self.ctx.failed_jobs:
             return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pks=', '.join(map(str, self.ctx.failed_jobs)))
         if self.ctx.failed_compositions:

@@ -1,4 +1,5 @@
 """Fixtures of the LAM tests: the tiny DeePMD test model, its evaluator, small EMT and Ca-Y-H cells."""
+
 import os
 import pathlib
 
@@ -8,6 +9,7 @@ os.environ.setdefault('DP_INTER_OP_PARALLELISM_THREADS', '1')
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
 from lam_test_structures import cah6_like_cells  # noqa: E402
 
 TINY_MODEL = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'lam' / 'tiny_se_e2_a.pth'

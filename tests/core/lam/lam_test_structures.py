@@ -1,4 +1,5 @@
 """Small Ca-Y-H test structures for the LAM tests."""
+
 import numpy as np
 
 

@@ -1,4 +1,5 @@
 """``aiida-hydrides relax`` / ``phonons`` (in-process engine, no AiiDA) and the ``hydrides-lam`` worker."""
+
 import json
 
 import numpy as np
@@ -18,8 +19,9 @@ def test_cli_relax_cif(tmp_path, tiny_model_path):
     cif = tmp_path / 'CaH6.cif'
     ase.io.write(cif, cah6_like_cells(1)[0])
     out = tmp_path / 'relaxed.extxyz'
-    result = CliRunner().invoke(relax, [str(cif), '--pressure', '200', '--model', str(tiny_model_path),
-                                        '--output', str(out), '--json'])
+    result = CliRunner().invoke(
+        relax, [str(cif), '--pressure', '200', '--model', str(tiny_model_path), '--output', str(out), '--json']
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     row = data['structures'][0]
@@ -58,8 +60,10 @@ def test_cli_phonons_runs(tmp_path, tiny_model_path):
 
     cif = tmp_path / 'CaH6.cif'
     ase.io.write(cif, cah6_like_cells(1)[0])
-    result = CliRunner().invoke(phonons, [str(cif), '--model', str(tiny_model_path), '--supercell', '1', '1', '1',
-                                          '--mesh', '2', '2', '2', '--json'])
+    result = CliRunner().invoke(
+        phonons,
+        [str(cif), '--model', str(tiny_model_path), '--supercell', '1', '1', '1', '--mesh', '2', '2', '2', '--json'],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data['imaginary_threshold_thz'] == 3.0 and isinstance(data['passed'], bool)
@@ -72,8 +76,19 @@ def test_worker_relax_and_errors(tmp_path, tiny_model_path):
     params = tmp_path / 'params.json'
     params.write_text(json.dumps({'pressure_gpa': 200.0, 'fmax': 0.05, 'max_steps': 200}))
     out = tmp_path / 'out.npz'
-    code = worker.main(['relax', '--structures', str(batch), '--model', str(tiny_model_path),
-                        '--parameters', str(params), '--output', str(out)])
+    code = worker.main(
+        [
+            'relax',
+            '--structures',
+            str(batch),
+            '--model',
+            str(tiny_model_path),
+            '--parameters',
+            str(params),
+            '--output',
+            str(out),
+        ]
+    )
     assert code == 0
     with np.load(out) as data:
         assert data['flag'].tolist() == ['converged', 'converged']
@@ -82,7 +97,20 @@ def test_worker_relax_and_errors(tmp_path, tiny_model_path):
     assert summary['counts']['converged'] == 2 and summary['model_type_map'] == ['H', 'Ca', 'Y']
 
     params.write_text(json.dumps({'pressure_gpa': '200 GPa'}))
-    code = worker.main(['relax', '--structures', str(batch), '--model', str(tiny_model_path),
-                        '--parameters', str(params), '--output', str(out), '--error-file', str(tmp_path / 'e.json')])
+    code = worker.main(
+        [
+            'relax',
+            '--structures',
+            str(batch),
+            '--model',
+            str(tiny_model_path),
+            '--parameters',
+            str(params),
+            '--output',
+            str(out),
+            '--error-file',
+            str(tmp_path / 'e.json'),
+        ]
+    )
     assert code == worker.EXIT_INPUT_ERROR
     assert json.loads((tmp_path / 'e.json').read_text())['error'] == 'input'

@@ -1,4 +1,5 @@
 """Compressed DeePMD models: same numbers as the model itself, made once per model content, refused models fall back."""
+
 import logging
 import shutil
 

@@ -1,5 +1,6 @@
 """The DeePMD LAM layer with the tiny se_e2_a test model: loading, type-map checks, batched evaluation, and the
 batched relaxation against ASE's FrechetCellFilter + LBFGS with the DeePMD ASE calculator."""
+
 import numpy as np
 import pytest
 
@@ -22,7 +23,8 @@ def test_batched_evaluation_matches_single_frames(tiny_evaluator, cah6_cells):
         assert result.energy == pytest.approx(single.energy, abs=1e-8)
         np.testing.assert_allclose(result.forces, single.forces, atol=1e-8)
         assert result.enthalpy_per_atom == pytest.approx(
-            (result.energy + 200.0 / 160.21766208 * atoms.get_volume()) / len(atoms))
+            (result.energy + 200.0 / 160.21766208 * atoms.get_volume()) / len(atoms)
+        )
         assert result.pressure_gpa == pytest.approx(-np.trace(result.stress_gpa) / 3)
 
 
@@ -32,12 +34,14 @@ def test_phantom_padding_is_exact(tiny_evaluator, cah6_cells):
     try:
         tiny_evaluator.max_padding = 0.0
         assert len(tiny_evaluator.buckets([len(a) for a in cah6_cells])) == 2
-        exact = tiny_evaluator.compute([a.numbers for a in cah6_cells], [a.positions for a in cah6_cells],
-                                       [a.cell[:] for a in cah6_cells])
+        exact = tiny_evaluator.compute(
+            [a.numbers for a in cah6_cells], [a.positions for a in cah6_cells], [a.cell[:] for a in cah6_cells]
+        )
         tiny_evaluator.max_padding = 0.6
         assert len(tiny_evaluator.buckets([len(a) for a in cah6_cells])) == 1
-        padded = tiny_evaluator.compute([a.numbers for a in cah6_cells], [a.positions for a in cah6_cells],
-                                        [a.cell[:] for a in cah6_cells])
+        padded = tiny_evaluator.compute(
+            [a.numbers for a in cah6_cells], [a.positions for a in cah6_cells], [a.cell[:] for a in cah6_cells]
+        )
     finally:
         tiny_evaluator.max_padding = saved
     np.testing.assert_allclose(padded.energies, exact.energies, atol=1e-8)

@@ -1,4 +1,5 @@
 """Pressure units, structure batches and settings of the LAM layer: bad input ends in clear errors."""
+
 import numpy as np
 import pytest
 
@@ -15,15 +16,18 @@ def test_pressure_conversion():
     assert check_pressure(np.float32(150.5)) == pytest.approx(150.5)
 
 
-@pytest.mark.parametrize('value, message', [
-    ('200', 'must be a number in GPa'),
-    ('200 GPa', 'must be a number in GPa'),
-    (True, 'must be a number in GPa'),
-    (float('nan'), 'between 0 and 1000 GPa'),
-    (None, 'must be a number in GPa'),
-    (-5.0, 'between 0 and 1000 GPa'),
-    (2.0e6, 'did you give kbar'),
-])
+@pytest.mark.parametrize(
+    'value, message',
+    [
+        ('200', 'must be a number in GPa'),
+        ('200 GPa', 'must be a number in GPa'),
+        (True, 'must be a number in GPa'),
+        (float('nan'), 'between 0 and 1000 GPa'),
+        (None, 'must be a number in GPa'),
+        (-5.0, 'between 0 and 1000 GPa'),
+        (2.0e6, 'did you give kbar'),
+    ],
+)
 def test_bad_pressures(value, message):
     with pytest.raises(InvalidPressureError, match=message):
         check_pressure(value)
@@ -57,8 +61,12 @@ def test_batch_inconsistent():
     check_batch_arrays(arrays)
     with pytest.raises(HydridesInputError, match='lacks the arrays'):
         check_batch_arrays({'numbers': np.zeros(2)})
-    bad = {'numbers': np.ones(3, int), 'positions': np.zeros((2, 3)), 'cells': np.zeros((1, 3, 3)),
-           'offsets': np.array([0, 3])}
+    bad = {
+        'numbers': np.ones(3, int),
+        'positions': np.zeros((2, 3)),
+        'cells': np.zeros((1, 3, 3)),
+        'offsets': np.array([0, 3]),
+    }
     with pytest.raises(HydridesInputError, match='3 atoms in offsets'):
         check_batch_arrays(bad)
 
@@ -84,25 +92,29 @@ def test_relax_parameters_come_from_the_settings():
     assert RELAX_PARAMETERS == fields + RELAX_WORKER_PARAMETERS
     assert set(RELAX_PARAMETER_DEFAULTS) == set(RELAX_PARAMETERS)
     assert RELAX_PARAMETER_DEFAULTS['fmax'] == RelaxSettings().fmax
-    settings, options = relax_settings_from_parameters({'pressure_gpa': 200, 'max_steps': 20.0, 'optimizer': 'FIRE',
-                                                        'batch_size': None, 'head': None, 'threads': 2})
+    settings, options = relax_settings_from_parameters(
+        {'pressure_gpa': 200, 'max_steps': 20.0, 'optimizer': 'FIRE', 'batch_size': None, 'head': None, 'threads': 2}
+    )
     assert settings.pressure_gpa == 200.0 and settings.max_steps == 20 and settings.optimizer == 'fire'
     assert settings.batch_size is None and options['head'] is None and options['threads'] == 2
     assert options['compress'] is RELAX_PARAMETER_DEFAULTS['compress']
     assert relax_settings_from_parameters(None)[0] == RelaxSettings().validated()
 
 
-@pytest.mark.parametrize('parameters, error, message', [
-    ({'pressure': 200}, HydridesInputError, "unknown parameters \\['pressure'\\]"),
-    ({'pressure_gpa': '200 GPa'}, InvalidPressureError, 'pressure_gpa must be a number in GPa'),
-    ({'pressure_gpa': 2000}, InvalidPressureError, 'did you give kbar'),
-    ({'fmax': '0.05'}, HydridesInputError, 'fmax must be a number'),
-    ({'max_steps': 2.5}, HydridesInputError, 'max_steps must be a whole number'),
-    ({'relax_cell': 'yes'}, HydridesInputError, 'relax_cell must be true or false'),
-    ({'optimizer': 'bfgs'}, HydridesInputError, 'unknown optimizer'),
-    ({'threads': 0}, HydridesInputError, 'threads must be a whole number >= 1'),
-    ({'compress': 'no'}, HydridesInputError, 'compress must be true or false'),
-])
+@pytest.mark.parametrize(
+    'parameters, error, message',
+    [
+        ({'pressure': 200}, HydridesInputError, "unknown parameters \\['pressure'\\]"),
+        ({'pressure_gpa': '200 GPa'}, InvalidPressureError, 'pressure_gpa must be a number in GPa'),
+        ({'pressure_gpa': 2000}, InvalidPressureError, 'did you give kbar'),
+        ({'fmax': '0.05'}, HydridesInputError, 'fmax must be a number'),
+        ({'max_steps': 2.5}, HydridesInputError, 'max_steps must be a whole number'),
+        ({'relax_cell': 'yes'}, HydridesInputError, 'relax_cell must be true or false'),
+        ({'optimizer': 'bfgs'}, HydridesInputError, 'unknown optimizer'),
+        ({'threads': 0}, HydridesInputError, 'threads must be a whole number >= 1'),
+        ({'compress': 'no'}, HydridesInputError, 'compress must be true or false'),
+    ],
+)
 def test_relax_parameters_refused(parameters, error, message):
     from aiida_hydrides.core.lam.relax import relax_settings_from_parameters
 

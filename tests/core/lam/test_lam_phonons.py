@@ -1,4 +1,5 @@
 """LAM phonons with EMT: a stable fcc Al passes the 3 THz rule, an artificially unstable simple-cubic Al fails."""
+
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -21,8 +22,9 @@ def test_simple_cubic_al_fails_the_3_thz_rule():
     assert not result.passed
     assert result.max_imaginary_thz > 3.0
     assert result.n_imaginary_qpoints > 0
-    lenient = lam_phonons(bulk('Al', 'sc', a=2.55), AseEvaluator(EMT()), supercell=(3, 3, 3), mesh=(4, 4, 4),
-                          imaginary_threshold_thz=10.0)
+    lenient = lam_phonons(
+        bulk('Al', 'sc', a=2.55), AseEvaluator(EMT()), supercell=(3, 3, 3), mesh=(4, 4, 4), imaginary_threshold_thz=10.0
+    )
     assert lenient.passed
 
 

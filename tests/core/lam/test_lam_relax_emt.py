@@ -1,4 +1,5 @@
 """The batched relaxation engine against ASE's FrechetCellFilter + LBFGS/FIRE, with EMT as the model."""
+
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
@@ -43,8 +44,9 @@ def test_exploded_and_collapsed_cells_are_flagged(emt_cells):
     # 16.6 A^3/atom and crosses a volume limit set below that on the way
     compressed = emt_cells[0].copy()
     compressed.set_cell(compressed.cell * (3.8 / 4.1), scale_atoms=True)
-    exploded = relax_structures([compressed], AseEvaluator(EMT()), pressure_gpa=0.0, max_steps=100,
-                                max_volume_per_atom=15.0, optimizer='fire')
+    exploded = relax_structures(
+        [compressed], AseEvaluator(EMT()), pressure_gpa=0.0, max_steps=100, max_volume_per_atom=15.0, optimizer='fire'
+    )
     assert exploded[0].flag == 'exploded' and exploded[0].n_steps > 0
     assert exploded[0].volume / len(exploded[0].atoms) > 15.0
     squeezed = emt_cells[1].copy()
@@ -67,7 +69,7 @@ def test_bad_input_before_compute(emt_cells):
     evaluator = AseEvaluator(EMT(), type_map=['Al', 'Cu'])
     h_cell = emt_cells[0].copy()
     h_cell[0].symbol = 'H'
-    with pytest.raises(UnknownElementError, match="structure 1 contains H, which the model does not know"):
+    with pytest.raises(UnknownElementError, match='structure 1 contains H, which the model does not know'):
         relax_structures([emt_cells[1], h_cell], evaluator)
     assert evaluator.timings['model_calls'] == 0
     with pytest.raises(HydridesInputError, match='must be a number in GPa'):

@@ -1,4 +1,5 @@
 """The pslibrary parameter table and the ld1.x generation of pseudopotentials (pure Python, no AiiDA)."""
+
 import copy
 import shutil
 
@@ -82,7 +83,9 @@ def test_generate_valid_upfs(ld1, tmp_path):
     result = generate_pseudos(['H', 'S', 'Ca'], tmp_path, 'us')
     assert result.ok, result.summary()
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        'Ca.pbe-spn-rrkjus_psl.1.0.0.UPF', 'H.pbe-rrkjus_psl.1.0.0.UPF', 'S.pbe-nl-rrkjus_psl.1.0.0.UPF'
+        'Ca.pbe-spn-rrkjus_psl.1.0.0.UPF',
+        'H.pbe-rrkjus_psl.1.0.0.UPF',
+        'S.pbe-nl-rrkjus_psl.1.0.0.UPF',
     ]  # only the UPF files, no ld1.x scratch
     expected = {'H': 1.0, 'S': 6.0, 'Ca': 10.0}
     for element, outcome in result.results.items():
@@ -119,6 +122,7 @@ def test_table_is_derived_from_pslibrary(shared_dir, tmp_path):
     assert module.main(['--pslibrary', str(shared_dir / 'reference' / 'pslibrary'), '--output', str(output)]) == 0
 
     import json
+
     derived, packaged = json.loads(output.read_text()), load_table()
     assert set(derived['elements']) == set(packaged['elements'])
     for element, entries in packaged['elements'].items():

@@ -1,4 +1,5 @@
 """Fixtures of the structure-search tests: cheap evaluators."""
+
 import os
 import pathlib
 

@@ -1,4 +1,5 @@
 """Helpers of the structure-search tests."""
+
 import itertools
 
 import numpy as np

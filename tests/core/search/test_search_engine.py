@@ -1,11 +1,13 @@
 """The search loop: budget, batched relaxation, learning vs random-only, determinism, records, minima, first hit."""
+
 import numpy as np
 import pytest
-from search_helpers import FAST_GROUPS, assert_limits
 
 from aiida_hydrides.core.errors import HydridesInputError, UnknownElementError
 from aiida_hydrides.core.search.engine import SearchSettings, run_search
 from aiida_hydrides.core.search.result import ORIGINS
+
+from search_helpers import FAST_GROUPS, assert_limits
 
 FAST = dict(max_atoms=8, max_steps=20, space_groups=FAST_GROUPS, population=6)
 
@@ -13,8 +15,12 @@ FAST = dict(max_atoms=8, max_steps=20, space_groups=FAST_GROUPS, population=6)
 @pytest.fixture(scope='module')
 def learning_run(emt_evaluator):
     generations = []
-    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=14, seed=3, **FAST),
-                        callback=lambda number, res: generations.append((number, len(res))))
+    result = run_search(
+        'AlH3',
+        emt_evaluator,
+        SearchSettings(budget=14, seed=3, **FAST),
+        callback=lambda number, res: generations.append((number, len(res))),
+    )
     return result, generations
 
 
@@ -59,8 +65,9 @@ def test_one_batched_relaxation_call_per_generation(emt_evaluator, monkeypatch):
 
 
 def test_random_only_search_uses_no_learning(emt_evaluator):
-    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=12, seed=3, learning=False,
-                                                              use_prototypes=False, **FAST))
+    result = run_search(
+        'AlH3', emt_evaluator, SearchSettings(budget=12, seed=3, learning=False, use_prototypes=False, **FAST)
+    )
     assert set(result.origins) == {'random'}
     assert len(result) == 12
 
@@ -86,6 +93,7 @@ def test_minima_and_first_hit(learning_run):
     hit = result.first_hit(result.structure(target))
     assert hit is not None and hit <= target
     from ase.build import bulk
+
     assert result.first_hit(bulk('Al', 'fcc', a=3.6)) is None
 
 
@@ -100,19 +108,22 @@ def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     assert best.formula == 'CaYH12' and best.natoms == 14
 
 
-@pytest.mark.parametrize('overrides, error, text', [
-    ({'budget': 0}, HydridesInputError, 'budget'),
-    ({'random_fraction': 1.5}, HydridesInputError, 'random_fraction'),
-    ({'operator_weights': {'crossover': 1.0}}, HydridesInputError, 'operator_weights'),
-    ({'pressure_gpa': '200 GPa'}, HydridesInputError, 'pressure'),
-    ({'min_hh': 0}, HydridesInputError, 'hh'),
-    ({'max_atoms': 3}, HydridesInputError, 'formula unit'),
-    ({'seed': 1.5}, HydridesInputError, 'seed'),
-    ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
-    ({'min_volume_fraction': -0.1}, HydridesInputError, 'min_volume_fraction'),
-    ({'symmetry_breaking': 0.5}, HydridesInputError, 'symmetry_breaking'),
-    ({'initial_population': 0}, HydridesInputError, 'initial_population'),
-])
+@pytest.mark.parametrize(
+    'overrides, error, text',
+    [
+        ({'budget': 0}, HydridesInputError, 'budget'),
+        ({'random_fraction': 1.5}, HydridesInputError, 'random_fraction'),
+        ({'operator_weights': {'crossover': 1.0}}, HydridesInputError, 'operator_weights'),
+        ({'pressure_gpa': '200 GPa'}, HydridesInputError, 'pressure'),
+        ({'min_hh': 0}, HydridesInputError, 'hh'),
+        ({'max_atoms': 3}, HydridesInputError, 'formula unit'),
+        ({'seed': 1.5}, HydridesInputError, 'seed'),
+        ({'parent_selection': 'roulette'}, HydridesInputError, 'parent_selection'),
+        ({'min_volume_fraction': -0.1}, HydridesInputError, 'min_volume_fraction'),
+        ({'symmetry_breaking': 0.5}, HydridesInputError, 'symmetry_breaking'),
+        ({'initial_population': 0}, HydridesInputError, 'initial_population'),
+    ],
+)
 def test_bad_settings_are_rejected(emt_evaluator, overrides, error, text):
     with pytest.raises(error, match=text):
         run_search('AlH3', emt_evaluator, SearchSettings(**{**FAST, **overrides}))
@@ -145,8 +156,9 @@ def test_density_floor_reaches_the_relaxer(emt_evaluator, monkeypatch):
 
     unit = formula_unit('AlH3')
     per_atom = estimate_volume(unit, 150.0) / 4
-    assert SearchSettings(pressure_gpa=150.0, min_volume_fraction=0.65).relax_kwargs(unit)['min_volume_per_atom'] \
-        == pytest.approx(0.65 * per_atom)
+    assert SearchSettings(pressure_gpa=150.0, min_volume_fraction=0.65).relax_kwargs(unit)[
+        'min_volume_per_atom'
+    ] == pytest.approx(0.65 * per_atom)
     assert 'min_volume_per_atom' not in SearchSettings(min_volume_fraction=0).relax_kwargs(unit)
     assert 'min_volume_per_atom' not in SearchSettings().relax_kwargs()
 
@@ -188,8 +200,9 @@ def test_symmetry_breaking_displaces_the_candidates(emt_evaluator):
 
 def test_initial_population_sets_the_first_generation(emt_evaluator):
     """``initial_population`` is the size of generation 0 only; learning starts right after it."""
-    result = run_search('AlH3', emt_evaluator, SearchSettings(budget=11, seed=3, initial_population=2,
-                                                              use_prototypes=False, **FAST))
+    result = run_search(
+        'AlH3', emt_evaluator, SearchSettings(budget=11, seed=3, initial_population=2, use_prototypes=False, **FAST)
+    )
     assert result.generation_sizes == [2, 6, 3]
     origins = np.array(result.origins)
     assert set(origins[:2]) == {'random'} and set(origins[2:8]) - {'random'}

@@ -1,16 +1,23 @@
 """Learning operators: composition kept, distance limits respected, impossible offspring discarded."""
+
 from collections import Counter
 
 import numpy as np
 import pytest
-from search_helpers import FAST_GROUPS, assert_limits
 
 from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.prototypes import ordered_sodalite_abh12, sodalite_mh6
 from aiida_hydrides.core.search.distances import DistanceLimits
-from aiida_hydrides.core.search.evolution import (heredity, make_offspring, permutation_mutation, pso_move,
-                                                   strain_mutation)
+from aiida_hydrides.core.search.evolution import (
+    heredity,
+    make_offspring,
+    permutation_mutation,
+    pso_move,
+    strain_mutation,
+)
 from aiida_hydrides.core.search.generator import RandomStructureGenerator
+
+from search_helpers import FAST_GROUPS, assert_limits
 
 
 @pytest.fixture(scope='module')
@@ -41,7 +48,8 @@ def test_raw_heredity_preserves_composition(parents):
         child = heredity(parents[k % 4], parents[(k + 2) % 4], rng)
         assert Counter(child.numbers.tolist()) == Counter(parents[0].numbers.tolist())
         assert child.get_volume() == pytest.approx(
-            np.interp(0.5, [0, 1], [parents[k % 4].get_volume(), parents[(k + 2) % 4].get_volume()]), rel=0.25)
+            np.interp(0.5, [0, 1], [parents[k % 4].get_volume(), parents[(k + 2) % 4].get_volume()]), rel=0.25
+        )
 
 
 def test_pso_move_towards_the_guide_itself_stays_close():

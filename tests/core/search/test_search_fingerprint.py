@@ -1,4 +1,5 @@
 """Fingerprints and the deduplicator: invariances, duplicates dropped, different structures kept."""
+
 import numpy as np
 import pytest
 

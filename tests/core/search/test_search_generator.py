@@ -1,12 +1,14 @@
 """Random symmetric structures: composition, atom budget, distances, volume model, determinism, bad input."""
+
 import numpy as np
 import pytest
-from search_helpers import FAST_GROUPS, assert_limits
 
 from aiida_hydrides.core.errors import HydridesInputError, UnknownElementError
 from aiida_hydrides.core.search.distances import DistanceLimits, distance_violations, repair_distances
 from aiida_hydrides.core.search.generator import CRYSTAL_SYSTEMS, RandomStructureGenerator, crystal_system
 from aiida_hydrides.core.search.volumes import atomic_volume, estimate_volume
+
+from search_helpers import FAST_GROUPS, assert_limits
 
 
 @pytest.fixture(scope='module')
@@ -74,14 +76,17 @@ def test_distance_limits_and_repair():
         DistanceLimits(pairs={('Xx', 'H'): 1.0})
 
 
-@pytest.mark.parametrize('composition, kwargs, error, text', [
-    ({'Ca': 1, 'Y': 1, 'H': 12}, {'max_atoms': 10}, HydridesInputError, 'smaller than one formula unit'),
-    ({'Xx': 1, 'H': 3}, {}, UnknownElementError, 'Xx'),
-    ('CaYH12', {'weighting': 'favourite'}, HydridesInputError, 'weighting'),
-    ('CaYH12', {'space_groups': [0, 300]}, HydridesInputError, 'space_groups'),
-    ('CaYH12', {'max_atoms': 0}, HydridesInputError, 'max_atoms'),
-    (42, {}, HydridesInputError, 'composition'),
-])
+@pytest.mark.parametrize(
+    'composition, kwargs, error, text',
+    [
+        ({'Ca': 1, 'Y': 1, 'H': 12}, {'max_atoms': 10}, HydridesInputError, 'smaller than one formula unit'),
+        ({'Xx': 1, 'H': 3}, {}, UnknownElementError, 'Xx'),
+        ('CaYH12', {'weighting': 'favourite'}, HydridesInputError, 'weighting'),
+        ('CaYH12', {'space_groups': [0, 300]}, HydridesInputError, 'space_groups'),
+        ('CaYH12', {'max_atoms': 0}, HydridesInputError, 'max_atoms'),
+        (42, {}, HydridesInputError, 'composition'),
+    ],
+)
 def test_generator_rejects_bad_input(composition, kwargs, error, text):
     with pytest.raises(error, match=text):
         RandomStructureGenerator(composition, **kwargs)

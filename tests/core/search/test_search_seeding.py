@@ -1,11 +1,13 @@
 """Prototype seeds: stoichiometry matched, symmetry of the prototype, volume model, distance limits."""
+
 import numpy as np
 import pytest
-from search_helpers import assert_limits
 
 from aiida_hydrides.core.descriptors import space_group
 from aiida_hydrides.core.search.seeding import prototype_seeds
 from aiida_hydrides.core.search.volumes import estimate_volume
+
+from search_helpers import assert_limits
 
 
 def test_cayh12_seeds_include_the_ordered_sodalite():
@@ -23,8 +25,10 @@ def test_cayh12_seeds_include_the_ordered_sodalite():
     assert 221 in groups  # Pm-3m CaYH12
 
 
-@pytest.mark.parametrize('composition, prototype, number', [
-    ('CaH6', 'CaH6-primitive', 229), ('SH3', 'H3S-primitive', 229), ('LaH10', 'LaH10', 225)])
+@pytest.mark.parametrize(
+    'composition, prototype, number',
+    [('CaH6', 'CaH6-primitive', 229), ('SH3', 'H3S-primitive', 229), ('LaH10', 'LaH10', 225)],
+)
 def test_binary_seeds_keep_the_prototype_symmetry(composition, prototype, number):
     seeds = [s for s in prototype_seeds(composition, max_atoms=16) if s.info['prototype'] == prototype]
     assert seeds and space_group(seeds[0])[0] == number

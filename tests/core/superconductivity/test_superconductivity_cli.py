@@ -1,4 +1,5 @@
 """``aiida-hydrides tc`` on recorded fcc Al files, and on a node that carries a ``tc`` output."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Linearized isotropic Eliashberg solver: reference table of docs/physics.md §5 and internal consistency."""
+
 import math
 
 import numpy as np
@@ -49,8 +50,10 @@ def _brute_force_rho(spectrum, temperature, mustar, n, m_z=4000):
     omega = (2 * indices + 1) * math.pi * temperature
     z_sum_m = np.arange(-m_z, m_z)
     z = np.array(
-        [1.0 + math.pi * temperature / w * np.sum(kernel[np.abs(i - z_sum_m)] * np.sign(2 * z_sum_m + 1))
-         for i, w in zip(indices, omega)]
+        [
+            1.0 + math.pi * temperature / w * np.sum(kernel[np.abs(i - z_sum_m)] * np.sign(2 * z_sum_m + 1))
+            for i, w in zip(indices, omega)
+        ]
     )
     matrix = math.pi * temperature * (kernel[np.abs(indices[:, None] - indices[None, :])] - mustar) / np.abs(omega)
     matrix /= z[:, None]

@@ -1,4 +1,5 @@
 """Closed-form Tc formulas and spectral moments: reference numbers of docs/physics.md §4-§5."""
+
 import math
 
 import numpy as np
@@ -103,8 +104,14 @@ def test_xie_ml_is_a_modest_correction_in_its_range():
 
 @pytest.mark.parametrize(
     'args',
-    [(0.0, 300.0, 0.1), (-0.5, 300.0, 0.1), (1.0, 0.0, 0.1), (1.0, float('nan'), 0.1), (float('inf'), 300, 0.1),
-     (1.0, 300.0, -0.1)],
+    [
+        (0.0, 300.0, 0.1),
+        (-0.5, 300.0, 0.1),
+        (1.0, 0.0, 0.1),
+        (1.0, float('nan'), 0.1),
+        (float('inf'), 300, 0.1),
+        (1.0, 300.0, -0.1),
+    ],
 )
 def test_invalid_arguments_raise(args):
     with pytest.raises(SpectrumError) as info:

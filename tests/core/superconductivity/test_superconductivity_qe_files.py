@@ -2,6 +2,7 @@
 
 The data were made by scripts/record_al_elph.sh.
 """
+
 import json
 import math
 
@@ -102,9 +103,19 @@ def test_summary_keys_and_json(al_dir):
     summary = summarize_spectrum(read_a2f_dos(al_dir / 'a2F.dos5'), mustars=(0.10, 0.13, 0.125))
     assert summary['mustars'] == [0.10, 0.13, 0.125]
     assert summary['formulas'] == ['mcmillan', 'allen_dynes', 'xie_ml', 'eliashberg']
-    for key in ('tc_mcmillan_K_mu0_10', 'tc_allen_dynes_K_mu0_13', 'tc_eliashberg_K_mu0_125', 'tc_xie_ml_K_mu0_10',
-                'allen_dynes_f1_mu0_10', 'eliashberg_omega_c_K', 'eliashberg_n_matsubara_mu0_13', 'sigma_index',
-                'lambda_footer', 'n_clipped', 'notes'):
+    for key in (
+        'tc_mcmillan_K_mu0_10',
+        'tc_allen_dynes_K_mu0_13',
+        'tc_eliashberg_K_mu0_125',
+        'tc_xie_ml_K_mu0_10',
+        'allen_dynes_f1_mu0_10',
+        'eliashberg_omega_c_K',
+        'eliashberg_n_matsubara_mu0_13',
+        'sigma_index',
+        'lambda_footer',
+        'n_clipped',
+        'notes',
+    ):
         assert key in summary, key
     assert summary['eliashberg_omega_c_K'] > 4000
     text = json.dumps(summary, allow_nan=False)  # no NaN anywhere
@@ -158,7 +169,7 @@ def test_bad_files_name_the_file(al_dir, tmp_path):
         read_lambda_file(al_dir / 'a2F.dos1')
     empty = tmp_path / 'a2F.dos2'
     empty.write_text('')
-    with pytest.raises(SpectrumError, match=r"empty spectrum.*a2F\.dos2"):
+    with pytest.raises(SpectrumError, match=r'empty spectrum.*a2F\.dos2'):
         read_a2f_dos(empty)
 
 

@@ -1,7 +1,8 @@
 """Build the test structures of this folder from their Wyckoff positions (run once; the files are kept in git).
 
-    .venv/bin/python tests/data/structures/make_structures.py
+.venv/bin/python tests/data/structures/make_structures.py
 """
+
 import pathlib
 
 import ase.io
@@ -19,9 +20,7 @@ def bcc_sodalite(metal: str, a: float) -> Atoms:
     """MH6 Im-3m (CaH6 type): M at 2a (0,0,0), H at 12d; conventional cell, 14 atoms."""
     metals = [(0, 0, 0), tuple(CENTRING)]
     hydrogens = [tuple(np.mod(np.add(site, shift), 1.0)) for shift in ((0, 0, 0), CENTRING) for site in SITES_12D]
-    return Atoms(
-        [metal] * 2 + ['H'] * 12, scaled_positions=metals + hydrogens, cell=[a, a, a], pbc=True
-    )
+    return Atoms([metal] * 2 + ['H'] * 12, scaled_positions=metals + hydrogens, cell=[a, a, a], pbc=True)
 
 
 def ordered_sodalite(metal_a: str, metal_b: str, a: float) -> Atoms:
@@ -43,8 +42,19 @@ def h3s(a: float) -> Atoms:
 def lah10_primitive(a: float = 5.1, x: float = 0.38) -> Atoms:
     """LaH10 Fm-3m: La at 4a, H at 8c (1/4,1/4,1/4) and 32f (x,x,x); the 11-atom primitive fcc cell."""
     sites = [('La', (0, 0, 0)), ('H', (0.25, 0.25, 0.25)), ('H', (0.75, 0.75, 0.75))]
-    sites += [('H', signs) for signs in
-              [(x, x, x), (-x, -x, x), (-x, x, -x), (x, -x, -x), (x, x, -x), (-x, -x, -x), (x, -x, x), (-x, x, x)]]
+    sites += [
+        ('H', signs)
+        for signs in [
+            (x, x, x),
+            (-x, -x, x),
+            (-x, x, -x),
+            (x, -x, -x),
+            (x, x, -x),
+            (-x, -x, -x),
+            (x, -x, x),
+            (-x, x, x),
+        ]
+    ]
     cell = 0.5 * a * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]])
     symbols = [symbol for symbol, _ in sites]
     positions = [np.multiply(site, a) for _, site in sites]
@@ -56,10 +66,12 @@ def lah10_primitive(a: float = 5.1, x: float = 0.38) -> Atoms:
 def molecular_h2(a: float = 5.0, bond: float = 0.74) -> Atoms:
     """A cubic cell with one Li, two H2 molecules (0.74 A) and one isolated H: atomic-H fraction 1/5, two H2."""
     positions = [
-        (2.5, 2.5, 2.5),                  # Li
-        (0.0, 0.0, 0.0), (bond, 0.0, 0.0),  # H2 along x
-        (0.0, 2.5, 2.5 - bond / 2), (0.0, 2.5, 2.5 + bond / 2),  # H2 along z
-        (2.5, 0.0, 2.5),                  # lone H
+        (2.5, 2.5, 2.5),  # Li
+        (0.0, 0.0, 0.0),
+        (bond, 0.0, 0.0),  # H2 along x
+        (0.0, 2.5, 2.5 - bond / 2),
+        (0.0, 2.5, 2.5 + bond / 2),  # H2 along z
+        (2.5, 0.0, 2.5),  # lone H
     ]
     return Atoms(['Li'] + ['H'] * 5, positions=positions, cell=[a, a, a], pbc=True)
 

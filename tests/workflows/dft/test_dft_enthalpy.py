@@ -1,4 +1,5 @@
 """Tests of the `hydrides.dft.enthalpy` work chain: protocol builders, input validation and real pw.x runs."""
+
 import math
 import shutil
 
@@ -8,8 +9,8 @@ from aiida import orm
 from aiida.engine import run_get_node
 from aiida.plugins import WorkflowFactory
 
-from aiida_hydrides.core import prototypes
 from aiida_hydrides.calculations.functions.enthalpy import compute_enthalpy
+from aiida_hydrides.core import prototypes
 from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
 
@@ -242,7 +243,11 @@ def test_unconverged_scf_exits_402(qe_codes, pseudo_family):
         'scf': {'max_iterations': 1, 'pw': {'parameters': {'ELECTRONS': {'electron_maxstep': 1}}}},
     }
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(
-        qe_codes['pw'], fcc_al(), pressure=0.0, protocol='fast', pseudo_family=pseudo_family.label,
+        qe_codes['pw'],
+        fcc_al(),
+        pressure=0.0,
+        protocol='fast',
+        pseudo_family=pseudo_family.label,
         overrides=overrides,
     )
     _, node = run_get_node(builder)
@@ -264,7 +269,11 @@ def test_unconverged_relax_exits_401(qe_codes, pseudo_family):
         'relax': {'base_relax': {'max_iterations': 1, 'pw': {'parameters': {'ELECTRONS': {'electron_maxstep': 1}}}}},
     }
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(
-        qe_codes['pw'], fcc_al(), pressure=0.0, protocol='fast', pseudo_family=pseudo_family.label,
+        qe_codes['pw'],
+        fcc_al(),
+        pressure=0.0,
+        protocol='fast',
+        pseudo_family=pseudo_family.label,
         overrides=overrides,
     )
     _, node = run_get_node(builder)
@@ -281,7 +290,7 @@ def _cli(args):
     return CliRunner().invoke(dft_enthalpy, [str(arg) for arg in args])
 
 
-@pytest.mark.parametrize(('pressure', 'message'), [('2000', 'did you give kbar'), ('200 psi', "unknown pressure unit")])
+@pytest.mark.parametrize(('pressure', 'message'), [('2000', 'did you give kbar'), ('200 psi', 'unknown pressure unit')])
 def test_cli_rejects_bad_pressure(data_dir, pressure, message):
     result = _cli([data_dir / 'structures' / 'H3S_Im-3m.cif', '--pressure', pressure])
     assert result.exit_code == 2 and "'--pressure'" in result.output

@@ -2,6 +2,7 @@
 
 The fast tests need no Quantum ESPRESSO run; the ``slow`` test runs the real chain on fcc Al (PHonon example03).
 """
+
 import math
 import pathlib
 import types
@@ -12,6 +13,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.core.units import BOHR_TO_ANGSTROM
 from aiida_hydrides.workflows.epc.base import (
     EL_PH_NSIGMA,
     ElectronPhononWorkChain,
@@ -21,7 +23,7 @@ from aiida_hydrides.workflows.epc.base import (
 )
 
 AL_UPF = pathlib.Path('/usr/share/espresso/pseudo/Al.pz-vbc.UPF')
-from aiida_hydrides.core.units import BOHR_TO_ANGSTROM as BOHR
+BOHR = BOHR_TO_ANGSTROM
 
 
 def h3s_structure(a: float = 2.985) -> orm.StructureData:
@@ -44,10 +46,17 @@ def al_structure(celldm: float = 7.5) -> orm.StructureData:
 @pytest.fixture
 def fake_codes(aiida_code_installed):
     """Codes for the builder tests (never executed)."""
-    plugins = {'pw': 'quantumespresso.pw', 'ph': 'quantumespresso.ph', 'q2r': 'quantumespresso.q2r',
-               'matdyn': 'quantumespresso.matdyn', 'projwfc': 'quantumespresso.projwfc'}
-    return {short: aiida_code_installed(label=f'epc-test-{short}', default_calc_job_plugin=plugin, with_mpi=True)
-            for short, plugin in plugins.items()}
+    plugins = {
+        'pw': 'quantumespresso.pw',
+        'ph': 'quantumespresso.ph',
+        'q2r': 'quantumespresso.q2r',
+        'matdyn': 'quantumespresso.matdyn',
+        'projwfc': 'quantumespresso.projwfc',
+    }
+    return {
+        short: aiida_code_installed(label=f'epc-test-{short}', default_calc_job_plugin=plugin, with_mpi=True)
+        for short, plugin in plugins.items()
+    }
 
 
 @pytest.fixture
@@ -89,8 +98,10 @@ def _insulator_folder(data_dir) -> orm.FolderData:
                 line = '  lambda =   0.0000000000000000         Delta =    1.5245160283735608E-005'
             lines.append(line)
         files[f'a2F.dos{i}'] = '\n'.join(lines) + '\n'
-    rows = [f' Broadening {0.005 * i:8.4f} lambda       0.0000 dos(Ef)  0.0000 omega_ln [K]         NaN'
-            for i in range(1, EL_PH_NSIGMA + 1)]
+    rows = [
+        f' Broadening {0.005 * i:8.4f} lambda       0.0000 dos(Ef)  0.0000 omega_ln [K]         NaN'
+        for i in range(1, EL_PH_NSIGMA + 1)
+    ]
     files['lambda'] = '\n  Electron-phonon coupling constant, lambda \n\n' + '\n'.join(rows) + '\n'
     return _folder_from_files(files)
 
@@ -119,8 +130,9 @@ def test_check_grids_rejects_incommensurate_and_shifted():
 
 # ----------------------------------------------------------------------------------------------- builder
 def test_builder_h3s_moderate(fake_codes, pseudo_family):
-    builder = ElectronPhononWorkChain.get_builder_from_protocol(fake_codes, h3s_structure(),
-                                                                pseudo_family=pseudo_family)
+    builder = ElectronPhononWorkChain.get_builder_from_protocol(
+        fake_codes, h3s_structure(), pseudo_family=pseudo_family
+    )
     assert builder.scf_dense.kpoints.get_kpoints_mesh() == ([24, 24, 24], [0.0, 0.0, 0.0])
     assert builder.scf.kpoints.get_kpoints_mesh() == ([12, 12, 12], [0.0, 0.0, 0.0])
     assert builder.ph.qpoints.get_kpoints_mesh() == ([4, 4, 4], [0.0, 0.0, 0.0])
@@ -151,32 +163,44 @@ def test_builder_h3s_moderate(fake_codes, pseudo_family):
 def test_builder_protocols_scale(fake_codes, pseudo_family):
     meshes = {}
     for protocol in ('fast', 'moderate', 'precise'):
-        builder = ElectronPhononWorkChain.get_builder_from_protocol(fake_codes, h3s_structure(), protocol=protocol,
-                                                                    pseudo_family=pseudo_family)
-        meshes[protocol] = (builder.scf.kpoints.get_kpoints_mesh()[0][0], builder.ph.qpoints.get_kpoints_mesh()[0][0],
-                            builder.scf.pw.parameters['SYSTEM']['ecutwfc'])
+        builder = ElectronPhononWorkChain.get_builder_from_protocol(
+            fake_codes, h3s_structure(), protocol=protocol, pseudo_family=pseudo_family
+        )
+        meshes[protocol] = (
+            builder.scf.kpoints.get_kpoints_mesh()[0][0],
+            builder.ph.qpoints.get_kpoints_mesh()[0][0],
+            builder.scf.pw.parameters['SYSTEM']['ecutwfc'],
+        )
     assert meshes['fast'] < meshes['moderate'] < meshes['precise']
 
 
 def test_builder_rejects_incommensurate_user_grids(fake_codes, al_pseudos):
-    overrides = {'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [12, 12, 12],
-                                     'qpoints_mesh': [4, 4, 4]}}
+    overrides = {
+        'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [12, 12, 12], 'qpoints_mesh': [4, 4, 4]}
+    }
     with pytest.raises(GridError, match='incommensurate grids'):
-        ElectronPhononWorkChain.get_builder_from_protocol(fake_codes, al_structure(), overrides=overrides,
-                                                          pseudos=al_pseudos, cutoffs=(15, 60))
+        ElectronPhononWorkChain.get_builder_from_protocol(
+            fake_codes, al_structure(), overrides=overrides, pseudos=al_pseudos, cutoffs=(15, 60)
+        )
     with pytest.raises(ValueError, match='explicit `cutoffs'):
         ElectronPhononWorkChain.get_builder_from_protocol(fake_codes, al_structure(), pseudos=al_pseudos)
 
 
 def _al_builder(codes, pseudos, **meta):
     overrides = {
-        'meta_parameters': {'kpoints_mesh': [8, 8, 8], 'kpoints_dense_mesh': [16, 16, 16], 'qpoints_mesh': [4, 4, 4],
-                            'matdyn_kpoints_mesh': [16, 16, 16], **meta},
+        'meta_parameters': {
+            'kpoints_mesh': [8, 8, 8],
+            'kpoints_dense_mesh': [16, 16, 16],
+            'qpoints_mesh': [4, 4, 4],
+            'matdyn_kpoints_mesh': [16, 16, 16],
+            **meta,
+        },
         'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
         'ph': {'ph': {'parameters': {'INPUTPH': {'tr2_ph': 1.0e-12}}}},
     }
-    return ElectronPhononWorkChain.get_builder_from_protocol(codes, al_structure(), protocol='fast',
-                                                             overrides=overrides, pseudos=pseudos, cutoffs=(15, 60))
+    return ElectronPhononWorkChain.get_builder_from_protocol(
+        codes, al_structure(), protocol='fast', overrides=overrides, pseudos=pseudos, cutoffs=(15, 60)
+    )
 
 
 def test_spec_validator_rejects_bad_inputs(fake_codes, al_pseudos):
@@ -230,8 +254,7 @@ def test_compute_tc_recorded_al(al_matdyn_retrieved):
     assert 250 < tc['omega_log_K'] < 450
     assert tc['sigma_plateau_found'] is True
     assert 0.01 <= tc['el_ph_sigma_ry'] <= 0.05
-    for key in ('tc_mcmillan_K_mu0_10', 'tc_allen_dynes_K_mu0_10', 'tc_allen_dynes_K_mu0_13',
-                'tc_eliashberg_K_mu0_10'):
+    for key in ('tc_mcmillan_K_mu0_10', 'tc_allen_dynes_K_mu0_10', 'tc_allen_dynes_K_mu0_13', 'tc_eliashberg_K_mu0_10'):
         assert tc[key] is not None and math.isfinite(tc[key]), key
     assert 0.2 < tc['tc_mcmillan_K_mu0_10'] < 3.0  # Al: ~1 K
     assert 0.2 < tc['tc_allen_dynes_K_mu0_10'] < 3.0
@@ -282,9 +305,14 @@ def test_workchain_unstable_exit_code(fake_codes, al_pseudos, data_dir):
     text = (data_dir / 'epc' / 'al.dyn2').read_text()
     head, tail = text.split('Diagonalizing the dynamical matrix')
     tail = tail.replace('3.512898 [THz] =     117.177649', '-12.087503 [THz] =    -403.200000', 1)
-    retrieved = _folder_from_files({'aiida.out': 'ph.x stdout', 'DYN_MAT/dynamical-matrix-0': 'q list',
-                                    'DYN_MAT/dynamical-matrix-1': text,
-                                    'DYN_MAT/dynamical-matrix-2': head + 'Diagonalizing the dynamical matrix' + tail})
+    retrieved = _folder_from_files(
+        {
+            'aiida.out': 'ph.x stdout',
+            'DYN_MAT/dynamical-matrix-0': 'q list',
+            'DYN_MAT/dynamical-matrix-1': text,
+            'DYN_MAT/dynamical-matrix-2': head + 'Diagonalizing the dynamical matrix' + tail,
+        }
+    )
     process = _instantiate(_al_builder(fake_codes, al_pseudos))
     process.ctx.ph = types.SimpleNamespace(outputs=types.SimpleNamespace(retrieved=retrieved))
     exit_code = process.check_stability()
@@ -331,7 +359,7 @@ def test_choose_sigma_plateau_rule():
     assert choice.sigma_ry == pytest.approx(0.035) and choice.agreement_ok is True
 
     # no plateau at all (lambda keeps falling by 20 % per step): flagged, smallest change taken
-    falling = [4.88 * 0.8 ** i for i in range(10)]
+    falling = [4.88 * 0.8**i for i in range(10)]
     choice = choose_sigma(sigmas, falling)
     assert choice.plateau_found is False and 'no λ plateau' in choice.reason
 
@@ -340,8 +368,11 @@ def test_build_tc_report_never_nan(data_dir):
     from aiida_hydrides.core.epc_report import build_tc_report
 
     source = data_dir / 'qe_al_elph'
-    report, spectrum = build_tc_report({i: (source / f'a2F.dos{i}').read_text() for i in range(1, 11)},
-                                       (source / 'lambda').read_text(), eliashberg=False)
+    report, spectrum = build_tc_report(
+        {i: (source / f'a2F.dos{i}').read_text() for i in range(1, 11)},
+        (source / 'lambda').read_text(),
+        eliashberg=False,
+    )
     values = [value for key, value in report.items() if key.startswith('tc_')]
     assert values and all(value is not None and math.isfinite(value) for value in values)
     assert all('.' not in key for key in report)  # storable in an AiiDA Dict

@@ -4,6 +4,7 @@ The builders' inputs are reduced to plain data (codes by plugin, pseudopotential
 structures by formula) and compared with the files in ``test_protocols/``. A change of a protocol file or of a builder
 shows up here as a readable diff; regenerate with ``pytest --force-regen`` after checking it is intended.
 """
+
 import pathlib
 
 import pytest
@@ -59,18 +60,30 @@ def pw_code(aiida_code_installed):
 
 @pytest.fixture
 def epc_codes(aiida_code_installed):
-    plugins = {'pw': 'quantumespresso.pw', 'ph': 'quantumespresso.ph', 'q2r': 'quantumespresso.q2r',
-               'matdyn': 'quantumespresso.matdyn', 'projwfc': 'quantumespresso.projwfc'}
-    return {short: aiida_code_installed(label=f'protocol-{short}', default_calc_job_plugin=plugin, with_mpi=True)
-            for short, plugin in plugins.items()}
+    plugins = {
+        'pw': 'quantumespresso.pw',
+        'ph': 'quantumespresso.ph',
+        'q2r': 'quantumespresso.q2r',
+        'matdyn': 'quantumespresso.matdyn',
+        'projwfc': 'quantumespresso.projwfc',
+    }
+    return {
+        short: aiida_code_installed(label=f'protocol-{short}', default_calc_job_plugin=plugin, with_mpi=True)
+        for short, plugin in plugins.items()
+    }
 
 
 @pytest.mark.parametrize('protocol', PROTOCOLS)
 def test_dft_enthalpy_builder(protocol, pw_code, pseudo_family, data_regression):
     structure = orm.StructureData(ase=h3s_primitive())
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(
-        pw_code, structure, pressure='2000 kbar', protocol=protocol, pseudo_family=pseudo_family.label,
-        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}})
+        pw_code,
+        structure,
+        pressure='2000 kbar',
+        protocol=protocol,
+        pseudo_family=pseudo_family.label,
+        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}},
+    )
     data_regression.check(serialize(builder))
 
 
@@ -78,7 +91,8 @@ def test_dft_enthalpy_builder(protocol, pw_code, pseudo_family, data_regression)
 def test_epc_builder(protocol, epc_codes, pseudo_family, data_regression):
     structure = orm.StructureData(ase=h3s_primitive())
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        epc_codes, structure, protocol=protocol, pseudo_family=pseudo_family.label, npool=2)
+        epc_codes, structure, protocol=protocol, pseudo_family=pseudo_family.label, npool=2
+    )
     data_regression.check(serialize(builder))
 
 
@@ -87,28 +101,37 @@ def test_search_system_builder(protocol, aiida_localhost, data_regression):
     from aiida_hydrides.codes import ensure_lam_code
 
     builder = SystemSearchWorkChain.get_builder_from_protocol(
-        ensure_lam_code(aiida_localhost), 'Ca-Y', TINY_MODEL, pressure=200, protocol=protocol)
+        ensure_lam_code(aiida_localhost), 'Ca-Y', TINY_MODEL, pressure=200, protocol=protocol
+    )
     data_regression.check(serialize(builder))
 
 
-@pytest.mark.parametrize(('workchain', 'overrides', 'key'), [
-    (DftEnthalpyWorkChain, {'kpoint_distance': 0.3}, 'kpoint_distance'),
-    (DftEnthalpyWorkChain, {'bfgs': {'CEL': {}}}, 'bfgs.CEL'),
-    (ElectronPhononWorkChain, {'meta_parameters': {'qpoint_distance': 0.5}}, 'meta_parameters.qpoint_distance'),
-    (SystemSearchWorkChain, {'window': 50.0}, 'window'),
-])
+@pytest.mark.parametrize(
+    ('workchain', 'overrides', 'key'),
+    [
+        (DftEnthalpyWorkChain, {'kpoint_distance': 0.3}, 'kpoint_distance'),
+        (DftEnthalpyWorkChain, {'bfgs': {'CEL': {}}}, 'bfgs.CEL'),
+        (ElectronPhononWorkChain, {'meta_parameters': {'qpoint_distance': 0.5}}, 'meta_parameters.qpoint_distance'),
+        (SystemSearchWorkChain, {'window': 50.0}, 'window'),
+    ],
+)
 def test_unknown_override_key_refused(workchain, overrides, key):
     """A misspelt override key is refused with a message naming it (never silently dropped)."""
     with pytest.raises(UnknownOverrideError, match=f'unknown override key `{key}`'):
         workchain.get_protocol_inputs('fast', overrides)
 
 
-@pytest.mark.parametrize(('workchain', 'overrides'), [
-    (DftEnthalpyWorkChain, {'kpoints_distance': 0.3, 'relax': {'base_relax': {'pw': {'parameters': {}}}}}),
-    (DftEnthalpyWorkChain, {'bfgs': {'CELL': {'cell_dofree': 'ibrav'}}}),
-    (ElectronPhononWorkChain, {'meta_parameters': {'kpoints_mesh': [4, 4, 4]}, 'scf': {'pw': {'parameters': {
-        'SYSTEM': {'nbnd': 12}}}}}),
-    (SystemSearchWorkChain, {'parameters': {'budget': 4}, 'window_mev': 50.0}),
-])
+@pytest.mark.parametrize(
+    ('workchain', 'overrides'),
+    [
+        (DftEnthalpyWorkChain, {'kpoints_distance': 0.3, 'relax': {'base_relax': {'pw': {'parameters': {}}}}}),
+        (DftEnthalpyWorkChain, {'bfgs': {'CELL': {'cell_dofree': 'ibrav'}}}),
+        (
+            ElectronPhononWorkChain,
+            {'meta_parameters': {'kpoints_mesh': [4, 4, 4]}, 'scf': {'pw': {'parameters': {'SYSTEM': {'nbnd': 12}}}}},
+        ),
+        (SystemSearchWorkChain, {'parameters': {'budget': 4}, 'window_mev': 50.0}),
+    ],
+)
 def test_known_override_keys_accepted(workchain, overrides):
     workchain.get_protocol_inputs('fast', overrides)

@@ -1,5 +1,6 @@
 """``SearchBaseWorkChain``: SearchCalculation jobs restarted on the compositions a job did not finish (here: a worker
 time limit so short that each job finishes one composition), the outputs of every job exposed; and the protocol."""
+
 import pytest
 import test_search_system as system_tests
 from aiida import orm
@@ -16,16 +17,21 @@ def test_entry_point_and_protocol(aiida_profile, lam_code):
     assert WorkflowFactory('hydrides.search.base') is SearchBaseWorkChain
     budgets = []
     for protocol in ('fast', 'moderate', 'precise'):
-        builder = SearchBaseWorkChain.get_builder_from_protocol(lam_code, ['CaH6'], TINY_MODEL, pressure='150GPa',
-                                                                protocol=protocol)
+        builder = SearchBaseWorkChain.get_builder_from_protocol(
+            lam_code, ['CaH6'], TINY_MODEL, pressure='150GPa', protocol=protocol
+        )
         parameters = builder.search.parameters.get_dict()
         assert parameters['pressure_gpa'] == 150.0
         budgets.append(parameters['budget'])
     assert budgets == sorted(budgets) and len(set(budgets)) == 3
     builder = SearchBaseWorkChain.get_builder_from_protocol(
-        lam_code, ['CaH6', {'Y': 1, 'H': 6}], TINY_MODEL, protocol='fast',
+        lam_code,
+        ['CaH6', {'Y': 1, 'H': 6}],
+        TINY_MODEL,
+        protocol='fast',
         overrides={'search': {'parameters': {'budget': 7}}, 'max_iterations': 3},
-        options={'max_wallclock_seconds': 100})
+        options={'max_wallclock_seconds': 100},
+    )
     assert builder.search.parameters['budget'] == 7 and builder.max_iterations.value == 3
     assert builder.search.compositions.get_list() == ['CaH6', {'Y': 1, 'H': 6}]
     assert builder.search.metadata.options.max_wallclock_seconds == 100
@@ -53,14 +59,18 @@ def test_restart_after_walltime_keeps_finished(aiida_profile, lam_code, model_no
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
 
     calcs = sorted(node.called, key=lambda calc: calc.ctime)
-    assert [calc.inputs.compositions.get_list() for calc in calcs] == \
-        [['CaH6', {'Y': 1, 'H': 6}, 'CaYH12'], ['YH6', 'CaYH12'], ['CaYH12']]
+    assert [calc.inputs.compositions.get_list() for calc in calcs] == [
+        ['CaH6', {'Y': 1, 'H': 6}, 'CaYH12'],
+        ['YH6', 'CaYH12'],
+        ['CaYH12'],
+    ]
     assert [calc.exit_status for calc in calcs] == [400, 400, 0]
     # each composition was searched by exactly one job, and its samples are in that job's output
     searched = [sorted(set(calc.outputs.samples.get_array('formula').tolist())) for calc in calcs]
     assert searched == [['CaH6'], ['YH6'], ['CaYH12']]
-    statuses = [[(entry['formula'], entry['status']) for entry in calc.outputs.summary['compositions']]
-                for calc in calcs]
+    statuses = [
+        [(entry['formula'], entry['status']) for entry in calc.outputs.summary['compositions']] for calc in calcs
+    ]
     assert statuses[0] == [('CaH6', 'finished'), ('YH6', 'not_started'), ('CaYH12', 'not_started')]
     assert statuses[1] == [('YH6', 'finished'), ('CaYH12', 'not_started')]
     assert statuses[2] == [('CaYH12', 'finished')]
@@ -70,7 +80,11 @@ def test_restart_after_walltime_keeps_finished(aiida_profile, lam_code, model_no
     for name in ('samples', 'minima', 'summary'):
         assert sorted(results[name]) == labels
     assert [results['summary'][label].creator.uuid for label in labels] == [calc.uuid for calc in calcs]
-    finished = [entry['formula'] for label in labels for entry in results['summary'][label]['compositions']
-                if entry['status'] == 'finished']
+    finished = [
+        entry['formula']
+        for label in labels
+        for entry in results['summary'][label]['compositions']
+        if entry['status'] == 'finished'
+    ]
     assert finished == ['CaH6', 'YH6', 'CaYH12']
     assert sum(results['samples'][label].base.attributes.get('n_structures') for label in labels) == 18

@@ -1,6 +1,7 @@
 """``SystemSearchWorkChain``: searches of a system's compositions in SearchCalculation jobs (run by
 SearchBaseWorkChains), minima promoted to tagged StructureData in a group, restart without redoing finished
 compositions (across work chains and across the jobs of one batch), checks before any job; and the CLI."""
+
 import json
 import pathlib
 
@@ -81,16 +82,24 @@ def test_builder_from_protocol(aiida_profile, lam_code):
 
     budgets = []
     for protocol in ('fast', 'moderate', 'precise'):
-        builder = SystemSearchWorkChain.get_builder_from_protocol(lam_code, 'Ca-Y', TINY_MODEL, pressure='200GPa',
-                                                                  protocol=protocol)
+        builder = SystemSearchWorkChain.get_builder_from_protocol(
+            lam_code, 'Ca-Y', TINY_MODEL, pressure='200GPa', protocol=protocol
+        )
         parameters = builder.parameters.get_dict()
         assert parameters['pressure_gpa'] == 200.0 and builder.pressure.value == 200.0
         budgets.append(parameters['budget'])
     assert budgets == sorted(budgets) and len(set(budgets)) == 3
     builder = SystemSearchWorkChain.get_builder_from_protocol(
-        lam_code, 'Ca-Y', TINY_MODEL, pressure=150, protocol='fast', compositions=['CaYH12'],
-        overrides={'parameters': {'budget': 7}, 'compositions_per_job': 3}, group_label='my/group',
-        options={'max_wallclock_seconds': 100})
+        lam_code,
+        'Ca-Y',
+        TINY_MODEL,
+        pressure=150,
+        protocol='fast',
+        compositions=['CaYH12'],
+        overrides={'parameters': {'budget': 7}, 'compositions_per_job': 3},
+        group_label='my/group',
+        options={'max_wallclock_seconds': 100},
+    )
     assert builder.parameters['budget'] == 7 and builder.compositions_per_job.value == 3
     assert builder.options == {'max_wallclock_seconds': 100}
     assert builder.compositions.get_list() == ['CaYH12'] and builder.group_label.value == 'my/group'
@@ -102,8 +111,14 @@ def test_builder_from_protocol(aiida_profile, lam_code):
 
 def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     label = 'test/search/Ca-Y/200GPa'
-    builder = _builder(lam_code, model_node, ['CaH6', 'YH6'], group_label=label,
-                       compositions_per_job=orm.Int(1), max_concurrent_jobs=orm.Int(2))
+    builder = _builder(
+        lam_code,
+        model_node,
+        ['CaH6', 'YH6'],
+        group_label=label,
+        compositions_per_job=orm.Int(1),
+        max_concurrent_jobs=orm.Int(2),
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     calcs = _search_calcs(node)
@@ -125,8 +140,18 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     assert len(minima) == summary['n_minima'] >= 2
     assert all(isinstance(structure, orm.StructureData) for structure in minima)
     extras = minima[0].base.extras.get('hydrides')
-    for key in ('formula', 'system', 'pressure_gpa', 'enthalpy_lam_ev', 'space_group_number',
-                'space_group_symbol', 'natoms', 'model', 'e_above_best_mev', 'calc_uuid'):
+    for key in (
+        'formula',
+        'system',
+        'pressure_gpa',
+        'enthalpy_lam_ev',
+        'space_group_number',
+        'space_group_symbol',
+        'natoms',
+        'model',
+        'e_above_best_mev',
+        'calc_uuid',
+    ):
         assert key in extras, key
     assert extras['system'] == 'Ca-Y' and extras['pressure_gpa'] == 200.0
     assert extras['model']['filename'] == 'tiny_se_e2_a.pth' and len(extras['model']['md5']) == 32
@@ -138,9 +163,12 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
 
     # the minima are found by QueryBuilder on the extras, ordered by enthalpy
     query = orm.QueryBuilder().append(orm.Group, filters={'label': label}, tag='group')
-    query.append(orm.StructureData, with_group='group', project=['extras.hydrides.formula',
-                                                                  'extras.hydrides.enthalpy_lam_ev'],
-                 filters={'extras.hydrides.pressure_gpa': 200.0, 'extras.hydrides.formula': 'CaH6'})
+    query.append(
+        orm.StructureData,
+        with_group='group',
+        project=['extras.hydrides.formula', 'extras.hydrides.enthalpy_lam_ev'],
+        filters={'extras.hydrides.pressure_gpa': 200.0, 'extras.hydrides.formula': 'CaH6'},
+    )
     query.order_by({orm.StructureData: [{'extras.hydrides.enthalpy_lam_ev': {'order': 'asc', 'cast': 'f'}}]})
     rows = query.all()
     assert rows and all(formula == 'CaH6' for formula, _ in rows)
@@ -148,8 +176,9 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     assert rows[0][1] == pytest.approx(summary['compositions']['CaH6']['best_enthalpy_per_atom'])
 
     # restart: the finished compositions are skipped, only the new one is searched
-    builder = _builder(lam_code, model_node, ['CaH6', 'YH6', 'CaYH12'], group_label=label,
-                       options={'max_wallclock_seconds': 900})
+    builder = _builder(
+        lam_code, model_node, ['CaH6', 'YH6', 'CaYH12'], group_label=label, options={'max_wallclock_seconds': 900}
+    )
     results, again = run_get_node(builder)
     assert again.is_finished_ok, (again.exit_status, again.exit_message)
     calcs = _search_calcs(again)
@@ -158,8 +187,10 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     summary2 = results['summary'].get_dict()
     assert summary2['skipped'] == ['CaH6', 'YH6'] and summary2['n_searched'] == 1
     assert summary2['compositions']['CaH6']['status'] == 'skipped'
-    assert summary2['compositions']['CaH6']['best_enthalpy_per_atom'] == \
-        summary['compositions']['CaH6']['best_enthalpy_per_atom']
+    assert (
+        summary2['compositions']['CaH6']['best_enthalpy_per_atom']
+        == summary['compositions']['CaH6']['best_enthalpy_per_atom']
+    )
     assert summary2['compositions']['CaYH12']['status'] == 'finished'
     assert len(orm.load_group(label).nodes) == summary['n_minima'] + summary2['compositions']['CaYH12']['n_minima']
 
@@ -168,8 +199,9 @@ def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_cod
     """One batch whose job stops after each composition (max_wall_s tiny): every job's finished compositions are
     recorded and promoted, none is searched twice, and a new run skips them all."""
     label = 'test/search/Ca-Y/200GPa/walltime'
-    builder = _builder(lam_code, model_node, ['CaH6', 'YH6'], group_label=label,
-                       parameters={**PARAMETERS, 'max_wall_s': 1e-3})
+    builder = _builder(
+        lam_code, model_node, ['CaH6', 'YH6'], group_label=label, parameters={**PARAMETERS, 'max_wall_s': 1e-3}
+    )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     calcs = _search_calcs(node)
@@ -177,11 +209,14 @@ def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_cod
     assert [calc.exit_status for calc in calcs] == [400, 0]
     summary = results['summary'].get_dict()
     assert summary['n_searched'] == 2 and summary['n_failed'] == 0
-    assert [summary['compositions'][formula]['calc_uuid'] for formula in ('CaH6', 'YH6')] == \
-        [calc.uuid for calc in calcs]
+    assert [summary['compositions'][formula]['calc_uuid'] for formula in ('CaH6', 'YH6')] == [
+        calc.uuid for calc in calcs
+    ]
     finished = orm.load_group(label).base.extras.get('hydrides')['finished']
-    assert {formula: record['calc_uuid'] for formula, record in finished.items()} == \
-        {'CaH6': calcs[0].uuid, 'YH6': calcs[1].uuid}
+    assert {formula: record['calc_uuid'] for formula, record in finished.items()} == {
+        'CaH6': calcs[0].uuid,
+        'YH6': calcs[1].uuid,
+    }
     minima = orm.load_group(label).nodes
     assert len(minima) == summary['n_minima'] >= 2
     assert sorted({structure.base.extras.get('hydrides')['formula'] for structure in minima}) == ['CaH6', 'YH6']
@@ -191,19 +226,23 @@ def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_cod
     assert again.outputs.summary['skipped'] == ['CaH6', 'YH6']
 
 
-@pytest.mark.parametrize(('system', 'compositions', 'parameters', 'status', 'message'), [
-    ('Xx-Y', ['YH6'], {}, 202, "'Xx'"),
-    ('Ca-Y', ['XxH6'], {}, 202, "'Xx'"),
-    ('Ca-Y', ['CaYH40'], {}, 203, 'x=40 is outside the hydrogen range'),
-    ('Ca-Y', ['LaH10'], {}, 203, 'not part of the system Ca-Y'),
-    ('Ca-Y', ['CaYH12'], {'max_atoms': 10}, 204, 'smaller than one formula unit of CaYH12'),
-    ('Ca-Y', ['CaH6', 'CaYH12'], {'max_atoms': 24, 'formula_units': [2, 4]}, 204, 'none of formula_units=[2, 4]'),
-    ('Ca-La', ['CaLaH12'], {}, 205, 'does not know La'),
-    ('CaYH12', None, {}, 201, 'looks like a formula'),
-    ('Ca-La', None, {}, 205, 'does not know La'),  # the default compositions of the system
-])
-def test_bad_inputs_exit_before_any_job(aiida_profile, lam_code, model_node, system, compositions, parameters, status,
-                                        message):
+@pytest.mark.parametrize(
+    ('system', 'compositions', 'parameters', 'status', 'message'),
+    [
+        ('Xx-Y', ['YH6'], {}, 202, "'Xx'"),
+        ('Ca-Y', ['XxH6'], {}, 202, "'Xx'"),
+        ('Ca-Y', ['CaYH40'], {}, 203, 'x=40 is outside the hydrogen range'),
+        ('Ca-Y', ['LaH10'], {}, 203, 'not part of the system Ca-Y'),
+        ('Ca-Y', ['CaYH12'], {'max_atoms': 10}, 204, 'smaller than one formula unit of CaYH12'),
+        ('Ca-Y', ['CaH6', 'CaYH12'], {'max_atoms': 24, 'formula_units': [2, 4]}, 204, 'none of formula_units=[2, 4]'),
+        ('Ca-La', ['CaLaH12'], {}, 205, 'does not know La'),
+        ('CaYH12', None, {}, 201, 'looks like a formula'),
+        ('Ca-La', None, {}, 205, 'does not know La'),  # the default compositions of the system
+    ],
+)
+def test_bad_inputs_exit_before_any_job(
+    aiida_profile, lam_code, model_node, system, compositions, parameters, status, message
+):
     builder = _builder(lam_code, model_node, compositions, system=system, parameters={**PARAMETERS, **parameters})
     _, node = run_get_node(builder)
     assert node.exit_status == status, node.exit_message
@@ -230,8 +269,25 @@ def _cli(args):
 
 def test_cli_search(aiida_profile, aiida_localhost):
     group = 'test/cli/Ca-Y/200GPa'
-    result = _cli(['Ca-Y', '--pressure', '200', '--model', TINY_MODEL, '--compositions', 'YH6', '--budget', 4,
-                   '--max-atoms', 14, '--max-steps', 10, '--group', group])
+    result = _cli(
+        [
+            'Ca-Y',
+            '--pressure',
+            '200',
+            '--model',
+            TINY_MODEL,
+            '--compositions',
+            'YH6',
+            '--budget',
+            4,
+            '--max-atoms',
+            14,
+            '--max-steps',
+            10,
+            '--group',
+            group,
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert 'launching SearchBaseWorkChain' in result.output and 'finished' in result.output
     assert 'composition' in result.output and 'best H (eV/atom)' in result.output
@@ -240,8 +296,26 @@ def test_cli_search(aiida_profile, aiida_localhost):
     assert len(orm.load_group(group).nodes) >= 1
 
     # again, as JSON: nothing left to do
-    result = _cli(['Ca-Y', '--pressure', '200', '--model', TINY_MODEL, '--compositions', 'YH6', '--budget', 4,
-                   '--max-atoms', 14, '--max-steps', 10, '--group', group, '--json'])
+    result = _cli(
+        [
+            'Ca-Y',
+            '--pressure',
+            '200',
+            '--model',
+            TINY_MODEL,
+            '--compositions',
+            'YH6',
+            '--budget',
+            4,
+            '--max-atoms',
+            14,
+            '--max-steps',
+            10,
+            '--group',
+            group,
+            '--json',
+        ]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data['compositions']['YH6']['status'] == 'skipped' and data['n_searched'] == 0
@@ -256,6 +330,19 @@ def test_cli_errors(aiida_profile, aiida_localhost, tmp_path):
     assert result.exit_code == 1 and 'does not know La' in result.output
     result = _cli(['Ca-Y', '--model', TINY_MODEL, '--formula-units', 'two'])
     assert result.exit_code == 2 and 'whole numbers' in result.output
-    result = _cli(['Ca-Y', '--model', TINY_MODEL, '--compositions', 'CaYH12', '--max-atoms', 20,
-                   '--formula-units', '2,4', '--budget', 2])
+    result = _cli(
+        [
+            'Ca-Y',
+            '--model',
+            TINY_MODEL,
+            '--compositions',
+            'CaYH12',
+            '--max-atoms',
+            20,
+            '--formula-units',
+            '2,4',
+            '--budget',
+            2,
+        ]
+    )
     assert result.exit_code == 1 and 'none of formula_units=[2, 4]' in result.output
