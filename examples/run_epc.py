@@ -14,23 +14,20 @@ from aiida.engine import run_get_node
 from aiida_hydrides.codes import ensure_codes
 from aiida_hydrides.core.prototypes import fcc_element
 from aiida_hydrides.pseudos import ensure_pseudo_family
-from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
+from aiida_hydrides.workflows.epc.base import AL_EXAMPLE03_CUTOFFS, AL_EXAMPLE03_OVERRIDES, ElectronPhononWorkChain
 
 load_profile()  # no-op under `verdi run`, which has loaded the profile already
 codes = ensure_codes('localhost', shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
 family = ensure_pseudo_family()
 structure = orm.StructureData(ase=fcc_element('Al', a=4.04))  # 1-atom primitive cell
-overrides = {
-    'meta_parameters': {
-        'kpoints_mesh': [8, 8, 8],
-        'kpoints_dense_mesh': [16, 16, 16],
-        'qpoints_mesh': [4, 4, 4],
-        'matdyn_kpoints_mesh': [16, 16, 16],
-    },
-    'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
-}
+# QE's PHonon example03 grids (k 8^3 / dense 16^3, q 4^3) and cutoffs (30 / 240 Ry) over the fast protocol
 builder = ElectronPhononWorkChain.get_builder_from_protocol(
-    codes, structure, protocol='fast', overrides=overrides, pseudo_family=family, cutoffs=(30.0, 240.0)
+    codes,
+    structure,
+    protocol='fast',
+    overrides=AL_EXAMPLE03_OVERRIDES,
+    pseudo_family=family,
+    cutoffs=AL_EXAMPLE03_CUTOFFS,
 )
 print('ElectronPhononWorkChain: fcc Al, fast protocol, k 8^3 / 16^3, q 4^3 ...')
 results, node = run_get_node(builder)

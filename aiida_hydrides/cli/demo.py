@@ -124,21 +124,12 @@ def _show_epc(computer='localhost'):
     from aiida_hydrides.cli.epc import format_epc_summary
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.prototypes import fcc_element
-    from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
+    from aiida_hydrides.workflows.epc.base import AL_EXAMPLE03_CUTOFFS, AL_EXAMPLE03_OVERRIDES, ElectronPhononWorkChain
 
     codes = ensure_codes(computer=computer, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
-    overrides = {
-        'meta_parameters': {
-            'kpoints_mesh': [8, 8, 8],
-            'kpoints_dense_mesh': [16, 16, 16],
-            'qpoints_mesh': [4, 4, 4],
-            'matdyn_kpoints_mesh': [16, 16, 16],
-        },
-        'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
-    }
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        codes, structure, protocol='fast', overrides=overrides, cutoffs=(30.0, 240.0)
+        codes, structure, protocol='fast', overrides=AL_EXAMPLE03_OVERRIDES, cutoffs=AL_EXAMPLE03_CUTOFFS
     )
     click.echo(
         'hydrides.epc on fcc Al (PHonon example03 grids: k 8^3/16^3, q 4^3): pw.x, projwfc.x, ph.x, q2r.x, '

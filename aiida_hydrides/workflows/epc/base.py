@@ -37,6 +37,20 @@ __all__ = ('ElectronPhononWorkChain', 'EL_PH_NSIGMA', 'GridError', 'check_grids'
 EL_PH_NSIGMA = 10
 
 
+#: The settings of QE's PHonon example03 (fcc Al): overrides of the ``fast`` protocol and the cutoffs (Ry), the
+#: cheapest real el-ph calculation, used by the demo and the example (``examples/run_epc.py``).
+AL_EXAMPLE03_OVERRIDES = {
+    'meta_parameters': {
+        'kpoints_mesh': [8, 8, 8],
+        'kpoints_dense_mesh': [16, 16, 16],
+        'qpoints_mesh': [4, 4, 4],
+        'matdyn_kpoints_mesh': [16, 16, 16],
+    },
+    'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
+}
+AL_EXAMPLE03_CUTOFFS = (30.0, 240.0)
+
+
 class GridError(ValueError):
     """Incompatible k/q grids for the interpolated el-ph recipe."""
 

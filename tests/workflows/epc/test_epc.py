@@ -44,22 +44,6 @@ def al_structure(celldm: float = 7.5) -> orm.StructureData:
 
 
 @pytest.fixture
-def fake_codes(aiida_code_installed):
-    """Codes for the builder tests (never executed)."""
-    plugins = {
-        'pw': 'quantumespresso.pw',
-        'ph': 'quantumespresso.ph',
-        'q2r': 'quantumespresso.q2r',
-        'matdyn': 'quantumespresso.matdyn',
-        'projwfc': 'quantumespresso.projwfc',
-    }
-    return {
-        short: aiida_code_installed(label=f'epc-test-{short}', default_calc_job_plugin=plugin, with_mpi=True)
-        for short, plugin in plugins.items()
-    }
-
-
-@pytest.fixture
 def al_pseudos():
     from aiida_pseudo.data.pseudo import UpfData
 

@@ -58,21 +58,6 @@ def pw_code(aiida_code_installed):
     return aiida_code_installed(label='protocol-pw', default_calc_job_plugin='quantumespresso.pw', with_mpi=True)
 
 
-@pytest.fixture
-def epc_codes(aiida_code_installed):
-    plugins = {
-        'pw': 'quantumespresso.pw',
-        'ph': 'quantumespresso.ph',
-        'q2r': 'quantumespresso.q2r',
-        'matdyn': 'quantumespresso.matdyn',
-        'projwfc': 'quantumespresso.projwfc',
-    }
-    return {
-        short: aiida_code_installed(label=f'protocol-{short}', default_calc_job_plugin=plugin, with_mpi=True)
-        for short, plugin in plugins.items()
-    }
-
-
 @pytest.mark.parametrize('protocol', PROTOCOLS)
 def test_dft_enthalpy_builder(protocol, pw_code, pseudo_family, data_regression):
     structure = orm.StructureData(ase=h3s_primitive())
@@ -88,10 +73,10 @@ def test_dft_enthalpy_builder(protocol, pw_code, pseudo_family, data_regression)
 
 
 @pytest.mark.parametrize('protocol', PROTOCOLS)
-def test_epc_builder(protocol, epc_codes, pseudo_family, data_regression):
+def test_epc_builder(protocol, fake_codes, pseudo_family, data_regression):
     structure = orm.StructureData(ase=h3s_primitive())
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        epc_codes, structure, protocol=protocol, pseudo_family=pseudo_family.label, npool=2
+        fake_codes, structure, protocol=protocol, pseudo_family=pseudo_family.label, npool=2
     )
     data_regression.check(serialize(builder))
 
