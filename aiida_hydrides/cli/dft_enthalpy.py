@@ -12,7 +12,6 @@ from aiida_hydrides.cli.utils import (
     load_code,
     load_computer,
     load_profile,
-    primitive_cell,
     qe_codes,
     structure_node,
     structure_source,
@@ -78,21 +77,6 @@ def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs
         _echo_table(data)
     if not result.is_finished_ok:
         fail(f'DftEnthalpyWorkChain<{result.pk}> failed with exit status {result.exit_status}: {result.exit_message}')
-
-
-def _read_atoms(path):
-    """Read a structure file as ``ase.Atoms``, with a clear message when it cannot be read."""
-    from aiida_hydrides.core.errors import HydridesInputError
-    from aiida_hydrides.core.structures import read_structure
-
-    try:
-        return read_structure(path)
-    except (HydridesInputError, ValueError) as exception:
-        fail(f'cannot read the structure file {path}: {exception}')
-
-
-#: kept for callers of the former private helper; the shared one is :func:`aiida_hydrides.cli.utils.primitive_cell`
-_primitive = primitive_cell
 
 
 def _summarise(node):

@@ -95,8 +95,8 @@ def search(
 
     Each composition gets its own search (random symmetric cells and learned offspring relaxed with the DeePMD model);
     the distinct minima within --window of its best become StructureData nodes in a group, tagged with the extra
-    `hydrides` (formula, pressure_gpa, enthalpy_per_atom_ev, space group, ...). Running the command again for the
-    same group skips the compositions already finished. Prints one line per finished job and a summary table; with
+    `hydrides` (method lam, formula, pressure_gpa, enthalpy_lam_ev, space group, ...). Running the command again for
+    the same group skips the compositions already finished. Prints one line per finished job and a summary table; with
     --daemon the work chain is submitted and the command returns at once with its PK.
     """
     import logging

@@ -317,9 +317,10 @@ def test_cli_rejects_missing_family_code_and_element(data_dir, tmp_path, pw_code
 
 def test_cli_primitive_cell(data_dir):
     """`--primitive` reduces the 8-atom conventional H3S cell to the 4-atom bcc primitive cell."""
-    from aiida_hydrides.cli.dft_enthalpy import _primitive, _read_atoms
+    from aiida_hydrides.cli.utils import primitive_cell
+    from aiida_hydrides.core.structures import read_structure
 
-    atoms = _read_atoms(data_dir / 'structures' / 'H3S_Im-3m.cif')
-    primitive = _primitive(atoms)
+    atoms = read_structure(data_dir / 'structures' / 'H3S_Im-3m.cif')
+    primitive = primitive_cell(atoms)
     assert len(atoms) == 8 and len(primitive) == 4
     assert primitive.get_volume() == pytest.approx(atoms.get_volume() / 2)
