@@ -38,8 +38,6 @@ HYDRIDES_EXTRA = 'hydrides'
 METHODS = ('lam', 'dft')
 #: method -> key of its enthalpy per atom (eV/atom)
 ENTHALPY_KEYS = {'lam': 'enthalpy_lam_ev', 'dft': 'enthalpy_dft_ev'}
-#: symmetry tolerance of the space-group tags (Å)
-SYMPREC = 0.1
 
 
 def tag_node(node, replace: bool = False, **values):
@@ -64,14 +62,17 @@ def get_tags(node) -> dict:
 
 
 def symmetry_tags(structure) -> dict:
-    """``space_group_number``, ``space_group_symbol``, ``natoms`` and ``cell_formula`` of a ``StructureData``."""
-    import spglib
+    """``space_group_number``, ``space_group_symbol``, ``natoms`` and ``cell_formula`` of a ``StructureData``; the
+    space group as the search tags its minima (:func:`aiida_hydrides.core.descriptors.space_group`, symprec 0.1 Å),
+    P1 where spglib finds none."""
+    from aiida_hydrides.core.descriptors import space_group
+    from aiida_hydrides.core.errors import HydridesInputError
 
     atoms = structure.get_ase()
-    cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
-    number = int(dataset.number) if dataset is not None else 1
-    symbol = str(dataset.international) if dataset is not None else 'P1'
+    try:
+        number, symbol = space_group(atoms)
+    except HydridesInputError:
+        number, symbol = 1, 'P1'
     return {
         'space_group_number': number,
         'space_group_symbol': symbol,

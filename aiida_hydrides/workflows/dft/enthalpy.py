@@ -387,19 +387,16 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
 
     def _tag_relaxed_structure(self, summary):
         """Tag the relaxed structure with the ``hydrides`` extra (``method = 'dft'``)."""
-        from aiida_hydrides.core.compositions import Composition
+        from aiida_hydrides.core.compositions import parse_formula
+        from aiida_hydrides.core.descriptors import formula
 
         structure = self.ctx.relaxed_structure
         source = get_tags(self.inputs.structure)
+        reduced = source.get('formula') or parse_formula(formula(structure.get_ase())).reduced().formula
         tags = {
             'kind': 'dft_relaxed',
             'method': 'dft',
-            'formula': source.get('formula')
-            or Composition(
-                [(site.kind_name and structure.get_kind(site.kind_name).symbol, 1) for site in structure.sites]
-            )
-            .reduced()
-            .formula,
+            'formula': reduced,
             'pressure_gpa': summary['target_pressure_GPa'],
             'enthalpy_dft_ev': summary['enthalpy_per_atom_eV'],
             'protocol': {'name': summary.get('protocol'), 'pseudo_family': summary.get('pseudo_family')},
