@@ -21,7 +21,6 @@ import json
 from aiida import orm
 
 from aiida_hydrides.calculations.base import LamWorkerCalculation
-from aiida_hydrides.core.search.worker import SEARCH_FIELDS, WORKER_PARAMETERS
 
 __all__ = ('SearchCalculation', 'validate_search_parameters', 'worker_time_limit')
 
@@ -49,16 +48,11 @@ def _validate_compositions(node, _):
 
 
 def validate_search_parameters(parameters: dict) -> str | None:
-    """The reason why ``parameters`` are not valid search parameters, or ``None``."""
+    """The reason why ``parameters`` are not valid search parameters, or ``None``: they are parsed as the worker
+    parses them (names, types and ranges of :class:`~aiida_hydrides.core.search.engine.SearchSettings`)."""
     from aiida_hydrides.core.errors import HydridesInputError
     from aiida_hydrides.core.search.worker import settings_from_parameters
 
-    unknown = sorted(set(parameters) - set(SEARCH_FIELDS) - set(WORKER_PARAMETERS))
-    if unknown:
-        return f'unknown parameters {unknown}; accepted: {sorted((*SEARCH_FIELDS, *WORKER_PARAMETERS))}'
-    pressure = parameters.get('pressure_gpa', 200.0)
-    if isinstance(pressure, (bool, str)) or not isinstance(pressure, (int, float)):
-        return f'pressure_gpa must be a number in GPa, got {pressure!r}'
     try:
         settings_from_parameters(parameters)
     except (HydridesInputError, TypeError, ValueError) as exc:
