@@ -21,6 +21,8 @@ key                       meaning
 ``space_group_symbol``    its Hermann-Mauguin symbol
 ``natoms``                atoms in the cell
 ``source_uuid``           UUID of the structure this one was made from (a DFT relaxation of a LAM minimum)
+``runner``                the process that runs a work chain launched in a command's own process: ``{hostname, pid,
+                          started}`` (:mod:`aiida_hydrides.processes`; ``aiida-hydrides processes clean`` reads it)
 ========================  ==========================================================================================
 
 The enthalpy of each method has its own key, so ``{'extras.hydrides.enthalpy_dft_ev': {'<': x}}`` never matches a

@@ -2,7 +2,8 @@
 
 The candidate frames (``data/seed/candidates.extxyz``, see :mod:`aiida_hydrides.core.seed_configs`) are labelled
 with the fixed settings of ``workflows/protocols/dft/labels.yaml``. Each frame is one aiida-quantumespresso
-``quantumespresso.pw`` calculation, run in the current interpreter with ``run_get_node`` and tagged with the extra
+``quantumespresso.pw`` calculation, run in the current interpreter (:func:`~aiida_hydrides.processes.run_interruptible`:
+Ctrl-C kills the calculation and stops pw.x, the frames finished so far are kept) and tagged with the extra
 ``hydrides.label_id``. After every chunk of frames a new *piece* is written:
 
 * ``data/seed/pieces/piece-XXX/``: deepmd/npy systems (eV, eV/Angstrom, virial in eV) and a manifest of the frame
@@ -37,6 +38,7 @@ __all__ = (
     'DEFAULT_LABEL_PROFILE',
     'LABEL_EXTRA',
     'LabelRunSummary',
+    'check_label_frames',
     'default_data_dir',
     'extend_candidates',
     'ensure_label_profile',
@@ -390,6 +392,30 @@ def _clean_remote(node):
         node.outputs.remote_folder._clean()  # noqa: SLF001 - the documented way to free the scratch folder
 
 
+def check_label_frames(data_dir=None, only_ids=None) -> dict:
+    """The candidate frames of ``data_dir`` to label (frame id -> frame), all of them or ``only_ids``; checked without
+    an AiiDA profile, so that a label run refuses bad arguments before it creates or loads one.
+
+    :raises HydridesInputError: no candidate file, an empty ``only_ids``, or ids that are not candidates.
+    """
+    data_dir = pathlib.Path(data_dir or default_data_dir())
+    frames = {frame.id: frame for frame in seed_configs.read_candidates(data_dir / CANDIDATES_FILE)}
+    if only_ids is None:
+        return frames
+    only_ids = list(dict.fromkeys(only_ids))
+    if not only_ids:
+        raise HydridesInputError('no frame id given')
+    unknown = [frame_id for frame_id in only_ids if frame_id not in frames]
+    if unknown:
+        example = ', '.join(list(frames)[:3])
+        raise HydridesInputError(
+            f'unknown frame id{"s" if len(unknown) > 1 else ""} {", ".join(unknown[:5])}'
+            f'{" ..." if len(unknown) > 5 else ""}: not in {data_dir / CANDIDATES_FILE} (ids such as {example}; '
+            '`aiida-hydrides label status` counts them)'
+        )
+    return {frame_id: frames[frame_id] for frame_id in only_ids}
+
+
 def run_labels(
     data_dir=None,
     max_frames: int | None = None,
@@ -406,9 +432,8 @@ def run_labels(
     The AiiDA profile must be loaded (see :func:`ensure_label_profile`). ``max_frames`` limits the number of new
     calculations of this run; ``only_ids`` restricts the run to those frame ids.
     """
-    from aiida.engine import run_get_node
-
     from aiida_hydrides.codes import ensure_codes
+    from aiida_hydrides.processes import run_interruptible
     from aiida_hydrides.pseudos import check_family_covers, ensure_pseudo_family
 
     if chunk < 1:
@@ -416,12 +441,7 @@ def run_labels(
     data_dir = pathlib.Path(data_dir or default_data_dir())
     settings = load_label_settings(settings_file)
     label_set = settings['label_set']
-    frames = {frame.id: frame for frame in seed_configs.read_candidates(data_dir / CANDIDATES_FILE)}
-    if only_ids:
-        unknown = sorted(set(only_ids) - set(frames))
-        if unknown:
-            raise HydridesInputError(f'unknown frame ids {unknown[:5]}')
-        frames = {frame_id: frames[frame_id] for frame_id in only_ids}
+    frames = check_label_frames(data_dir, only_ids)
 
     summary = LabelRunSummary(candidates=len(frames), computed=0, failed=0, pieces=[])
     with _exclusive(data_dir):
@@ -476,7 +496,7 @@ def run_labels(
             builder = get_label_builder(frame.atoms, code, family, settings, frame_id)
             start = time.time()
             try:
-                _, node = run_get_node(builder)
+                node = run_interruptible(builder)
             except Exception as exception:  # noqa: BLE001 - one broken frame must not end the run
                 failed[frame_id] = {'exit_status': None, 'message': f'{type(exception).__name__}: {exception}'}
                 summary['failed'] += 1

@@ -1,5 +1,7 @@
 """``aiida-hydrides demo``: the end-to-end demonstration run on the default AiiDA profile."""
 
+import contextlib
+
 import click
 
 from aiida_hydrides.cli.params import options
@@ -57,6 +59,10 @@ def _show_hull(system: str):
         (f'{a}{b}H10', -0.20),
     ]
     hull = build_hull(entries, pressure=200.0)
+    click.echo(
+        'Note: the enthalpies of this step are illustrative numbers, not calculated ones; they show how the hull '
+        'gives E_hull and the decomposition products (real ones come from LAM or DFT relaxations at pressure).'
+    )
     click.echo(f'{"phase":<10} {"H_f (eV/atom)":>14} {"E_hull (meV/atom)":>18}  decomposes to')
     for point in hull.points:
         parts = ' + '.join(f'{part.fraction:.2f} {part.formula}' for part in point.decomposition) or '-'
@@ -64,6 +70,69 @@ def _show_hull(system: str):
             f'{point.formula:<10} {point.formation_enthalpy_per_atom:>14.3f} {1000 * point.e_hull:>18.1f}  '
             f'{parts if point.e_hull > 0 else "(on the hull)"}'
         )
+
+
+#: Group of every node the demo makes (work chains, their calculations, inputs and outputs).
+DEMO_GROUP = 'hydrides/demo'
+#: The calculations whose finished results the demo reuses (AiiDA caching): those of Quantum ESPRESSO.
+QE_CACHING = 'aiida.calculations:quantumespresso.*'
+
+
+@contextlib.contextmanager
+def qe_caching():
+    """AiiDA caching for the Quantum ESPRESSO calculations within the context: a calculation with the same inputs as
+    a finished one is not run again, its results are copied (the copy records where it came from)."""
+    from aiida.manage.caching import enable_caching
+
+    context = enable_caching(identifier=QE_CACHING)
+    context.__enter__()
+    try:
+        yield
+    finally:
+        context.__exit__(None, None, None)
+
+
+def _run(builder, since, cache_qe: bool = False):
+    """Run ``builder`` in this process (an interruption stops it cleanly, see :mod:`aiida_hydrides.processes`), with
+    the QE calculations cached when ``cache_qe``, and put every node it made since ``since`` (its inputs included)
+    into :data:`DEMO_GROUP`."""
+    from aiida_hydrides.processes import run_interruptible
+
+    with qe_caching() if cache_qe else contextlib.nullcontext():
+        node = run_interruptible(builder)
+    add_to_demo_group(node, since)
+    if cache_qe:
+        calculations = [
+            descendant
+            for descendant in node.called_descendants
+            if (descendant.process_type or '').startswith('aiida.calculations:quantumespresso.')
+        ]
+        reused = sum(1 for calculation in calculations if calculation.base.caching.is_created_from_cache)
+        if reused:
+            click.echo(
+                f'({reused} of {len(calculations)} QE calculations reused from earlier runs with the same inputs: '
+                'AiiDA caching)'
+            )
+    return node
+
+
+def add_to_demo_group(node, since):
+    """Add to :data:`DEMO_GROUP` the process ``node``, its descendants, their inputs and outputs, that were created at
+    ``since`` or later (shared nodes made before, such as codes and pseudopotentials, stay out)."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+    from aiida.tools.graph.graph_traversers import traverse_graph
+
+    found = traverse_graph(
+        [node.pk],
+        links_forward=[LinkType.CALL_CALC, LinkType.CALL_WORK, LinkType.CREATE, LinkType.RETURN],
+        links_backward=[LinkType.INPUT_CALC, LinkType.INPUT_WORK],
+    )['nodes']
+    query = orm.QueryBuilder().append(
+        orm.Node, filters={'id': {'in': sorted(found)}, 'ctime': {'>=': since}}, project='*'
+    )
+    group, _ = orm.Group.collection.get_or_create(DEMO_GROUP)
+    group.add_nodes([created for (created,) in query.iterall()])
 
 
 def _show_setup(computer='localhost'):
@@ -84,18 +153,19 @@ def _show_setup(computer='localhost'):
 
 def _show_dft_enthalpy(pressure: float, computer='localhost'):
     from aiida import orm
-    from aiida.engine import run_get_node
+    from aiida.common import timezone
 
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.descriptors import describe
     from aiida_hydrides.core.prototypes import h3s_primitive
     from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 
+    since = timezone.now()
     code = ensure_codes(computer=computer, shorts=['pw'])['pw']
     structure = orm.StructureData(ase=h3s_primitive('S', a=3.05))
     builder = DftEnthalpyWorkChain.get_builder_from_protocol(code, structure, pressure=pressure, protocol='fast')
     click.echo(f'hydrides.dft.enthalpy: pw.x vc-relax of H3S at {pressure:g} GPa, then a final SCF (fast protocol)')
-    _, node = run_get_node(builder)
+    node = _run(builder, since, cache_qe=True)
     if not node.is_finished_ok:
         raise click.ClickException(f'DftEnthalpyWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
     relaxed = node.outputs.relaxed_structure
@@ -119,13 +189,14 @@ def _show_dft_enthalpy(pressure: float, computer='localhost'):
 
 def _show_epc(computer='localhost'):
     from aiida import orm
-    from aiida.engine import run_get_node
+    from aiida.common import timezone
 
     from aiida_hydrides.cli.epc import format_epc_summary
     from aiida_hydrides.codes import ensure_codes
     from aiida_hydrides.core.prototypes import fcc_element
     from aiida_hydrides.workflows.epc.base import AL_EXAMPLE03_CUTOFFS, AL_EXAMPLE03_OVERRIDES, ElectronPhononWorkChain
 
+    since = timezone.now()
     codes = ensure_codes(computer=computer, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
     structure = orm.StructureData(ase=fcc_element('Al', a=4.04))
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
@@ -135,7 +206,7 @@ def _show_epc(computer='localhost'):
         'hydrides.epc on fcc Al (PHonon example03 grids: k 8^3/16^3, q 4^3): pw.x, projwfc.x, ph.x, q2r.x, '
         'matdyn.x, then α²F, λ and Tc'
     )
-    _, node = run_get_node(builder)
+    node = _run(builder, since, cache_qe=True)
     if not node.is_finished_ok:
         raise click.ClickException(
             f'ElectronPhononWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}'
@@ -144,7 +215,7 @@ def _show_epc(computer='localhost'):
     click.echo(format_epc_summary(node.outputs.tc.get_dict()))
     if 'projected_dos' in node.outputs:
         dos = node.outputs.projected_dos.get_dict()
-        click.echo(f'N(E_F) from projwfc.x: {dos["dos_per_atom_states_per_ev"]:.3f} states/eV/atom')
+        click.echo(f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x, both spins)')
 
 
 #: Group of the demo's search minima; a second demo run finds the compositions finished and skips them.
@@ -153,12 +224,14 @@ DEMO_SEARCH_GROUP = 'hydrides/demo/search/Ca-Y/200GPa'
 
 def _show_search(pressure: float, computer='localhost'):
     from aiida import orm
-    from aiida.engine import run_get_node
+    from aiida.common import timezone
 
     from aiida_hydrides.codes import ensure_lam_code
+    from aiida_hydrides.core.text import count
     from aiida_hydrides.models import seed_model_path
     from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
+    since = timezone.now()
     overrides = {
         'parameters': {'budget': 24, 'population': 12, 'max_atoms': 14, 'formula_units': [2], 'seed': 0},
         'max_concurrent_jobs': 1,
@@ -177,14 +250,14 @@ def _show_search(pressure: float, computer='localhost'):
         f'hydrides.search.system: CaH6 and YH6 at {pressure:g} GPa, 24 relaxations each (random symmetric '
         'cells, then learned offspring) with the seed DeePMD model'
     )
-    _, node = run_get_node(builder)
+    node = _run(builder, since)
     if 'summary' not in node.outputs:
         raise click.ClickException(f'SystemSearchWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
     for formula, entry in node.outputs.summary.get_dict()['compositions'].items():
         click.echo(
             f'  {formula:<6} {entry.get("status", "-"):<9} best {entry.get("best_space_group_symbol") or "-"} '
             f'H = {entry.get("best_enthalpy_per_atom") or float("nan"):.4f} eV/atom, '
-            f'{entry.get("n_minima") or 0} minima'
+            f'{count(entry.get("n_minima") or 0, "minimum")}'
         )
     qb = orm.QueryBuilder().append(orm.Group, filters={'label': DEMO_SEARCH_GROUP}, tag='group')
     qb.append(
@@ -210,7 +283,8 @@ def _show_search(pressure: float, computer='localhost'):
 @click.option('--skip-qe', is_flag=True, help='Only the pure-Python steps (no AiiDA profile, no Quantum ESPRESSO).')
 @click.option('--skip-runs', is_flag=True, help='Set up QE in AiiDA but run no pw.x/ph.x calculation.')
 @options.COMPUTER(help='Computer of the Quantum ESPRESSO and hydrides-lam codes of the demo (created when missing).')
-def demo(system, skip_qe, skip_runs, computer):
+@options.VERBOSE()
+def demo(system, skip_qe, skip_runs, computer, verbose):
     """Run the demonstration on the default AiiDA profile.
 
     Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
@@ -218,23 +292,42 @@ def demo(system, skip_qe, skip_runs, computer):
     in AiiDA and found again with QueryBuilder, the DFT enthalpy of H3S at 200 GPa and the electron-phonon Tc of
     fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores), and a structure search of CaH6 and YH6
     with the seed DeePMD model whose minima are found again with QueryBuilder.
+
+    Run again, the demo reuses the finished QE calculations (AiiDA caching) and skips the finished search, so it takes
+    about a minute. Every node it makes is put in the group hydrides/demo. Ctrl-C stops it cleanly.
     """
     _title(f'1. Composition space of {system}-H')
     _show_compositions(system)
     _title('2. Hydride descriptors of known prototypes (filter cascade: space group > 75, atomic-H > 75 %)')
     _show_prototypes()
-    _title('3. Convex hull at 200 GPa (formation enthalpies, E_hull, decomposition)')
+    _title('3. Convex hull at 200 GPa (illustrative enthalpies: formation enthalpies, E_hull, decomposition)')
     _show_hull(system)
     if skip_qe:
         return
     load_profile()
-    _title('4. Quantum ESPRESSO codes and the offline pseudopotential family in AiiDA')
-    _show_setup(computer)
-    if skip_runs:
-        return
-    _title('5. DFT enthalpy at 200 GPa: Im-3m H3S through the hydrides.dft.enthalpy work chain')
-    _show_dft_enthalpy(200.0, computer)
-    _title('6. Electron-phonon coupling and Tc through the hydrides.epc work chain')
-    _show_epc(computer)
-    _title('7. Structure search at 200 GPa with the seed DeePMD model through the hydrides.search.system work chain')
-    _show_search(200.0, computer)
+    from aiida_hydrides.cli.console import console_output
+    from aiida_hydrides.cli.launch import exit_interrupted
+    from aiida_hydrides.processes import ProcessInterrupted
+
+    with console_output(verbose):
+        _title('4. Quantum ESPRESSO codes and the offline pseudopotential family in AiiDA')
+        _show_setup(computer)
+        if skip_runs:
+            return
+        try:
+            _title('5. DFT enthalpy at 200 GPa: Im-3m H3S through the hydrides.dft.enthalpy work chain')
+            _show_dft_enthalpy(200.0, computer)
+            _title('6. Electron-phonon coupling and Tc through the hydrides.epc work chain')
+            _show_epc(computer)
+            _title(
+                '7. Structure search at 200 GPa with the seed DeePMD model through the hydrides.search.system work '
+                'chain'
+            )
+            _show_search(200.0, computer)
+        except ProcessInterrupted as interruption:
+            exit_interrupted(
+                interruption,
+                'Run `aiida-hydrides demo` again: the finished QE calculations are reused from the cache and the '
+                'finished search compositions are skipped.',
+            )
+        click.echo(f"\nEvery node the demo made is in the group '{DEMO_GROUP}' (verdi group show {DEMO_GROUP}).")

@@ -2,6 +2,7 @@
 
 import click
 
+from aiida_hydrides.cli.console import console_output
 from aiida_hydrides.cli.launch import run_or_submit
 from aiida_hydrides.cli.params import arguments, options
 from aiida_hydrides.cli.utils import (
@@ -28,8 +29,9 @@ from aiida_hydrides.cli.utils import (
 @options.MPIPROCS()
 @options.PRIMITIVE()
 @options.DAEMON()
+@options.VERBOSE()
 @options.JSON(help='Print the results (with --daemon: the submitted PK) as JSON instead of a table.')
-def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs, primitive, daemon, as_json):
+def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs, primitive, daemon, verbose, as_json):
     """Relax STRUCTURE at the target pressure (pw.x vc-relax) and compute its enthalpy per atom.
 
     Runs the `hydrides.dft.enthalpy` work chain: a vc-relax at the target pressure followed by a final SCF;
@@ -66,7 +68,8 @@ def dft_enthalpy(structure, pressure, protocol, computer, code, family, mpiprocs
             f'{"Submitting" if daemon else "Running"} DftEnthalpyWorkChain for {node.get_formula()}{where} at '
             f'{pressure:g} GPa ({protocol} protocol)...'
         )
-    result = run_or_submit(builder, daemon=daemon, as_json=as_json)
+    with console_output(verbose, progress=not as_json):
+        result = run_or_submit(builder, daemon=daemon, as_json=as_json)
     if result is None:
         return
 
@@ -93,14 +96,19 @@ def _summarise(node):
     return data
 
 
+def _fixed(value, digits: int):
+    """``value`` with ``digits`` decimals (a string), or ``None``."""
+    return None if value is None else f'{float(value):.{digits}f}'
+
+
 def _echo_table(data):
     rows = [
         ('formula', data.get('formula'), ''),
-        ('target pressure', data.get('target_pressure_GPa'), 'GPa'),
-        ('final pressure', data.get('final_pressure_GPa'), 'GPa'),
-        ('enthalpy per atom', data.get('enthalpy_per_atom_eV'), 'eV/atom'),
-        ('energy per atom', data.get('energy_per_atom_eV'), 'eV/atom'),
-        ('volume per atom', data.get('volume_per_atom_A3'), 'A^3/atom'),
+        ('target pressure', _fixed(data.get('target_pressure_GPa'), 1), 'GPa'),
+        ('final pressure', _fixed(data.get('final_pressure_GPa'), 2), 'GPa'),
+        ('enthalpy per atom', _fixed(data.get('enthalpy_per_atom_eV'), 6), 'eV/atom'),
+        ('energy per atom', _fixed(data.get('energy_per_atom_eV'), 6), 'eV/atom'),
+        ('volume per atom', _fixed(data.get('volume_per_atom_A3'), 4), 'A^3/atom'),
         ('cell lengths', data.get('cell_lengths_A'), 'A'),
         ('cell angles', data.get('cell_angles_deg'), 'deg'),
         ('protocol', data.get('protocol'), ''),

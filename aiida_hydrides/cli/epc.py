@@ -2,6 +2,7 @@
 
 import click
 
+from aiida_hydrides.cli.console import console_output
 from aiida_hydrides.cli.launch import run_or_submit
 from aiida_hydrides.cli.params import arguments, options
 from aiida_hydrides.cli.utils import (
@@ -18,12 +19,14 @@ from aiida_hydrides.cli.utils import (
 
 
 def format_epc_summary(tc: dict) -> str:
-    """λ, ω_log and the Tc table of an EPC ``tc`` output, with the σ choice and N(E_F)."""
+    """λ, ω_log and the Tc table of an EPC ``tc`` output, with the σ choice and N(E_F) (states/eV/cell, both spins,
+    the unit of every N(E_F) the commands print)."""
     from aiida_hydrides.cli.tc import format_tc_table
+    from aiida_hydrides.core.units import RY_IN_EV
 
     lines = [format_tc_table(tc), '']
-    if tc.get('dos_ef') is not None:
-        lines.append(f'N(E_F)    = {tc["dos_ef"]:.4f} states/spin/Ry/cell')
+    if tc.get('dos_ef') is not None:  # ph.x gives states/spin/Ry/cell
+        lines.append(f'N(E_F)    = {2 * tc["dos_ef"] / RY_IN_EV:.3f} states/eV/cell (ph.x, both spins)')
     if tc.get('sigma_choice_reason'):
         lines.append(f'sigma rule: {tc["sigma_choice_reason"]}')
     return '\n'.join(lines)
@@ -52,8 +55,9 @@ def format_epc_summary(tc: dict) -> str:
     help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).',
 )
 @options.DAEMON()
+@options.VERBOSE()
 @options.JSON(help='Print the full Tc dictionary (with --daemon: the submitted PK) as JSON.')
-def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, daemon, as_json):
+def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, daemon, verbose, as_json):
     """Compute the electron-phonon coupling and Tc of STRUCTURE with Quantum ESPRESSO.
 
     Runs dense and coarse scf, ph.x (interpolated el-ph), q2r.x and matdyn.x, then λ, ω_log and Tc (McMillan,
@@ -79,7 +83,8 @@ def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, dae
     except (GridError, ValueError, RuntimeError) as exception:
         fail(str(exception))
 
-    node = run_or_submit(builder, daemon=daemon, as_json=as_json)
+    with console_output(verbose, progress=not as_json):
+        node = run_or_submit(builder, daemon=daemon, as_json=as_json)
     if node is None:
         return
     if not node.is_finished_ok:
@@ -95,4 +100,6 @@ def epc(structure, protocol, computer, family, mpiprocs, primitive, projwfc, dae
         shares = ', '.join(
             f'{key[len("fraction_") :]} {value:.2f}' for key, value in dos.items() if key.startswith('fraction_')
         )
-        click.echo(f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x); shares: {shares}')
+        click.echo(
+            f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x, both spins); shares: {shares}'
+        )

@@ -3,7 +3,7 @@
 import click
 
 from .params import options
-from .utils import echo_json, fail
+from .utils import bad_option, echo_json, fail, load_computer
 
 
 def _data_dir(value):
@@ -124,11 +124,20 @@ def run(data_dir, profile_name, max_frames, chunk, computer, retry_failed, no_ar
     piece go into the next one. Stop it at any time (Ctrl-C) and run it again to go on.
     """
     from aiida_hydrides.core.errors import HydridesInputError
-    from aiida_hydrides.labelling import ensure_label_profile, run_labels
+    from aiida_hydrides.labelling import check_label_frames, ensure_label_profile, run_labels
+    from aiida_hydrides.processes import ProcessInterrupted
 
+    from .launch import exit_interrupted
+
+    # the arguments first: a bad one neither creates nor loads a profile
+    only = None if ids is None else [i.strip() for i in ids.split(',') if i.strip()]
+    try:
+        check_label_frames(_data_dir(data_dir), only)
+    except HydridesInputError as exception:
+        bad_option('ids' if only is not None and 'frame id' in str(exception) else 'data_dir', str(exception))
+    _check_label_computer(profile_name, computer)
     try:
         ensure_label_profile(profile_name)
-        only = [i.strip() for i in ids.split(',') if i.strip()] if ids else None
         summary = run_labels(
             _data_dir(data_dir),
             max_frames=max_frames,
@@ -141,7 +150,33 @@ def run(data_dir, profile_name, max_frames, chunk, computer, retry_failed, no_ar
         )
     except HydridesInputError as exception:
         fail(str(exception))
+    except ProcessInterrupted as interruption:
+        exit_interrupted(
+            interruption,
+            'The frames finished so far are kept (in pieces, or in the profile for the next piece); run the same '
+            'command again to go on.',
+        )
     echo_json(dict(summary))
+
+
+def _check_label_computer(profile_name: str, computer: str):
+    """Fail naming ``--computer`` when the label profile cannot have that computer: a profile that does not exist yet
+    gets only ``localhost``; an existing one must have it (looked up without changing the profile)."""
+    from aiida.manage.configuration import get_config
+
+    if profile_name not in get_config(create=True).profile_names:
+        if computer != 'localhost':
+            bad_option(
+                'computer',
+                f'the profile {profile_name!r} does not exist yet and is created with the computer localhost only; '
+                f'run with --computer localhost, or set up {computer!r} in it first',
+            )
+        return
+    from aiida import load_profile
+
+    load_profile(profile_name, allow_switch=True)
+    if computer != 'localhost':  # localhost is created when missing
+        load_computer(computer)
 
 
 @label.command('status')

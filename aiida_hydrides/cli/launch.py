@@ -1,24 +1,61 @@
-"""Launching work chains from the command line: in this process (``run``), or on the AiiDA daemon (``--daemon``)."""
+"""Launching work chains from the command line: in this process (``run``), or on the AiiDA daemon (``--daemon``).
+
+A work chain run in this process stops cleanly on Ctrl-C (SIGINT) or SIGTERM: its process tree is marked killed, the
+jobs it started are stopped, one line says so and how to go on, and the command exits with status 128 + the signal
+number (130 for Ctrl-C), without a traceback (:func:`aiida_hydrides.processes.run_interruptible`).
+"""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from .utils import echo_json, fail
 
-__all__ = ('daemon_is_running', 'follow_commands', 'run_or_submit', 'submit_to_daemon')
+__all__ = (
+    'daemon_is_running',
+    'exit_interrupted',
+    'follow_commands',
+    'run_in_process',
+    'run_or_submit',
+    'submit_to_daemon',
+)
+
+#: what to do after an interruption, unless the command says more
+DEFAULT_RESUME_HINT = 'Run the same command again to start it anew.'
 
 
-def run_or_submit(builder, daemon: bool = False, as_json: bool = False):
+def run_or_submit(builder, daemon: bool = False, as_json: bool = False, resume_hint: str | None = None):
     """Run ``builder`` in this process and return its node, or with ``daemon`` submit it, print how to follow it and
-    return ``None`` (the caller then returns at once)."""
+    return ``None`` (the caller then returns at once).
+
+    In this process, an interruption (Ctrl-C, SIGTERM) ends the command as :func:`exit_interrupted` says, with
+    ``resume_hint`` (what running the command again does) in its message.
+    """
     if daemon:
         submit_to_daemon(builder, as_json=as_json)
         return None
-    from aiida.engine import run_get_node
+    return run_in_process(builder, resume_hint=resume_hint)
 
-    _, node = run_get_node(builder)
-    return node
+
+def run_in_process(builder, resume_hint: str | None = None):
+    """Run ``builder`` in this process with :func:`aiida_hydrides.processes.run_interruptible` and return its node;
+    on an interruption, exit as :func:`exit_interrupted` says."""
+    from aiida_hydrides.processes import ProcessInterrupted, run_interruptible
+
+    try:
+        return run_interruptible(builder)
+    except ProcessInterrupted as interruption:
+        exit_interrupted(interruption, resume_hint)
+
+
+def exit_interrupted(interruption, resume_hint: str | None = None):
+    """Print one line on stderr, what was stopped and how to go on, and exit with status 128 + the signal number."""
+    click.secho(
+        f'Interrupted: {interruption.report.describe()}. {resume_hint or DEFAULT_RESUME_HINT}', fg='yellow', err=True
+    )
+    sys.exit(interruption.exit_code)
 
 
 def daemon_is_running(profile=None) -> bool:

@@ -1,8 +1,13 @@
 """``aiida-hydrides search``: structure search of an A-B-H system at one pressure (``SystemSearchWorkChain``), run in
 this process or on the daemon (``--daemon``), with provenance; the minima go to a group."""
 
+import pathlib
+
 import click
 
+from aiida_hydrides.core.text import count
+
+from .console import console_output
 from .launch import run_or_submit
 from .params import options, types
 from .utils import bad_option, echo_json, fail, lam_code, load_code, load_computer, load_profile
@@ -68,7 +73,12 @@ from .utils import bad_option, echo_json, fail, lam_code, load_code, load_comput
 )
 @options.COMPUTER(help='Computer that runs the searches with its hydrides-lam code (created when missing).')
 @options.CODE(help='hydrides-lam code to run instead of hydrides-lam@COMPUTER: its label, PK or UUID.')
+@options.PSEUDO_FAMILY(
+    help="Pseudopotential family of the DFT steps that follow; the system's elements must be in it  [default: the "
+    'offline pslibrary family, when installed].'
+)
 @options.DAEMON()
+@options.VERBOSE()
 @options.JSON(help='Print machine-readable JSON (with --daemon: the submitted PK).')
 def search(
     system,
@@ -88,7 +98,9 @@ def search(
     group_label,
     computer,
     code,
+    family,
     daemon,
+    verbose,
     as_json,
 ):
     """Search the crystal structures of the compositions of SYSTEM (e.g. Ca-Y) at a target pressure.
@@ -96,24 +108,25 @@ def search(
     Each composition gets its own search (random symmetric cells and learned offspring relaxed with the DeePMD model);
     the distinct minima within --window of its best become StructureData nodes in a group, tagged with the extra
     `hydrides` (method lam, formula, pressure_gpa, enthalpy_lam_ev, space group, ...). Running the command again for
-    the same group skips the compositions already finished. Prints one line per finished job and a summary table; with
-    --daemon the work chain is submitted and the command returns at once with its PK.
-    """
-    import logging
+    the same group skips the compositions already finished and never adds a minimum twice. Prints one line per finished
+    job and a summary table; with --daemon the work chain is submitted and the command returns at once with its PK.
 
+    The inputs (system, compositions, atom budget, model, pseudopotential family) are checked before anything is
+    stored. Ctrl-C stops the search cleanly (its jobs are stopped, the work chain is marked killed); the same command
+    resumes it.
+    """
     formulas = None
-    if compositions:
+    if compositions is not None:
         formulas = [item.strip() for item in compositions.split(',') if item.strip()]
         if not formulas:
-            bad_option('compositions', 'no formula given')
+            bad_option(
+                'compositions',
+                'no formula given: name the compositions separated by commas (e.g. CaH6,YH6), or leave out '
+                '--compositions to search every composition of the system',
+            )
 
-    load_profile()
-    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain, default_group_label
 
-    if code is not None:
-        lam = load_code(code)
-    else:
-        lam = lam_code(load_computer(computer))
     parameters = {
         key: value
         for key, value in (
@@ -133,9 +146,22 @@ def search(
     if per_job is not None:
         overrides['compositions_per_job'] = per_job
     try:
-        protocol_parameters = SystemSearchWorkChain.get_protocol_inputs(protocol, overrides)['parameters']
-        if protocol_parameters.get('population', 1) > protocol_parameters.get('budget', 1):  # a small --budget
-            overrides['parameters']['population'] = protocol_parameters['budget']
+        protocol_inputs = SystemSearchWorkChain.get_protocol_inputs(protocol, overrides)
+    except ValueError as exc:
+        fail(str(exc))
+    protocol_parameters = protocol_inputs['parameters']
+    if protocol_parameters.get('population', 1) > protocol_parameters.get('budget', 1):  # a small --budget
+        overrides['parameters']['population'] = protocol_parameters['budget']
+        protocol_parameters = {**protocol_parameters, 'population': protocol_parameters['budget']}
+    plan = check_search(system, formulas, {**protocol_parameters, 'pressure_gpa': pressure}, model)
+
+    load_profile()
+    check_family_elements(family, plan.elements)
+    if code is not None:
+        lam = load_code(code)
+    else:
+        lam = lam_code(load_computer(computer))
+    try:
         builder = SystemSearchWorkChain.get_builder_from_protocol(
             lam,
             system,
@@ -156,20 +182,16 @@ def search(
             fail(str(exc))
         return
 
-    handler = _ProgressHandler(quiet=as_json)
-    logger = logging.getLogger('aiida')
-    consoles = {h: h.level for h in logger.handlers if type(h) is logging.StreamHandler}
-    for console in consoles:  # the progress handler prints the work chain's reports instead
-        console.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        node = run_or_submit(builder)
-    except ValueError as exc:  # invalid inputs caught by the port validators
-        fail(str(exc))
-    finally:
-        logger.removeHandler(handler)
-        for console, level in consoles.items():
-            console.setLevel(level)
+    group = group_label or default_group_label(plan.system, pressure)
+    resume = (
+        f'Run the same command again to resume: the compositions finished in group {group!r} are skipped, '
+        'the others are searched.'
+    )
+    with console_output(verbose, progress=not as_json):
+        try:
+            node = run_or_submit(builder, resume_hint=resume)
+        except ValueError as exc:  # invalid inputs caught by the port validators
+            fail(str(exc))
 
     if not node.is_finished_ok and 'summary' not in node.outputs:
         fail(f'SystemSearchWorkChain<{node.pk}> failed ({node.exit_status}): {node.exit_message}')
@@ -184,26 +206,69 @@ def search(
         fail(f'SystemSearchWorkChain<{node.pk}> finished with exit status {node.exit_status}: {node.exit_message}')
 
 
-class _ProgressHandler:
-    """A logging handler that echoes the work chain's progress lines (one per launched and finished job)."""
+def check_search(system, formulas, parameters, model):
+    """Check everything about a search that needs no AiiDA profile, before anything is stored: the system, the
+    compositions, the search parameters and the atom budget
+    (:func:`~aiida_hydrides.workflows.search.system.plan_search`), and the model file (a DeePMD model whose type map
+    has every element of the system). A bad value fails naming its argument or option (exit status 2). Return the
+    search plan."""
+    from aiida_hydrides.core.lam.errors import LamModelError
+    from aiida_hydrides.core.lam.model import model_type_map
+    from aiida_hydrides.workflows.search.system import SearchInputError, check_model_elements, plan_search
 
-    def __new__(cls, quiet=False):
-        import logging
+    try:
+        plan = plan_search(system, formulas, parameters)
+    except SearchInputError as exc:
+        _bad_search_input(exc)
+    try:
+        type_map = model_type_map(model)
+    except LamModelError as exc:
+        bad_option('model', str(exc))
+    try:
+        check_model_elements(plan, type_map, pathlib.Path(model).name)
+    except SearchInputError as exc:
+        _bad_search_input(exc)
+    return plan
 
-        class Handler(logging.Handler):
-            def emit(self, record):
-                message = record.getMessage()
-                if quiet or '|SystemSearchWorkChain|' not in message:
-                    return
-                click.echo(message.split(']: ', 1)[-1], err=False)
 
-        return Handler(level=logging.INFO)
+def _bad_search_input(exc):
+    if exc.field == 'system':
+        raise click.BadParameter(str(exc), ctx=click.get_current_context(silent=True), param_hint="'SYSTEM'")
+    if exc.field == 'parameters':
+        raise click.UsageError(str(exc))
+    bad_option(exc.field, str(exc))
+
+
+def check_family_elements(family, elements):
+    """Fail naming ``--family`` when the pseudopotential family (``family``, or the default one when it is installed)
+    lacks one of ``elements``: the DFT steps that follow a search need them."""
+    from aiida_hydrides.pseudos import (
+        DEFAULT_FAMILY_LABEL,
+        MissingElementsError,
+        MissingPseudoFamilyError,
+        PseudoFamilyError,
+        check_family_covers,
+        get_pseudo_family,
+    )
+
+    try:
+        installed = get_pseudo_family(family or DEFAULT_FAMILY_LABEL)
+    except MissingPseudoFamilyError as exc:
+        if family is None:
+            return
+        bad_option('family', str(exc))
+    except PseudoFamilyError as exc:
+        bad_option('family', str(exc))
+    try:
+        check_family_covers(installed, elements)
+    except MissingElementsError as exc:
+        bad_option('family', f'{exc} (the DFT steps of the minima need them; --family names another family)')
 
 
 def _echo_table(data):
     click.echo(
         f'\nSearch of {data["system"]} at {data["pressure_gpa"]:g} GPa: {data["n_searched"]} searched, '
-        f'{data["n_skipped"]} skipped, {data["n_failed"]} failed; {data["n_minima"]} minima in group '
+        f'{data["n_skipped"]} skipped, {data["n_failed"]} failed; {count(data["n_minima"], "minimum")} in group '
         f"'{data['group']}'"
     )
     if data.get('excluded'):

@@ -160,12 +160,13 @@ def test_shared_options_are_the_same_everywhere():
         'computer': ['dft-enthalpy', 'epc', 'search', 'demo', 'setup'],
         'code': ['dft-enthalpy', 'search'],
         'mpiprocs': ['dft-enthalpy', 'epc'],
-        'family': ['dft-enthalpy', 'epc'],
+        'family': ['dft-enthalpy', 'epc', 'search'],
         'primitive': ['dft-enthalpy', 'epc'],
         'daemon': ['dft-enthalpy', 'epc', 'search'],
         'model': ['search', 'relax', 'phonons'],
         'threads': ['relax', 'phonons'],
         'as_json': ['dft-enthalpy', 'epc', 'search', 'relax', 'phonons'],
+        'verbose': ['dft-enthalpy', 'epc', 'search', 'demo'],
     }
     for name, commands in shared.items():
         signatures = {command: signature(params(command)[name]) for command in commands}

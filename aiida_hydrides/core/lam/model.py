@@ -41,6 +41,7 @@ __all__ = (
     'configure_threads',
     'load_model',
     'check_model_file',
+    'model_type_map',
 )
 
 #: The model-file suffixes DeePMD reads: frozen PyTorch, PyTorch checkpoint, frozen TensorFlow.
@@ -209,6 +210,24 @@ def check_model_file(path: str | os.PathLike) -> pathlib.Path:
                 '`dp convert-backend model.pb model.pth` where TensorFlow is available, or install tensorflow'
             )
     return path
+
+
+def model_type_map(model: str | os.PathLike, head: str | None = None) -> list[str]:
+    """The type map of the DeePMD model file ``model``, checking that it is one, as a command checks it before it
+    launches jobs: a frozen ``.pth`` whose model definition holds one type map is read without loading torch or
+    deepmd; any other file (a checkpoint, a ``.pb``, a multi-head model, a zip archive without a DeePMD model
+    definition) is loaded with deepmd (a few seconds).
+
+    :raises LamModelError: a file that is not a DeePMD model (or lacks ``head``), with the reason.
+    """
+    path = check_model_file(model)
+    if head is None:
+        from .model_definition import stored_list_values
+
+        found = stored_list_values(path, 'type_map')
+        if found and len(found) == 1:
+            return [str(symbol) for symbol in found[0]]
+    return list(DeepMDEvaluator(path, head=head).type_map)
 
 
 class _DevicePinned:

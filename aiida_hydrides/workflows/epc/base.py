@@ -638,8 +638,9 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         stability = node.outputs.phonon_stability
         self.out('phonon_stability', stability)
         modes = stability.get('imaginary_modes', [])
+        lowest = stability.get('min_frequency_cm')
         self.report(
-            f'lowest ph.x frequency {stability.get("min_frequency_cm")} cm^-1 over '
+            f'lowest ph.x frequency {"-" if lowest is None else f"{lowest:.1f}"} cm^-1 over '
             f'{stability.get("number_of_qpoints")} irreducible q-points'
         )
         if modes:
@@ -715,9 +716,11 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         self.out('tc', outputs.tc)
         self.out('a2f', outputs.a2f)
         tc = outputs.tc.get_dict()
+        allen_dynes = tc.get('tc_allen_dynes_K_mu0_10')
         self.report(
             f'lambda = {tc["lambda"]:.3f}, omega_log = {tc["omega_log_K"]:.1f} K at sigma = '
-            f'{tc["el_ph_sigma_ry"]} Ry; Tc(Allen-Dynes, mu* 0.10) = {tc.get("tc_allen_dynes_K_mu0_10")} K'
+            f'{tc["el_ph_sigma_ry"]} Ry; Tc(Allen-Dynes, mu* 0.10) = '
+            + ('-' if allen_dynes is None else f'{allen_dynes:.2f} K')
         )
 
     # ------------------------------------------------------------------------------------------------ helpers

@@ -20,18 +20,30 @@ searches only the others.
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiida import orm
 from aiida.engine import WorkChain, while_
 
 from aiida_hydrides.calculations.functions.search import collect_search_summary, extract_minima
 from aiida_hydrides.calculations.search import validate_search_parameters
+from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.text import count
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA, parse_pressure
 from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
 from aiida_hydrides.workflows.common import validate_non_negative, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 from aiida_hydrides.workflows.search.base import SearchBaseWorkChain, load_model_node
 
-__all__ = ('SystemSearchWorkChain', 'default_group_label', 'default_compositions')
+__all__ = (
+    'SearchInputError',
+    'SearchPlan',
+    'SystemSearchWorkChain',
+    'check_model_elements',
+    'default_compositions',
+    'default_group_label',
+    'plan_search',
+)
 
 
 def default_group_label(system: str, pressure: float) -> str:
@@ -68,6 +80,130 @@ def default_compositions(system: str, max_atoms: int | None = None, include_allo
         else:
             formulas.append(reduced.formula)
     return formulas, excluded
+
+
+class SearchInputError(HydridesInputError):
+    """An input of a system search that :func:`plan_search` refuses.
+
+    :ivar field: the input at fault: ``system``, ``compositions``, ``parameters`` or ``model``.
+    :ivar exit_code: the label of the work chain's exit code for it (``ERROR_INVALID_SYSTEM``, ...).
+    :ivar values: the values that format the exit code's message.
+    """
+
+    def __init__(self, text: str, field: str, exit_code: str, **values):
+        super().__init__(text)
+        self.field = field
+        self.exit_code = exit_code
+        self.values = values or {'message': text}
+
+
+@dataclasses.dataclass
+class SearchPlan:
+    """The checked inputs of a system search: the system label (``Ca-Y``), the reduced formulas to search, those left
+    out for the atom budget, the search settings and worker options, and the elements of the system."""
+
+    system: str
+    formulas: list
+    excluded: list
+    settings: object
+    options: dict
+    elements: list
+
+
+def plan_search(
+    system: str,
+    compositions=None,
+    parameters: dict | None = None,
+    include_alloys: bool = False,
+    type_map=None,
+    model_name: str = 'the model',
+) -> SearchPlan:
+    """Check the inputs of a system search as the work chain does before any job, without AiiDA: the system, the
+    search parameters, the compositions (given, or the default ones of the system; each within the rules, the atom
+    budget and the system) and, with ``type_map``, that the model knows every element. The command line calls it
+    before it creates anything, the work chain in its first step.
+
+    :raises SearchInputError: naming the input at fault and the work chain's exit code.
+    """
+    from aiida_hydrides.core.compositions import HYDROGEN, parse_system, system_label
+    from aiida_hydrides.core.errors import CompositionRuleError, UnknownElementError
+    from aiida_hydrides.core.search.worker import AtomBudgetError, check_compositions, settings_from_parameters
+
+    try:
+        pair = parse_system(system)
+    except UnknownElementError as exc:
+        raise SearchInputError(str(exc), 'system', 'ERROR_UNKNOWN_ELEMENT') from exc
+    except CompositionRuleError as exc:
+        raise SearchInputError(
+            f'the system {system!r} is not valid: {exc}',
+            'system',
+            'ERROR_INVALID_SYSTEM',
+            system=system,
+            message=str(exc),
+        ) from exc
+    label = system_label(*pair)
+    try:
+        settings, options = settings_from_parameters(parameters or {})
+    except HydridesInputError as exc:
+        raise SearchInputError(str(exc), 'parameters', 'ERROR_INVALID_COMPOSITION') from exc
+
+    excluded = []
+    if compositions is None:
+        compositions, excluded = default_compositions(label, settings.max_atoms, include_alloys, settings.formula_units)
+    elif not list(compositions):
+        raise SearchInputError('the list of compositions is empty', 'compositions', 'ERROR_INVALID_COMPOSITION')
+    try:
+        checked = check_compositions(
+            list(compositions), settings.max_atoms, options.get('rules'), settings.formula_units
+        )
+    except UnknownElementError as exc:
+        raise SearchInputError(str(exc), 'compositions', 'ERROR_UNKNOWN_ELEMENT') from exc
+    except AtomBudgetError as exc:
+        raise SearchInputError(str(exc), 'max_atoms', 'ERROR_ATOM_BUDGET') from exc
+    except CompositionRuleError as exc:
+        raise SearchInputError(str(exc), 'compositions', 'ERROR_INVALID_COMPOSITION') from exc
+    allowed = {*pair, HYDROGEN}
+    for composition in checked:
+        outside = [symbol for symbol in composition.elements if symbol not in allowed]
+        if outside:
+            message = f'{composition.formula} contains {", ".join(outside)}, which is not part of the system {label}'
+            raise SearchInputError(message, 'compositions', 'ERROR_INVALID_COMPOSITION')
+    elements = sorted({*pair, HYDROGEN, *(symbol for composition in checked for symbol in composition.elements)})
+    plan = SearchPlan(label, [c.formula for c in checked], excluded, settings, options, elements)
+    if type_map is not None:
+        check_model_elements(plan, type_map, model_name)
+    return plan
+
+
+def check_model_elements(plan: SearchPlan, type_map, model_name: str = 'the model'):
+    """Raise :class:`SearchInputError` when the model's ``type_map`` lacks an element of the system or of a
+    composition of ``plan``."""
+    missing = sorted(set(plan.elements) - set(type_map))
+    if missing:
+        elements = ', '.join(missing)
+        raise SearchInputError(
+            f'the model {model_name!r} does not know {elements} (its type map is {list(type_map)})',
+            'model',
+            'ERROR_MODEL_LACKS_ELEMENTS',
+            model=model_name,
+            elements=elements,
+            type_map=list(type_map),
+        )
+
+
+def _group_minima(group, model_md5: str) -> dict:
+    """The search minima of ``group`` made with the model ``model_md5``: formula -> job uuid -> node PKs."""
+    query = orm.QueryBuilder().append(orm.Group, filters={'uuid': group.uuid}, tag='group')
+    query.append(
+        orm.StructureData,
+        with_group='group',
+        filters={'extras.hydrides.kind': 'search_minimum', 'extras.hydrides.model.md5': model_md5},
+        project=['id', 'extras.hydrides.formula', 'extras.hydrides.calc_uuid'],
+    )
+    found: dict = {}
+    for pk, formula, uuid in query.iterall():
+        found.setdefault(formula, {}).setdefault(uuid, []).append(pk)
+    return found
 
 
 def _validate_parameters(node, _):
@@ -259,24 +395,9 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
     # -- steps ---------------------------------------------------------------------------------------------------
     def validate(self):
         """Check the system, the compositions, the atom budget and the model's type map before any job."""
-        from aiida_hydrides.core.compositions import HYDROGEN, parse_system, system_label
-        from aiida_hydrides.core.errors import CompositionRuleError, UnknownElementError
-        from aiida_hydrides.core.search.worker import (
-            AtomBudgetError,
-            check_compositions,
-            file_md5,
-            read_type_map,
-            settings_from_parameters,
-        )
-
-        system = self.inputs.system.value
-        try:
-            pair = parse_system(system)
-        except UnknownElementError as exc:
-            return self.exit_codes.ERROR_UNKNOWN_ELEMENT.format(message=str(exc))
-        except CompositionRuleError as exc:
-            return self.exit_codes.ERROR_INVALID_SYSTEM.format(system=system, message=str(exc))
-        self.ctx.system = system_label(*pair)
+        from aiida_hydrides.core.lam.errors import LamModelError
+        from aiida_hydrides.core.lam.model import check_model_file
+        from aiida_hydrides.core.search.worker import file_md5, read_type_map
 
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         pressure = self.inputs.pressure.value
@@ -286,58 +407,39 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 f'({parameters["pressure_gpa"]} GPa)'
             )
         parameters.update(pressure_gpa=pressure, window_mev=self.inputs.window_mev.value)
-        settings, options = settings_from_parameters(parameters)  # validated by the port already
         self.ctx.parameters = parameters
 
-        excluded = []
-        if 'compositions' in self.inputs:
-            items = self.inputs.compositions.get_list()
-        else:
-            items, excluded = default_compositions(
-                self.ctx.system, settings.max_atoms, self.inputs.include_alloys.value, settings.formula_units
-            )
-            if excluded:
-                units = (
-                    '' if settings.formula_units is None else f' (with formula_units={list(settings.formula_units)})'
-                )
-                self.report(
-                    f'{len(excluded)} compositions do not fit max_atoms={settings.max_atoms}{units} and are '
-                    f'left out, e.g. {", ".join(excluded[:3])}'
-                )
-        try:
-            compositions = check_compositions(items, settings.max_atoms, options.get('rules'), settings.formula_units)
-        except UnknownElementError as exc:
-            return self.exit_codes.ERROR_UNKNOWN_ELEMENT.format(message=str(exc))
-        except AtomBudgetError as exc:
-            return self.exit_codes.ERROR_ATOM_BUDGET.format(message=str(exc))
-        except CompositionRuleError as exc:
-            return self.exit_codes.ERROR_INVALID_COMPOSITION.format(message=str(exc))
-        allowed = {*pair, HYDROGEN}
-        for composition in compositions:
-            outside = [symbol for symbol in composition.elements if symbol not in allowed]
-            if outside:
-                return self.exit_codes.ERROR_INVALID_COMPOSITION.format(
-                    message=f'{composition.formula} contains {", ".join(outside)}, which is not part of the system '
-                    f'{self.ctx.system}'
-                )
-        self.ctx.compositions = [composition.formula for composition in compositions]
-        self.ctx.excluded = excluded
-
+        items = self.inputs.compositions.get_list() if 'compositions' in self.inputs else None
         model = self.inputs.model
         try:
+            plan = plan_search(
+                self.inputs.system.value, items, parameters, include_alloys=self.inputs.include_alloys.value
+            )
             with model.as_path() as path:
+                check_model_file(path)
                 self.ctx.model_md5 = file_md5(path)
                 type_map = read_type_map(path)
-        except OSError as exc:
+            if type_map is not None:
+                check_model_elements(plan, type_map, model.filename)
+        except SearchInputError as exc:
+            return self.exit_codes[exc.exit_code].format(**exc.values)
+        except (OSError, LamModelError) as exc:
             return self.exit_codes.ERROR_INVALID_MODEL.format(model=model.filename, message=str(exc))
         if model.filename.lower().endswith('.pth') and type_map is None:
             self.report(f'the type map of {model.filename} could not be read without loading it; the jobs check it')
-        if type_map is not None:
-            missing = sorted({symbol for c in compositions for symbol in c.elements} - set(type_map))
-            if missing:
-                return self.exit_codes.ERROR_MODEL_LACKS_ELEMENTS.format(
-                    model=model.filename, elements=', '.join(missing), type_map=type_map
-                )
+        if plan.excluded:
+            units = (
+                ''
+                if plan.settings.formula_units is None
+                else f' (with formula_units={list(plan.settings.formula_units)})'
+            )
+            self.report(
+                f'{len(plan.excluded)} compositions do not fit max_atoms={plan.settings.max_atoms}{units} and are '
+                f'left out, e.g. {", ".join(plan.excluded[:3])}'
+            )
+        self.ctx.system = plan.system
+        self.ctx.compositions = plan.formulas
+        self.ctx.excluded = plan.excluded
         self.ctx.model_info = {
             'filename': model.filename,
             'md5': self.ctx.model_md5,
@@ -386,10 +488,27 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
                 f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}'
             )
+            self._restore_minima(group, {formula: finished[formula] for formula in skipped})
         self.report(
             f'{len(todo)} compositions to search in {len(self.ctx.batches)} job(s) of up to {size}; '
             f'minima go to group {label!r}'
         )
+
+    def _restore_minima(self, group, records):
+        """Add the minima of the finished compositions ``records`` (formula -> record) that the group lacks: a run
+        stopped between recording a job and adding its minima leaves them out."""
+        in_group = _group_minima(group, self.ctx.model_md5)
+        lacking = {}
+        for formula, record in records.items():
+            if (record.get('n_minima') or 0) > 0 and record['calc_uuid'] not in in_group.get(formula, {}):
+                lacking.setdefault(record['calc_uuid'], set()).add(formula)
+        for uuid, formulas in lacking.items():
+            calc = orm.load_node(uuid)
+            structures = self._promote_minima(calc, group, formulas)
+            self.report(
+                f'restored {count(len(structures), "minimum")} of {", ".join(sorted(formulas))} from '
+                f'SearchCalculation<{calc.pk}>, recorded finished by a run that stopped before adding them'
+            )
 
     def should_run(self):
         """Whether jobs remain to be launched."""
@@ -446,13 +565,19 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
 
     def _record_job(self, calc, group) -> dict:
         """Promote the minima of the job ``calc`` and record its finished compositions in the group; return the
-        status of each composition it lists."""
+        status of each composition it lists.
+
+        Idempotent: a composition that the group already records as finished with the same model keeps the minima
+        of the job recorded for it, whichever job reports it again (this job processed a second time, by a resumed
+        or repaired run, or another job that searched it meanwhile); minima already in the group are never added
+        again. The minima of a composition in the group therefore always come from the one job its record names.
+        """
         self.ctx.job_pks.append(calc.pk)
         summary = calc.outputs.summary.get_dict()
-        structures = self._promote_minima(calc, group, summary)
         extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
         finished = dict(extras.get('finished', {}))
-        statuses, lines = {}, []
+        in_group = _group_minima(group, self.ctx.model_md5)
+        statuses, lines, claimed, promote = {}, [], set(), set()
         for entry in summary.get('compositions', []):
             formula, status = entry['formula'], entry.get('status')
             statuses[formula] = status
@@ -460,6 +585,19 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             if status != 'finished':
                 lines.append(f'{formula} {status}' + (f' ({entry["error"]})' if entry.get('error') else ''))
                 continue
+            record = finished.get(formula) or {}
+            owner = record.get('calc_uuid') if record.get('model_md5') == self.ctx.model_md5 else None
+            if owner is not None and owner != calc.uuid:
+                self.ctx.sources[formula] = owner
+                lines.append(
+                    f'{formula} already finished in the group by SearchCalculation<{orm.load_node(owner).pk}>, '
+                    'whose minima are kept'
+                )
+                continue
+            if owner is None:
+                claimed.add(formula)
+            if calc.uuid not in in_group.get(formula, {}):
+                promote.add(formula)
             finished[formula] = {
                 'calc_uuid': calc.uuid,
                 'model_md5': self.ctx.model_md5,
@@ -474,24 +612,44 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 + (
                     'no usable relaxation'
                     if best is None
-                    else f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, {entry.get("n_minima")} minima)'
+                    else f'{best:.5f} eV/atom ({entry.get("best_space_group_symbol")}, '
+                    f'{count(entry.get("n_minima") or 0, "minimum")})'
                 )
             )
+        # the record first: a search running beside this one (their steps interleave while the calcfunction below
+        # runs) then finds these compositions taken; a run stopped before the minima are added restores them (setup)
         extras['finished'] = finished
         group.base.extras.set(HYDRIDES_EXTRA, extras)
+        # minima left by a job whose record was never written (a run stopped in between) give way to this job's
+        stale = [
+            pk
+            for formula in claimed
+            for uuid, pks in in_group.get(formula, {}).items()
+            if uuid != calc.uuid
+            for pk in pks
+        ]
+        if stale:
+            group.remove_nodes([orm.load_node(pk) for pk in stale])
+        structures = self._promote_minima(calc, group, promote)
         self.report(
-            f'SearchCalculation<{calc.pk}> finished: {len(structures)} minima added to the group; ' + '; '.join(lines)
+            f'SearchCalculation<{calc.pk}> finished: {count(len(structures), "minimum")} added to the group; '
+            + '; '.join(lines)
         )
         return statuses
 
-    def _promote_minima(self, calc, group, summary) -> list:
+    def _promote_minima(self, calc, group, formulas) -> list:
+        """The minima of ``formulas`` in the job ``calc`` as tagged StructureData, added to the group."""
         minima = calc.outputs.minima
-        if minima.base.attributes.get('n_structures', 0) == 0:
+        if not formulas or minima.base.attributes.get('n_structures', 0) == 0:
             return []
         arrays = {name: minima.get_array(name) for name in minima.get_arraynames()}
+        if not any(str(formula) in formulas for formula in arrays['formula']):
+            return []
         results = extract_minima(minima, metadata={'call_link_label': f'minima_{calc.pk}'})
         structures = []
         for k in range(len(results)):
+            if str(arrays['formula'][k]) not in formulas:
+                continue
             structure = results[f'minimum_{k}']
             tag_node(
                 structure,
@@ -528,8 +686,9 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         summaries = {}
         for pk in self.ctx.job_pks:
             summaries[f'job_{pk}'] = orm.load_node(pk).outputs.summary
-        for formula in self.ctx.skipped:
-            calc = orm.load_node(finished[formula]['calc_uuid'])
+        sources = {**{formula: finished[formula]['calc_uuid'] for formula in self.ctx.skipped}, **self.ctx.sources}
+        for uuid in set(sources.values()):
+            calc = orm.load_node(uuid)
             summaries.setdefault(f'job_{calc.pk}', calc.outputs.summary)
         info = orm.Dict(
             {
@@ -543,10 +702,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 'excluded': self.ctx.excluded,
                 'failed_jobs': self.ctx.failed_jobs,
                 'window_mev': self.inputs.window_mev.value,
-                'sources': {
-                    **{formula: finished[formula]['calc_uuid'] for formula in self.ctx.skipped},
-                    **self.ctx.sources,
-                },
+                'sources': sources,
             }
         )
         summary = collect_search_summary(info, **summaries, metadata={'call_link_label': 'summary'})
@@ -556,7 +712,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         data = summary.get_dict()
         self.report(
             f'{data["n_searched"]} compositions searched, {data["n_skipped"]} skipped, {data["n_failed"]} '
-            f'failed; {data["n_minima"]} minima in group {self.ctx.group_label!r}'
+            f'failed; {count(data["n_minima"], "minimum")} in group {self.ctx.group_label!r}'
         )
         if self.ctx.failed_jobs:
             return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pks=', '.join(map(str, self.ctx.failed_jobs)))

@@ -327,7 +327,7 @@ def test_cli_errors(aiida_profile, aiida_localhost, tmp_path):
     result = _cli(['Ca-Y', '--pressure', '2000', '--model', TINY_MODEL])
     assert result.exit_code == 2 and 'kbar' in result.output
     result = _cli(['Ca-La', '--model', TINY_MODEL, '--compositions', 'CaLaH12', '--budget', 2])
-    assert result.exit_code == 1 and 'does not know La' in result.output
+    assert result.exit_code == 2 and 'does not know La' in result.output and "'--model'" in result.output
     result = _cli(['Ca-Y', '--model', TINY_MODEL, '--formula-units', 'two'])
     assert result.exit_code == 2 and 'whole numbers' in result.output
     result = _cli(
@@ -345,4 +345,6 @@ def test_cli_errors(aiida_profile, aiida_localhost, tmp_path):
             2,
         ]
     )
-    assert result.exit_code == 1 and 'none of formula_units=[2, 4]' in result.output
+    assert (
+        result.exit_code == 2 and 'none of formula_units=[2, 4]' in result.output and "'--max-atoms'" in result.output
+    )
