@@ -21,6 +21,7 @@ WORK_CHAIN_EXAMPLES = {
     'run_epc.py': 'hydrides.epc',
     'run_search_system.py': 'hydrides.search.system',
     'run_search_base.py': 'hydrides.search.base',
+    'run_screen.py': 'hydrides.screen',
 }
 
 
@@ -126,3 +127,24 @@ def test_epc_example_builder(aiida_localhost, pseudo_family, monkeypatch):
     assert builder.ph.qpoints.get_kpoints_mesh()[0] == [4, 4, 4]
     assert builder.scf.pw.parameters['SYSTEM']['ecutwfc'] == 30.0
     assert 'projwfc' in builder
+
+
+@pytest.mark.qe
+def test_screen_example_builder(aiida_localhost, pseudo_family, monkeypatch):
+    """The screening example runs a search and minutes of pw.x (the cascade runs for real in
+    tests/workflows/screen/test_screen.py): its search is skipped and the builder of the cascade checked."""
+    import aiida.engine
+
+    def fake_run_get_node(builder, **_):
+        if builder.process_class.__name__ == 'SystemSearchWorkChain':
+            assert builder.group_label.value == 'hydrides/examples/screen/Ca-Y/200GPa'
+            return {'summary': None}, None
+        raise Launched(builder)
+
+    monkeypatch.setattr(aiida.engine, 'run_get_node', fake_run_get_node)
+    with pytest.raises(Launched) as launched:
+        runpy.run_path(str(EXAMPLES / 'run_screen.py'), run_name='__main__')
+    builder = launched.value.builder
+    assert builder.group.value == 'hydrides/examples/screen/Ca-Y/200GPa'
+    assert builder.dft.code.label == 'pw' and builder.dft.protocol.value == 'fast'
+    assert builder.phonons.parameters['supercell'] == 'auto'

@@ -30,7 +30,13 @@ from aiida.engine import CalcJob
 
 from aiida_hydrides.core.lam.model import MODEL_SUFFIXES
 
-__all__ = ('LamWorkerCalculation', 'validate_model')
+__all__ = ('LamWorkerCalculation', 'validate_model', 'worker_time_limit')
+
+
+def worker_time_limit(walltime: float) -> float:
+    """The worker's ``max_wall_s`` for a job of ``walltime`` seconds: a margin of 10 % (at least 60 s, at most half
+    the walltime) is left for starting the interpreter and writing the results."""
+    return walltime - min(max(60.0, 0.1 * walltime), 0.5 * walltime)
 
 
 def validate_model(node, _):
@@ -58,6 +64,9 @@ class LamWorkerCalculation(CalcJob):
     _STDOUT_FILE: str | None = None
     #: parameters written even when ``None`` (``None`` means something other than the worker's default)
     _KEEP_NONE: tuple[str, ...] = ()
+    #: the worker stops before its time limit, ``max_wall_s``: unless given, the job's ``max_wallclock_seconds`` less
+    #: a margin (:func:`worker_time_limit`)
+    _STOPS_BEFORE_WALLTIME = False
 
     @classmethod
     def define(cls, spec):
@@ -99,7 +108,11 @@ class LamWorkerCalculation(CalcJob):
     def worker_parameters(self) -> dict:
         """The parameters written to the parameters file: the ``parameters`` input without the ``None`` values."""
         params = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        return {key: value for key, value in params.items() if value is not None or key in self._KEEP_NONE}
+        params = {key: value for key, value in params.items() if value is not None or key in self._KEEP_NONE}
+        walltime = self.node.get_option('max_wallclock_seconds')
+        if self._STOPS_BEFORE_WALLTIME and params.get('max_wall_s') is None and walltime:
+            params['max_wall_s'] = worker_time_limit(walltime)
+        return params
 
     def prepare_for_submission(self, folder):
         arguments = self.write_inputs(folder)

@@ -7,8 +7,8 @@ One job searches a list of compositions with one DeePMD model and returns three 
 ``SinglefileData`` and keeps its suffix, which DeePMD uses to choose the backend.
 
 Walltime: the worker's ``max_wall_s`` (a search parameter) is, unless given, ``metadata.options.max_wallclock_seconds``
-less a safety margin (:func:`worker_time_limit`); past it the worker starts no further composition, writes the
-results of those it finished and the job ends with ``ERROR_OUT_OF_WALLTIME`` (400), the three outputs attached and
+less a safety margin (:func:`~aiida_hydrides.calculations.base.worker_time_limit`); past it the worker starts no
+further composition, writes the results of those it finished and the job ends with ``ERROR_OUT_OF_WALLTIME`` (400), the three outputs attached and
 the summary listing the unfinished compositions (status ``not_started``, or ``interrupted`` after a SIGTERM).
 Out of memory: ``ERROR_OUT_OF_MEMORY`` (401), likewise with the finished compositions attached.
 :class:`~aiida_hydrides.workflows.search.base.SearchBaseWorkChain` restarts such jobs on the unfinished compositions.
@@ -22,13 +22,7 @@ from aiida import orm
 
 from aiida_hydrides.calculations.base import LamWorkerCalculation
 
-__all__ = ('SearchCalculation', 'validate_search_parameters', 'worker_time_limit')
-
-
-def worker_time_limit(walltime: float) -> float:
-    """The worker's ``max_wall_s`` for a job of ``walltime`` seconds: a margin of 10 % (at least 60 s, at most half
-    the walltime) is left for starting the interpreter and writing the results."""
-    return walltime - min(max(60.0, 0.1 * walltime), 0.5 * walltime)
+__all__ = ('SearchCalculation', 'validate_search_parameters')
 
 
 def _validate_compositions(node, _):
@@ -68,6 +62,7 @@ class SearchCalculation(LamWorkerCalculation):
     """Search the low-enthalpy structures of several compositions at a target pressure (``hydrides-lam search``)."""
 
     _COMMAND = 'search'
+    _STOPS_BEFORE_WALLTIME = True
     _PARSER_NAME = 'hydrides.search'
     _INPUT_COMPOSITIONS = 'compositions.json'
     _OUTPUT_FILE = 'samples.npz'
@@ -156,10 +151,3 @@ class SearchCalculation(LamWorkerCalculation):
             '--summary',
             self._SUMMARY_FILE,
         ]
-
-    def worker_parameters(self) -> dict:
-        params = super().worker_parameters()
-        walltime = self.node.get_option('max_wallclock_seconds')
-        if params.get('max_wall_s') is None and walltime:
-            params['max_wall_s'] = worker_time_limit(walltime)
-        return params

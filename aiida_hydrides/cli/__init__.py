@@ -18,7 +18,9 @@ COMMANDS = {
     'relax': 'aiida_hydrides.cli.relax:relax',
     'search': 'aiida_hydrides.cli.search:search',
     'phonons': 'aiida_hydrides.cli.phonons:phonons',
+    'screen': 'aiida_hydrides.cli.screen:screen',
     'label': 'aiida_hydrides.cli.label:label',
+    'processes': 'aiida_hydrides.cli.processes:processes',
     'demo': 'aiida_hydrides.cli.demo:demo',
 }
 

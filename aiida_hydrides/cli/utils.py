@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from aiida_hydrides.core.structures import primitive_cell
+
 
 def echo_json(data):
     """Print ``data`` as indented JSON on stdout."""
@@ -48,19 +50,6 @@ def bad_option(name: str, message: str):
         param = next((item for item in ctx.command.params if item.name == name), None)
     hint = None if param is not None else f"'--{name.replace('_', '-')}'"
     raise click.BadParameter(message, ctx=ctx, param=param, param_hint=hint)
-
-
-def primitive_cell(atoms, symprec: float = 1e-3):
-    """The standardized primitive cell of ``atoms`` (spglib), or ``atoms`` itself if spglib finds no symmetry."""
-    import ase
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    reduced = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
-    if reduced is None:
-        return atoms
-    lattice, positions, numbers = reduced
-    return ase.Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
 
 
 def structure_node(structure, primitive: bool = True):

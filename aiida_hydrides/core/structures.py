@@ -15,7 +15,7 @@ import numpy as np
 from .elements import CHEMICAL_SYMBOLS
 from .errors import HydridesInputError, StructureReadError
 
-__all__ = ('MIN_INTERATOMIC_DISTANCE', 'guess_format', 'read_structure', 'validate_structure')
+__all__ = ('MIN_INTERATOMIC_DISTANCE', 'guess_format', 'read_structure', 'validate_structure', 'primitive_cell')
 
 #: Atoms closer than this (Angstrom) are taken as overlapping, i.e. a broken structure.
 MIN_INTERATOMIC_DISTANCE = 0.3
@@ -146,3 +146,17 @@ def validate_structure(atoms, min_distance: float = MIN_INTERATOMIC_DISTANCE, so
             f'(atom {other}) are {distances[closest]:.3f} A apart, below {min_distance} A'
         )
     return atoms
+
+
+def primitive_cell(atoms, symprec: float = 1e-3):
+    """The standardized primitive cell of ``atoms`` found by spglib at ``symprec`` (Angstrom), idealized to its space
+    group (exact symmetry: a DFT code then finds every operation), or ``atoms`` itself if spglib finds no symmetry."""
+    import ase
+    import spglib
+
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    reduced = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
+    if reduced is None:
+        return atoms
+    lattice, positions, numbers = reduced
+    return ase.Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)

@@ -121,7 +121,8 @@ def test_search_round_trip(aiida_profile, lam_code, model_node):
 
 def test_search_stops_at_time_limit(aiida_profile, lam_code, model_node):
     """A worker past its max_wall_s starts no further composition: the finished one is attached, exit 400."""
-    from aiida_hydrides.calculations.search import SearchCalculation, worker_time_limit
+    from aiida_hydrides.calculations.base import worker_time_limit
+    from aiida_hydrides.calculations.search import SearchCalculation
 
     assert worker_time_limit(600) == 540.0 and worker_time_limit(3600 * 24) == 3600 * 24 * 0.9
     assert worker_time_limit(100) == 50.0  # at most half the walltime goes to the margin

@@ -12,9 +12,10 @@ option              used by
 ``-Y/--computer``   dft-enthalpy, epc, search, demo, setup, label run (the computer whose codes run the calculations)
 ``-X/--code``       dft-enthalpy (pw.x), search (hydrides-lam): a code instead of the one found on --computer
 ``--mpiprocs``      dft-enthalpy, epc (MPI processes per calculation; default: the computer's default)
-``-F/--family``     dft-enthalpy, epc (pseudopotential family)
+``-F/--family``     dft-enthalpy, epc, search (pseudopotential family)
 ``--primitive``     dft-enthalpy, epc (reduce a structure file to its primitive cell; on by default)
 ``-d/--daemon``     dft-enthalpy, epc, search (submit to the daemon and return at once)
+``-v/--verbose``    dft-enthalpy, epc, search, demo (all process reports and other packages' warnings)
 ``-m/--model``      search, relax, phonons (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
 ``--json``          every command with a result
 ==================  ====================================================================================================
@@ -42,6 +43,7 @@ __all__ = (
     'PRIMITIVE',
     'PSEUDO_FAMILY',
     'THREADS',
+    'VERBOSE',
     'ProtocolOption',
     'protocol_option',
 )
@@ -155,6 +157,15 @@ DAEMON = OverridableOption(
 )
 
 JSON = OverridableOption('--json', 'as_json', is_flag=True, help='Print machine-readable JSON.')
+
+VERBOSE = OverridableOption(
+    '-v',
+    '--verbose',
+    is_flag=True,
+    default=False,
+    help='Show the reports of every process with their logger prefixes, and the warnings of other packages '
+    '(by default: the progress of the work chain and warnings only).',
+)
 
 MODEL = OverridableOption(
     '-m',

@@ -15,6 +15,7 @@ from aiida_hydrides.core.prototypes import h3s_primitive
 from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
 from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
 from aiida_hydrides.workflows.protocols import UnknownOverrideError
+from aiida_hydrides.workflows.screen.base import ScreenWorkChain
 from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
 PROTOCOLS = ('fast', 'moderate', 'precise')
@@ -91,6 +92,16 @@ def test_search_system_builder(protocol, aiida_localhost, data_regression):
     data_regression.check(serialize(builder))
 
 
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_screen_builder(protocol, aiida_localhost, pw_code, data_regression):
+    from aiida_hydrides.codes import ensure_lam_code
+
+    builder = ScreenWorkChain.get_builder_from_protocol(
+        ensure_lam_code(aiida_localhost), 'hydrides/search/Ca-Y/200GPa', pw_code=pw_code, protocol=protocol
+    )
+    data_regression.check(serialize(builder))
+
+
 @pytest.mark.parametrize(
     ('workchain', 'overrides', 'key'),
     [
@@ -98,6 +109,7 @@ def test_search_system_builder(protocol, aiida_localhost, data_regression):
         (DftEnthalpyWorkChain, {'bfgs': {'CEL': {}}}, 'bfgs.CEL'),
         (ElectronPhononWorkChain, {'meta_parameters': {'qpoint_distance': 0.5}}, 'meta_parameters.qpoint_distance'),
         (SystemSearchWorkChain, {'window': 50.0}, 'window'),
+        (ScreenWorkChain, {'phonon': {}}, 'phonon'),
     ],
 )
 def test_unknown_override_key_refused(workchain, overrides, key):

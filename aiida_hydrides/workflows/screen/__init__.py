@@ -1,0 +1,1 @@
+"""The filter cascade over search minima (``hydrides.screen``)."""
