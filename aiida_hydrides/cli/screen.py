@@ -140,10 +140,8 @@ def screen(
         if model is not None:
             if elements is not None:
                 check_model_elements(model, elements)
-        elif found is not None:
-            find_model(found)
         else:
-            fail('--search-missing needs --model')
+            find_model(group)
         if not no_dft and elements is not None:
             check_family_elements(family, elements)
     except ScreenInputError as exc:
@@ -251,24 +249,10 @@ def summarise(node) -> dict:
     return data
 
 
-_RULES = {
-    'lam_hull': 'E_hull(LAM) {rule} meV/atom',
-    'symmetry': 'space group {rule}',
-    'atomic_h': 'atomic-H fraction {rule}',
-    'lam_phonons': 'imaginary mode {rule} THz',
-    'dft_hull': 'E_hull(DFT) {rule} meV/atom',
-}
-_FIELDS = {
-    'lam_hull': ('ehull_lam_max_mev', '<='),
-    'symmetry': ('space_group_min', '>'),
-    'atomic_h': ('atomic_h_min', '>'),
-    'lam_phonons': ('imaginary_max_thz', '<='),
-    'dft_hull': ('ehull_dft_max_mev', '<='),
-}
-
-
 def echo_funnel(data: dict):
     """Print the funnel table, the survivors and the LAM-vs-DFT agreement."""
+    from aiida_hydrides.core.screening import describe_rule
+
     thresholds = data['thresholds']
     click.echo(
         f'\nScreening of {data["system"]}-H at {data["pressure_gpa"]:g} GPa, group {data["group"]!r}: '
@@ -276,8 +260,7 @@ def echo_funnel(data: dict):
     )
     click.echo(f'{"stage":<12} {"kept when":<30} {"in":>6} {"out":>6} {"time":>9}')
     for stage in data['stages']:
-        field, comparison = _FIELDS[stage['stage']]
-        rule = _RULES[stage['stage']].format(rule=f'{comparison} {thresholds[field]:g}')
+        rule = describe_rule(stage['stage'], thresholds)
         wall = '-' if stage.get('wall_s') is None else f'{stage["wall_s"]:.1f} s'
         click.echo(f'{stage["stage"]:<12} {rule:<30} {stage["entering"]:>6} {stage["leaving"]:>6} {wall:>9}')
     if data['stages'][-1]['stage'] != 'dft_hull':

@@ -34,6 +34,8 @@ from .settings import field_defaults, field_names, split_parameters
 __all__ = (
     'STAGES',
     'STAGE_UNITS',
+    'STAGE_RULES',
+    'describe_rule',
     'CHEAP_STAGES',
     'ScreenThresholds',
     'thresholds_from_parameters',
@@ -98,7 +100,7 @@ class ScreenThresholds:
 
 
 #: stage -> (field of ScreenThresholds, comparison written for people)
-_RULES = {
+STAGE_RULES = {
     'lam_hull': ('ehull_lam_max_mev', '<='),
     'symmetry': ('space_group_min', '>'),
     'atomic_h': ('atomic_h_min', '>'),
@@ -128,7 +130,7 @@ def stage_passes(stage: str, value, thresholds: ScreenThresholds) -> bool:
     """Whether ``value`` passes ``stage``; ``None`` (no value, e.g. a failed calculation) never passes."""
     if value is None:
         return False
-    field, comparison = _RULES[stage]
+    field, comparison = STAGE_RULES[stage]
     limit = getattr(thresholds, field)
     return bool(value <= limit) if comparison == '<=' else bool(value > limit)
 
@@ -136,9 +138,9 @@ def stage_passes(stage: str, value, thresholds: ScreenThresholds) -> bool:
 def stage_record(stage: str, value, thresholds: ScreenThresholds, **extra) -> dict:
     """The verdict of ``stage`` on one candidate, as stored in its extras: ``value``, ``threshold``, ``rule``
     (e.g. ``'<= 50'``), ``unit`` and ``passed``, plus ``extra`` (e.g. an ``error``)."""
-    if stage not in _RULES:
+    if stage not in STAGE_RULES:
         raise HydridesInputError(f'unknown stage {stage!r}; the stages are {", ".join(STAGES)}')
-    field, comparison = _RULES[stage]
+    field, comparison = STAGE_RULES[stage]
     limit = getattr(thresholds, field)
     if isinstance(value, float) and not math.isfinite(value):
         value = None
@@ -150,6 +152,25 @@ def stage_record(stage: str, value, thresholds: ScreenThresholds, **extra) -> di
         'passed': stage_passes(stage, value, thresholds),
         **extra,
     }
+
+
+#: what each stage measures, for people
+_QUANTITIES = {
+    'lam_hull': 'E_hull(LAM)',
+    'symmetry': 'space group',
+    'atomic_h': 'atomic-H fraction',
+    'lam_phonons': 'imaginary mode',
+    'dft_hull': 'E_hull(DFT)',
+}
+
+
+def describe_rule(stage: str, thresholds: ScreenThresholds | Mapping) -> str:
+    """The rule of ``stage`` for people, e.g. ``'E_hull(LAM) <= 50 meV/atom'`` or ``'space group > 75'``."""
+    if isinstance(thresholds, Mapping):
+        thresholds = ScreenThresholds(**thresholds)
+    field, comparison = STAGE_RULES[stage]
+    unit = STAGE_UNITS[stage] if STAGE_UNITS[stage] in ('meV/atom', 'THz') else ''
+    return f'{_QUANTITIES[stage]} {comparison} {getattr(thresholds, field):g} {unit}'.rstrip()
 
 
 def first_failed_stage(records: Mapping[str, Mapping]) -> str | None:

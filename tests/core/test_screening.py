@@ -91,3 +91,12 @@ def test_compare_methods():
     assert result['worst'][0]['diff_mev'] == pytest.approx(-10.0)
     assert compare_methods({'a': (1.0, 2.0)})['spearman'] is None
     assert compare_methods({})['n'] == 0
+
+
+def test_describe_rule():
+    from aiida_hydrides.core.screening import describe_rule
+
+    assert describe_rule('lam_hull', ScreenThresholds()) == 'E_hull(LAM) <= 50 meV/atom'
+    assert describe_rule('symmetry', {'space_group_min': 140}) == 'space group > 140'
+    assert describe_rule('atomic_h', ScreenThresholds()) == 'atomic-H fraction > 0.75'
+    assert describe_rule('lam_phonons', ScreenThresholds()) == 'imaginary mode <= 3 THz'

@@ -323,13 +323,40 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         return ToContext(workchain_relax=running)
 
     def inspect_relax(self):
-        """Check the relaxation and attach the relaxed structure."""
+        """Check the relaxation and attach the relaxed structure.
+
+        A ``PwRelaxWorkChain`` that stops at its maximum of meta-convergence iterations (exit 400) because each
+        vc-relax changed the cell enough to change the k-point mesh still ends with a converged vc-relax: its structure
+        is taken, and the final SCF (with the mesh of that cell) and its pressure check decide whether it is relaxed.
+        """
         workchain = self.ctx.workchain_relax
-        if not workchain.is_finished_ok or 'output_structure' not in workchain.outputs:
-            self.report(f'PwRelaxWorkChain<{workchain.pk}> failed with exit status {workchain.exit_status}')
-            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_RELAX
-        self.ctx.relaxed_structure = workchain.outputs.output_structure
+        if workchain.is_finished_ok and 'output_structure' in workchain.outputs:
+            self.ctx.relaxed_structure = workchain.outputs.output_structure
+        else:
+            last = self._last_converged_relax(workchain)
+            if last is None:
+                self.report(f'PwRelaxWorkChain<{workchain.pk}> failed with exit status {workchain.exit_status}')
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_RELAX
+            self.report(
+                f'PwRelaxWorkChain<{workchain.pk}> reached its maximum of meta-convergence iterations; taking the '
+                f'structure of its last converged vc-relax PwBaseWorkChain<{last.pk}> (the final SCF checks it)'
+            )
+            self.ctx.relaxed_structure = last.outputs.output_structure
         self.out('relaxed_structure', self.ctx.relaxed_structure)
+
+    @staticmethod
+    def _last_converged_relax(workchain):
+        """The last vc-relax ``PwBaseWorkChain`` of ``workchain`` when it stopped at its maximum of meta-convergence
+        iterations and that vc-relax finished well with a structure; ``None`` otherwise."""
+        if workchain.exit_status != PwRelaxWorkChain.exit_codes.ERROR_MAX_ITERATIONS_EXCEEDED.status:
+            return None
+        children = [child for child in workchain.called if child.process_class is PwBaseWorkChain]
+        if not children:
+            return None
+        last = max(children, key=lambda child: child.ctime)
+        if last.is_finished_ok and 'output_structure' in last.outputs:
+            return last
+        return None
 
     def run_scf(self):
         """Run the final SCF on the relaxed structure, with the stress tensor."""

@@ -96,6 +96,14 @@ def _validate_dft_protocol(node, _):
     return None
 
 
+def _validate_search_parameters(node, _):
+    from aiida_hydrides.calculations.search import validate_search_parameters
+
+    if node is None:
+        return None
+    return validate_search_parameters(node.get_dict())
+
+
 def _validate_phonon_parameters(node, _):
     from aiida_hydrides.calculations.lam_phonons import validate_phonon_parameters
 
@@ -208,6 +216,13 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             valid_type=orm.Bool,
             default=lambda: orm.Bool(False),
             help='Search the elements the group lacks (hydrides.search.system, fast protocol) instead of stopping.',
+        )
+        spec.input(
+            'search_parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_search_parameters,
+            help='Search settings of that search (SearchSettings fields, e.g. budget), over the fast protocol.',
         )
 
         spec.outline(
@@ -370,12 +385,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         else:
             elements = screen.elements
         try:
-            if 'model' in self.inputs:
-                model = self.inputs.model
-            elif screen is not None:
-                model = find_model(screen)
-            else:
-                raise ScreenInputError('ERROR_NO_MODEL', 'searching the missing references needs the `model` input')
+            model = self.inputs.model if 'model' in self.inputs else find_model(self.inputs.group.value)
             with model.as_path() as path:
                 check_model_elements(path, elements, model.filename)
                 self.ctx.model_md5 = file_md5(path)
@@ -415,6 +425,9 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             orm.load_node(self.ctx.model_uuid),
             pressure=pressure,
             protocol='fast',
+            overrides={'parameters': self.inputs.search_parameters.get_dict()}
+            if 'search_parameters' in self.inputs
+            else None,
             compositions=self.ctx.missing,
             group_label=self.inputs.group.value,
         )

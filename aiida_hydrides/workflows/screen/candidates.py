@@ -161,24 +161,27 @@ def load_screen_group(label: str, pressure: float | None = None, candidates: str
     )
 
 
-def find_model(screen: ScreenGroup) -> orm.SinglefileData:
-    """The model the group's structures were found with: the ``model`` input of the search jobs that made them
-    (``calc_uuid`` of their tags).
+def find_model(label: str) -> orm.SinglefileData:
+    """The model the LAM structures of the group ``label`` were found with: the ``model`` input of the search jobs
+    that made them (``calc_uuid`` of their tags).
 
     :raises ScreenInputError: ``ERROR_NO_MODEL`` when the jobs are not known, ``ERROR_SEVERAL_MODELS`` when they used
         different models.
     """
     from aiida.common.exceptions import NotExistent
 
-    digests = {tags.get('model', {}).get('md5') for tags in screen.tags.values()} - {None}
+    query = orm.QueryBuilder().append(orm.Group, filters={'label': label}, tag='group')
+    query.append(orm.StructureData, with_group='group', project=f'extras.{HYDRIDES_EXTRA}')
+    tags = [extra for extra in query.all(flat=True) if extra and extra.get('method') == 'lam']
+    digests = {(extra.get('model') or {}).get('md5') for extra in tags} - {None}
     if len(digests) > 1:
         raise ScreenInputError(
             'ERROR_SEVERAL_MODELS',
-            f'the structures of group {screen.label!r} come from {len(digests)} different models; give the model '
-            'for the phonons explicitly',
+            f'the structures of group {label!r} come from {len(digests)} different models; give the model for the '
+            'phonons explicitly',
         )
-    for tags in screen.tags.values():
-        uuid = tags.get('calc_uuid')
+    for extra in tags:
+        uuid = extra.get('calc_uuid')
         if not uuid:
             continue
         try:
@@ -189,8 +192,8 @@ def find_model(screen: ScreenGroup) -> orm.SinglefileData:
             return calc.inputs.model
     raise ScreenInputError(
         'ERROR_NO_MODEL',
-        f'the structures of group {screen.label!r} do not record the job that found them; give the DeePMD model for '
-        'the phonons explicitly',
+        f'the structures of group {label!r} do not record the job that found them; give the DeePMD model for the '
+        'phonons explicitly',
     )
 
 

@@ -5,8 +5,6 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-PHONONS = {'parameters': {'supercell': 'auto', 'supercell_min_length': 5.0, 'mesh': [6, 6, 6], 'displacement': 0.01}}
-
 
 def _builder(lam_code, group, pw_code=None, **overrides):
     from aiida_hydrides.models import seed_model_path
@@ -18,7 +16,7 @@ def _builder(lam_code, group, pw_code=None, **overrides):
         pw_code=pw_code,
         model=seed_model_path(),
         protocol='fast',
-        overrides={'phonons': PHONONS, 'dft': {'max_concurrent': 1}, **overrides},
+        overrides={'dft': {'max_concurrent': 1}, **overrides},
         dft_options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}},
     )
 
@@ -109,6 +107,20 @@ def test_screen_cascade(aiida_localhost, qe_codes, pseudo_family, screen_cells, 
     assert again.outputs.funnel.get_dict()['stages'][3]['reused'] == 2
     assert len(orm.load_group('test/screen/survivors').nodes) == 1
 
+    # the command line prints the funnel (the phonons reused: no job runs)
+    from click.testing import CliRunner
+
+    from aiida_hydrides.cli import cli
+    from aiida_hydrides.models import seed_model_path
+
+    args = ['screen', 'test/screen/Ca-Y/200GPa', '--no-dft', '--model', str(seed_model_path())]
+    args += ['--survivors-group', 'test/screen/survivors-lam', '--computer', aiida_localhost.label]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert 'lam_phonons  imaginary mode <= 3 THz' in result.output
+    assert '1 survivor in group' in result.output and 'MH6-Im-3m (known: CaH6)' in result.output
+    assert _count(LamPhononsCalculation) == phonon_jobs
+
 
 @pytest.mark.parametrize(
     ('setup', 'status', 'message'),
@@ -156,18 +168,26 @@ def test_unknown_threshold_refused_at_the_port(aiida_localhost):
         builder.thresholds = orm.Dict({'ehull_max': 10.0})
 
 
-def test_screen_phonon_jobs_resume_after_walltime(aiida_localhost, screen_cells, store_group):
-    """LAM stages only (no pw.x code): phonon jobs that stop at their time limit after one candidate are followed by a
-    job for the rest, and no candidate is computed twice."""
+def test_screen_searches_missing_references_and_resumes_phonons(aiida_localhost, screen_cells, store_group):
+    """LAM stages only (no pw.x code), on a group without Y: with ``search_missing`` the work chain searches Y into
+    the group first; then phonon jobs that stop at their time limit after one candidate are followed by a job for the
+    rest, and no candidate is computed twice."""
     from aiida_hydrides.calculations.lam_phonons import LamPhononsCalculation
     from aiida_hydrides.codes import ensure_lam_code
+    from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
     aiida_localhost.set_minimum_job_poll_interval(1.0)
-    store_group('test/screen/walltime', screen_cells)
-    phonons = {'parameters': {**PHONONS['parameters'], 'max_wall_s': 0.001}}
-    builder = _builder(ensure_lam_code(aiida_localhost), 'test/screen/walltime', phonons=phonons)
+    store_group('test/screen/walltime', {name: cell for name, cell in screen_cells.items() if name != 'Y'})
+    phonons = {'parameters': {'max_wall_s': 0.001}}  # merged into the protocol's
+    builder = _builder(ensure_lam_code(aiida_localhost), 'test/screen/walltime', phonons=phonons, search_missing=True)
+    builder.search_parameters = orm.Dict({'budget': 6, 'population': 3, 'max_atoms': 2, 'max_steps': 60})
     _, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    searches = [child for child in node.called if child.process_class is SystemSearchWorkChain]
+    assert len(searches) == 1 and searches[0].is_finished_ok
+    assert searches[0].inputs.compositions.get_list() == ['Y']
+    formulas = {n.base.extras.get('hydrides')['formula'] for n in orm.load_group('test/screen/walltime').nodes}
+    assert 'Y' in formulas
     funnel = node.outputs.funnel.get_dict()
     assert [stage['stage'] for stage in funnel['stages']] == ['lam_hull', 'symmetry', 'atomic_h', 'lam_phonons']
     assert funnel['stages'][3]['entering'] == 2 and funnel['stages'][3]['leaving'] == 1
