@@ -34,7 +34,7 @@ demo: setup
 	$(BIN)/aiida-hydrides demo
 
 test: setup lint
-	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)

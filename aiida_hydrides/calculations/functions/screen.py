@@ -68,10 +68,12 @@ def compare_phase_diagrams(lam, dft):
     set cannot make the two disagree), and the formation enthalpies; MAE, Spearman rank correlation and the worst
     cases (:func:`aiida_hydrides.core.screening.compare_methods`), meV/atom.
 
-    The result holds the E_hull comparison at the top level (``n``, ``mae_mev``, ``max_abs_mev``, ``spearman``,
-    ``spearman_pvalue``, ``worst``), ``formation`` (the same for the formation enthalpies) and ``pairs`` (key ->
-    formula and the values of both methods).
+    The figures are over the compounds (the elements are 0 in both by definition). The result holds the E_hull
+    comparison at the top level (``n``, ``mae_mev``, ``max_abs_mev``, ``spearman``, ``spearman_pvalue``, ``worst``),
+    ``n_on_both_hulls`` (compounds on both hulls), ``formation`` (the same for the formation enthalpies) and ``pairs``
+    (key -> formula and the values of both methods, elements included).
     """
+    from aiida_hydrides.core.compositions import parse_formula
     from aiida_hydrides.core.hull import ConvexHull
     from aiida_hydrides.core.screening import compare_methods
 
@@ -82,8 +84,11 @@ def compare_phase_diagrams(lam, dft):
     lam_formation = {point.entry_id: 1000.0 * point.formation_enthalpy_per_atom for point in hull.points}
     pairs = {key: (lam_ehull[key], dft_points[key]['e_hull_mev']) for key in keys}
     formation = {key: (lam_formation[key], 1000.0 * dft_points[key]['formation_enthalpy_per_atom_ev']) for key in keys}
-    result = compare_methods(pairs)
-    result['formation'] = compare_methods(formation)
+    # the elements are 0 in both by definition: the figures are over the compounds only
+    compounds = [key for key in keys if len(parse_formula(lam_points[key]['formula']).elements) > 1]
+    result = compare_methods({key: pairs[key] for key in compounds})
+    result['formation'] = compare_methods({key: formation[key] for key in compounds})
+    result['n_on_both_hulls'] = sum(1 for key in compounds if pairs[key][0] == 0.0 and pairs[key][1] == 0.0)
     for case in (*result['worst'], *result['formation']['worst']):
         case['formula'] = lam_points[case['key']]['formula']
         case['uuid'] = lam_points[case['key']]['uuid']

@@ -64,6 +64,17 @@ __all__ = ('ScreenWorkChain', 'default_survivors_group')
 DFT_KIND = 'dft_relaxed'
 
 
+def _process_time(uuid) -> float | None:
+    """Seconds from the creation of the process ``uuid`` to its last change (its run time once it ended)."""
+    if not uuid:
+        return None
+    try:
+        node = orm.load_node(uuid=uuid)
+    except Exception:  # noqa: BLE001 - a process that cannot be loaded has no time to give
+        return None
+    return (node.mtime - node.ctime).total_seconds()
+
+
 def default_survivors_group(system: str, pressure: float) -> str:
     """``hydrides/screen/<A-B>/<P>GPa``, e.g. ``hydrides/screen/Ca-Y/200GPa``."""
     return f'hydrides/screen/{system}/{float(pressure):g}GPa'
@@ -521,7 +532,6 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             fraction = atomic_h_fraction(atoms, thresholds.h_threshold)
             self.ctx.records[key]['atomic_h'] = stage_record('atomic_h', fraction, thresholds)
         self.ctx.times['atomic_h'] = time.time() - start
-        self._tag_candidates()
         self.ctx.phonon_todo = []
         self.ctx.phonon_reused = []
         parameters = self._phonon_parameters()
@@ -538,11 +548,13 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
                 self._record_phonons(
                     key,
                     previous['value'],
+                    wall_s=previous.get('wall_s', self._phonon_time(previous.get('calc_uuid'), key)),
                     **{k: previous[k] for k in ('calc_uuid', 'force_constants_uuid') if k in previous},
                 )
                 self.ctx.phonon_reused.append(key)
             else:
                 self.ctx.phonon_todo.append(key)
+        self._tag_candidates()  # after the reused phonons are recorded: an interrupted run must not lose them
         self.ctx.phonon_jobs = 0
         self.ctx.phonon_start = time.time()
         if not self.ctx.phonon_todo:
@@ -550,6 +562,17 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         if self.ctx.phonon_reused:
             self.report(f'phonons of {len(self.ctx.phonon_reused)} candidates reused from an earlier run')
         self.report(f'{len(self.ctx.phonon_todo)} candidates go to the LAM phonons')
+
+    @staticmethod
+    def _phonon_time(calc_uuid, key):
+        """The model time (s) of the phonons of ``key`` in the job ``calc_uuid``, or ``None``."""
+        if not calc_uuid:
+            return None
+        try:
+            results = orm.load_node(uuid=calc_uuid).outputs.results.get_dict()
+        except Exception:  # noqa: BLE001 - a job that cannot be loaded has no time to give
+            return None
+        return (results.get(key) or {}).get('wall_s')
 
     def _phonon_parameters(self) -> dict:
         parameters = self.inputs.phonons.parameters.get_dict() if 'parameters' in self.inputs.phonons else {}
@@ -623,7 +646,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
                 if result.get('error'):
                     self._record_phonons(key, None, error=result['error'], calc_uuid=node.uuid)
                     continue
-                extra = {'calc_uuid': node.uuid}
+                extra = {'calc_uuid': node.uuid, 'wall_s': result.get('wall_s')}
                 if key in fcs:
                     extra['force_constants_uuid'] = fcs[key].uuid
                 self._record_phonons(key, result['max_imaginary_thz'], **extra)
@@ -742,7 +765,11 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
                     and abs(float(tags.get('pressure_gpa', -1)) - self.ctx.pressure) < 1e-6
                     and tags.get('enthalpy_dft_ev') is not None
                 ):
-                    return {'enthalpy_per_atom': float(tags['enthalpy_dft_ev']), 'structure_uuid': structure_uuid}
+                    return {
+                        'enthalpy_per_atom': float(tags['enthalpy_dft_ev']),
+                        'structure_uuid': structure_uuid,
+                        'wall_s': _process_time(tags.get('workchain_uuid')),
+                    }
         return None
 
     def should_submit_dft(self):
@@ -796,7 +823,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
                 self.ctx.dft_results[key] = {
                     'enthalpy_per_atom': node.outputs.enthalpy_per_atom.value,
                     'structure_uuid': node.outputs.relaxed_structure.uuid,
-                    'workchain_uuid': node.uuid,
+                    'wall_s': _process_time(node.uuid),
                 }
             else:
                 message = f'DftEnthalpyWorkChain<{node.pk}> failed ({node.exit_status}: {node.exit_message})'
@@ -910,8 +937,14 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             if stage == 'lam_phonons':
                 record['reused'] = len(self.ctx.phonon_reused)
                 record['jobs'] = self.ctx.phonon_jobs
+                # the model time of the phonons of these candidates, in this run or the one whose results it reused
+                record['compute_s'] = sum(
+                    (self.ctx.records[key].get('lam_phonons') or {}).get('wall_s') or 0.0 for key in entering
+                )
             if stage == 'dft_hull':
                 record['dft_structures'] = len(self.ctx.dft_keys)
+                # the time of the DFT enthalpies of these structures, in this run or in the one that made them
+                record['compute_s'] = sum(result.get('wall_s') or 0.0 for result in self.ctx.dft_results.values())
                 record['dft_errors'] = {self.ctx.formulas[key]: message for key, message in self.ctx.dft_errors.items()}
             stages.append(record)
             entering = leaving
