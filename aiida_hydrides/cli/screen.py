@@ -116,6 +116,8 @@ def screen(
         overrides['candidates'] = candidates
     if max_dft:
         overrides['dft'] = {'max_concurrent': max_dft}
+    if search_missing:
+        overrides['search_missing'] = True
 
     load_profile()
     from aiida_hydrides.cli.utils import calculation_options
@@ -175,10 +177,6 @@ def screen(
         )
     except ValueError as exc:
         fail(str(exc))
-    if search_missing:
-        from aiida import orm
-
-        builder.search_missing = orm.Bool(True)
     if survivors_group:
         from aiida import orm
 

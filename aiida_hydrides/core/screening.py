@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 
 from .descriptors import DEFAULT_H_THRESHOLD, DEFAULT_SYMPREC
 from .errors import HydridesInputError
-from .settings import field_defaults, field_names, split_parameters
+from .settings import split_parameters
 
 __all__ = (
     'STAGES',
@@ -114,16 +114,6 @@ def thresholds_from_parameters(parameters: Mapping | None) -> ScreenThresholds:
     the accepted ones."""
     fields, _ = split_parameters(ScreenThresholds, parameters)
     return ScreenThresholds(**fields).validated()
-
-
-def threshold_names() -> tuple[str, ...]:
-    """The accepted threshold names."""
-    return field_names(ScreenThresholds)
-
-
-def threshold_defaults() -> dict:
-    """The default thresholds by name."""
-    return field_defaults(ScreenThresholds)
 
 
 def stage_passes(stage: str, value, thresholds: ScreenThresholds) -> bool:

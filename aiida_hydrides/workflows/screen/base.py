@@ -45,6 +45,7 @@ from aiida_hydrides.calculations.functions.screen import (
     compare_phase_diagrams,
     symmetrize_structure,
 )
+from aiida_hydrides.core.screening import CHEAP_STAGES
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA
 from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags, symmetry_tags, tag_node
 from aiida_hydrides.workflows.common import validate_positive_int, validate_pressure
@@ -369,6 +370,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         self.ctx.records = {}
         self.ctx.search_missing = False
         self.ctx.missing = []
+        self.ctx.dft_missing_elements = []
         try:
             screen = self._load_group()
         except ScreenInputError as error:
@@ -468,7 +470,6 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         screen = self._load_group()
         self.ctx.pressure = screen.pressure
         self.ctx.system = screen.system
-        self.ctx.group_uuid = screen.uuid
         self.ctx.candidates = screen.candidates
         self.ctx.n_structures = len(screen.structures)
         self.ctx.uuids = {key: node.uuid for key, node in screen.structures.items()}
@@ -508,6 +509,8 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             f'{len(screen.structures)} LAM structures of {screen.system}-H at {screen.pressure:g} GPa, '
             f'{len(screen.candidates)} candidates; on the LAM hull: {stable}'
         )
+        if screen.ignored:
+            self.report(f'{screen.ignored} structures of the group are not LAM minima with an enthalpy: left out')
 
     # -- stages 2 and 3: symmetry and atomic hydrogen --------------------------------------------------------------
     def cheap_stages(self):
@@ -537,7 +540,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         parameters = self._phonon_parameters()
         for key in self.ctx.candidates:
             records = self.ctx.records[key]
-            if not all(records[stage]['passed'] for stage in ('lam_hull', 'symmetry', 'atomic_h')):
+            if not all(records[stage]['passed'] for stage in CHEAP_STAGES):
                 continue
             previous = self.ctx.previous.get(key, {}).get('lam_phonons') or {}
             if (
@@ -969,7 +972,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         self._tag_candidates(final=True)
         counts = ' -> '.join(str(stage['entering']) for stage in stages) + f' -> {len(survivors)}'
         self.report(f'funnel {counts}; survivors in group {label!r}')
-        if getattr(self.ctx, 'dft_missing_elements', None):
+        if self.ctx.dft_missing_elements:
             return self.exit_codes.ERROR_DFT_REFERENCES_FAILED.format(elements=', '.join(self.ctx.dft_missing_elements))
         return None
 

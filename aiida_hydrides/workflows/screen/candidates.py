@@ -75,6 +75,7 @@ def load_screen_group(label: str, pressure: float | None = None, candidates: str
     from aiida.common.exceptions import NotExistent
 
     from aiida_hydrides.core.compositions import HYDROGEN
+    from aiida_hydrides.core.screening import missing_elements
 
     if candidates not in CANDIDATE_KINDS:
         raise ScreenInputError(
@@ -138,8 +139,7 @@ def load_screen_group(label: str, pressure: float | None = None, candidates: str
             f'(its {len(structures)} LAM structures are {", ".join(sorted({n.get_formula() for n in structures.values()}))})',
         )
 
-    elemental = {symbols[0] for symbols in map(_elements, structures.values()) if len(symbols) == 1}
-    missing = [symbol for symbol in elements if symbol not in elemental]
+    missing = missing_elements(elements, [node.get_formula() for node in structures.values()])
     if missing:
         raise ScreenInputError(
             'ERROR_MISSING_REFERENCES',
