@@ -1,10 +1,11 @@
 """Structure search of CaH6 and YH6 (system Ca-Y) at 200 GPa with the seed DeePMD model: ``hydrides.search.system``.
 
 A tiny budget (12 relaxations per composition, cells of 2 formula units, 14 atoms at most) in one ``hydrides-lam``
-job; about 40 s on 2 cores. The distinct minima become ``StructureData`` nodes tagged with ``extras.hydrides``
-in the group printed below; running the script again skips the compositions that group records as finished (for
-the same model), so it finishes in about 5 s and prints the stored results. The ``hydrides-lam`` code on
-``localhost`` is created when missing.
+job; about 40 s on 2 cores. Every relaxed structure stays in the job's arrays; the minima that can pass the LAM hull
+become ``StructureData`` nodes tagged with ``extras.hydrides`` in the group printed below (the others are listed and
+promoted by ``aiida-hydrides minima GROUP``); running the script again skips the compositions that group records as
+finished (for the same model), so it finishes in about 5 s and prints the stored results. The ``hydrides-lam`` code
+on ``localhost`` is created when missing.
 
     verdi run examples/run_search_system.py
 """
@@ -41,7 +42,8 @@ if 'summary' not in results:
 summary = results['summary'].get_dict()
 print(
     f'SystemSearchWorkChain<{node.pk}> finished [{node.exit_status}]: {summary["n_searched"]} searched, '
-    f'{summary["n_skipped"]} skipped, {summary["n_minima"]} minima in group {GROUP!r}'
+    f'{summary["n_skipped"]} skipped, {summary["n_minima"]} minima, {summary["n_promoted"]} of them in group '
+    f'{GROUP!r}'
 )
 for formula, entry in summary['compositions'].items():
     best = entry.get('best_enthalpy_per_atom')

@@ -92,7 +92,10 @@ def test_search_system_example(aiida_profile, aiida_localhost):
     from aiida import orm
 
     output = verdi_run(aiida_profile, 'run_search_system.py')
-    match = re.search(r'SystemSearchWorkChain<(\d+)> finished \[0\]: 2 searched, 0 skipped, (\d+) minima', output)
+    match = re.search(
+        r'SystemSearchWorkChain<(\d+)> finished \[0\]: 2 searched, 0 skipped, \d+ minima, (\d+) of them in group',
+        output,
+    )
     assert match, output
     node = orm.load_node(int(match.group(1)))
     assert node.is_finished_ok and node.process_type == 'aiida.workflows:hydrides.search.system'

@@ -60,6 +60,9 @@ class LamWorkerCalculation(CalcJob):
     _ERROR_FILE = 'lam_error.json'
     #: the files the worker writes (retrieved with the error file)
     _RETRIEVE_FILES: tuple[str, ...] = ()
+    #: files the worker writes that the parser reads and turns into outputs, retrieved into a temporary folder only
+    #: (not stored twice: the outputs hold their content)
+    _RETRIEVE_TEMPORARY_FILES: tuple[str, ...] = ()
     #: where the worker's standard output goes (``None``: the scheduler's file)
     _STDOUT_FILE: str | None = None
     #: parameters written even when ``None`` (``None`` means something other than the worker's default)
@@ -142,4 +145,5 @@ class LamWorkerCalculation(CalcJob):
             self._ERROR_FILE,
             *([self._STDOUT_FILE] if self._STDOUT_FILE else []),
         ]
+        calcinfo.retrieve_temporary_list = list(self._RETRIEVE_TEMPORARY_FILES)
         return calcinfo

@@ -68,7 +68,8 @@ class SearchCalculation(LamWorkerCalculation):
     _OUTPUT_FILE = 'samples.npz'
     _MINIMA_FILE = 'minima.npz'
     _SUMMARY_FILE = 'search.json'
-    _RETRIEVE_FILES = (_OUTPUT_FILE, _MINIMA_FILE, _SUMMARY_FILE)
+    #: the worker's results become the three outputs: retrieved for the parser only, not stored twice
+    _RETRIEVE_TEMPORARY_FILES = (_OUTPUT_FILE, _MINIMA_FILE, _SUMMARY_FILE)
     _STDOUT_FILE = 'search.log'
     _KEEP_NONE = ('seed',)
 
@@ -98,10 +99,10 @@ class SearchCalculation(LamWorkerCalculation):
         spec.output(
             'samples',
             valid_type=orm.ArrayData,
-            help='Every relaxed structure of every composition, packed (numbers, positions, cells, offsets, '
-            'initial_positions, initial_cells), with per-structure arrays composition_index, formula, '
-            'local_index, enthalpy_per_atom (eV), energy (eV), volume (Å³), flag, generation, origin, '
-            'n_steps, natoms and duplicate_of (index of the structure it repeats, -1 if none).',
+            help='Every relaxed structure of every composition, packed (numbers, positions and cells in single '
+            'precision, offsets), with per-structure arrays composition_index, formula, local_index, '
+            'enthalpy_per_atom (eV), energy (eV), volume (Å³), flag, generation, origin, n_steps, natoms and '
+            'duplicate_of (index of the structure it repeats, -1 if none); see parsers.search.compact_arrays.',
         )
         spec.output(
             'minima',
@@ -114,8 +115,9 @@ class SearchCalculation(LamWorkerCalculation):
             'summary',
             valid_type=orm.Dict,
             help='Per composition: status (finished, failed, or interrupted / not_started when the worker '
-            'stopped early), best enthalpy and space group, relaxations, counts, minima, timing; plus the '
-            'settings, the model (name, md5, type map), stopped and unfinished.',
+            'stopped early), best enthalpy and space group, relaxations, counts, number of minima (the minima '
+            'themselves are in `minima`), timing; plus the settings, the model (name, md5, type map), stopped and '
+            'unfinished.',
         )
         spec.default_output_node = 'summary'
 

@@ -17,6 +17,7 @@ COMMANDS = {
     'epc': 'aiida_hydrides.cli.epc:epc',
     'relax': 'aiida_hydrides.cli.relax:relax',
     'search': 'aiida_hydrides.cli.search:search',
+    'minima': 'aiida_hydrides.cli.minima:minima',
     'phonons': 'aiida_hydrides.cli.phonons:phonons',
     'screen': 'aiida_hydrides.cli.screen:screen',
     'label': 'aiida_hydrides.cli.label:label',

@@ -257,7 +257,7 @@ def _show_search(pressure: float, computer='localhost'):
         click.echo(
             f'  {formula:<6} {entry.get("status", "-"):<9} best {entry.get("best_space_group_symbol") or "-"} '
             f'H = {entry.get("best_enthalpy_per_atom") or float("nan"):.4f} eV/atom, '
-            f'{count(entry.get("n_minima") or 0, "minimum")}'
+            f'{count(entry.get("n_minima") or 0, "minimum")}, {entry.get("n_promoted") or 0} of them in the group'
         )
     qb = orm.QueryBuilder().append(orm.Group, filters={'label': DEMO_SEARCH_GROUP}, tag='group')
     qb.append(

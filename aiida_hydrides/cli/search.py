@@ -1,6 +1,7 @@
 """``aiida-hydrides search``: structure search of an A-B-H system at one pressure (``SystemSearchWorkChain``), run in
 this process or on the daemon (``--daemon``), with provenance; the minima go to a group."""
 
+import math
 import pathlib
 
 import click
@@ -56,6 +57,16 @@ from .utils import bad_option, echo_json, fail, lam_code, load_code, load_comput
     help="Keep minima within this many meV/atom of each composition's best (default 100).",
 )
 @click.option(
+    '--promote-ehull',
+    'promote_ehull_mev',
+    type=float,
+    default=None,
+    help='Minima that become StructureData in the group: the LAM hull vertices and the hydride minima whose E_hull '
+    "among all the minima of the group is at most this many meV/atom (default: the screening's LAM-hull threshold, "
+    '50); negative: every minimum. The others stay in the arrays of the jobs (`aiida-hydrides minima` lists and '
+    'promotes them).',
+)
+@click.option(
     '--per-job', 'per_job', type=click.IntRange(min=1), default=None, help='Compositions per SearchCalculation.'
 )
 @click.option(
@@ -93,6 +104,7 @@ def search(
     max_steps,
     seed,
     window_mev,
+    promote_ehull_mev,
     per_job,
     max_jobs,
     group_label,
@@ -106,9 +118,12 @@ def search(
     """Search the crystal structures of the compositions of SYSTEM (e.g. Ca-Y) at a target pressure.
 
     Each composition gets its own search (random symmetric cells and learned offspring relaxed with the DeePMD model);
-    the distinct minima within --window of its best become StructureData nodes in a group, tagged with the extra
-    `hydrides` (method lam, formula, pressure_gpa, enthalpy_lam_ev, space group, ...). Running the command again for
-    the same group skips the compositions already finished and never adds a minimum twice. Prints one line per finished
+    every relaxed structure and the distinct minima within --window of its best stay in the array outputs of the
+    jobs. Then the minima that can pass the LAM hull (its vertices, and the hydrides whose E_hull among all the
+    minima of the group is within --promote-ehull) become StructureData nodes in a group, tagged with the extra `hydrides` (method lam, formula,
+    pressure_gpa, enthalpy_lam_ev, space group, ...); `aiida-hydrides minima GROUP` lists the others and promotes
+    them on request. Running the command again for the same group skips the compositions already finished and
+    never adds a minimum twice. Prints one line per finished
     job and a summary table; with --daemon the work chain is submitted and the command returns at once with its PK.
 
     The inputs (system, compositions, atom budget, model, pseudopotential family) are checked before anything is
@@ -143,6 +158,10 @@ def search(
     overrides = {'parameters': parameters, 'max_concurrent_jobs': max_jobs}
     if window_mev is not None:
         overrides['window_mev'] = window_mev
+    if promote_ehull_mev is not None:
+        if not math.isfinite(promote_ehull_mev):
+            bad_option('promote_ehull_mev', f'must be a number of meV/atom, got {promote_ehull_mev}')
+        overrides['promote_ehull_mev'] = promote_ehull_mev
     if per_job is not None:
         overrides['compositions_per_job'] = per_job
     try:
@@ -266,10 +285,12 @@ def check_family_elements(family, elements):
 
 
 def _echo_table(data):
+    threshold = data.get('promote_ehull_mev')
+    rule = 'all' if threshold is None else f'E_hull <= {threshold:g} meV/atom'
     click.echo(
         f'\nSearch of {data["system"]} at {data["pressure_gpa"]:g} GPa: {data["n_searched"]} searched, '
-        f'{data["n_skipped"]} skipped, {data["n_failed"]} failed; {count(data["n_minima"], "minimum")} in group '
-        f"'{data['group']}'"
+        f'{data["n_skipped"]} skipped, {data["n_failed"]} failed; {count(data["n_minima"], "minimum")}, '
+        f"{data.get('n_promoted', 0)} of them ({rule}) as StructureData in group '{data['group']}'"
     )
     if data.get('excluded'):
         click.echo(
@@ -277,7 +298,7 @@ def _echo_table(data):
         )
     click.echo(
         f'{"composition":<14} {"status":<9} {"best H (eV/atom)":>17} {"space group":<14} {"natoms":>6} '
-        f'{"relax":>6} {"minima":>6}'
+        f'{"relax":>6} {"minima":>6} {"in group":>8}'
     )
     for formula, entry in data['compositions'].items():
         best = entry.get('best_enthalpy_per_atom')
@@ -287,5 +308,5 @@ def _echo_table(data):
         click.echo(
             f'{formula:<14} {entry.get("status", "-"):<9} {"-" if best is None else f"{best:.5f}":>17} '
             f'{group:<14} {entry.get("best_natoms") or "-":>6} {entry.get("n_relaxations") or 0:>6} '
-            f'{entry.get("n_minima") or 0:>6}'
+            f'{entry.get("n_minima") or 0:>6} {entry.get("n_promoted") or 0:>8}'
         )

@@ -16,7 +16,7 @@ from .compositions import Composition, parse_formula
 from .elements import validate_symbol
 from .errors import HydridesInputError, MissingReferenceError
 
-__all__ = ('HullEntry', 'DecompositionPart', 'HullPoint', 'ConvexHull', 'build_hull')
+__all__ = ('HullEntry', 'DecompositionPart', 'HullPoint', 'ConvexHull', 'build_hull', 'HullBound', 'e_hull_bounds')
 
 #: Values of E_hull closer to zero than this (eV/atom) are reported as exactly zero.
 _ZERO = 1e-9
@@ -228,3 +228,56 @@ class ConvexHull:
 def build_hull(entries: Iterable, elements: Iterable[str] | None = None, pressure: float | None = None) -> ConvexHull:
     """Build the :class:`ConvexHull` of ``entries``; see :class:`ConvexHull`."""
     return ConvexHull(entries, elements=elements, pressure=pressure)
+
+
+@dataclasses.dataclass(frozen=True)
+class HullBound:
+    """E_hull of an entry among a set of entries, or a lower bound of it: ``e_hull`` in eV/atom, ``exact`` False when
+    an element of the entry has no elemental entry (then ``e_hull`` is its enthalpy above the lowest entry of the same
+    reduced composition, which the hull can only exceed)."""
+
+    e_hull: float
+    exact: bool
+
+
+def e_hull_bounds(entries: Iterable) -> list[HullBound]:
+    """E_hull of every entry against all of them where the hull can place it, a lower bound where it cannot.
+
+    An entry whose elements all have an elemental entry gets its exact E_hull: the hull at a composition involves only
+    the phases made of its own elements, so the hull over the entries of the referenced elements gives the same value
+    as the hull of a complete set. An entry with an element lacking a reference gets its enthalpy above the lowest
+    entry of its reduced composition, which is the E_hull it would have if that lowest entry were on the hull.
+
+    Either value can only grow when entries are added (the hull only goes down), so an entry whose bound exceeds a
+    threshold never comes within it, however many compositions are added later: the promotion of search minima
+    (:mod:`aiida_hydrides.workflows.search.minima`) relies on that. ``entries`` as for :class:`ConvexHull`; the
+    result follows their order.
+    """
+    entries = [HullEntry.coerce(entry) for entry in entries]
+    if not entries:
+        return []
+    references = {entry.composition.elements[0] for entry in entries if len(entry.composition.elements) == 1}
+    lowest: dict[str, float] = {}
+    for entry in entries:
+        key = entry.composition.reduced_formula
+        lowest[key] = min(lowest.get(key, math.inf), entry.enthalpy_per_atom)
+    placed = [entry for entry in entries if set(entry.composition.elements) <= references]
+    hull_enthalpy: dict[str, float] = {}
+    if placed:
+        # the lowest entry of each composition makes the same hull as all of them, with far fewer points
+        best = {}
+        for entry in placed:
+            key = entry.composition.reduced_formula
+            if key not in best or entry.enthalpy_per_atom < best[key].enthalpy_per_atom:
+                best[key] = entry
+        hull = ConvexHull(best.values())
+        hull_enthalpy = {key: hull.hull_enthalpy(entry.composition) for key, entry in best.items()}
+    bounds = []
+    for entry in entries:
+        key = entry.composition.reduced_formula
+        if key in hull_enthalpy:
+            value = entry.enthalpy_per_atom - hull_enthalpy[key]
+            bounds.append(HullBound(0.0 if abs(value) < _ZERO else max(value, 0.0), True))
+        else:
+            bounds.append(HullBound(max(entry.enthalpy_per_atom - lowest[key], 0.0), False))
+    return bounds

@@ -43,6 +43,7 @@ __all__ = (
     'stage_record',
     'first_failed_stage',
     'missing_elements',
+    'is_hydride',
     'compare_methods',
 )
 
@@ -170,6 +171,15 @@ def first_failed_stage(records: Mapping[str, Mapping]) -> str | None:
         if record is not None and not record.get('passed'):
             return stage
     return None
+
+
+def is_hydride(elements: Iterable[str]) -> bool:
+    """Whether a structure made of ``elements`` can be a candidate of the cascade: hydrogen and at least one other
+    element. Elements and alloys without hydrogen enter the LAM hull as its references only, through its vertices."""
+    from .compositions import HYDROGEN
+
+    elements = set(elements)
+    return HYDROGEN in elements and len(elements) >= 2
 
 
 def missing_elements(elements: Iterable[str], formulas: Iterable[str]) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = (
     'array_to_structures',
     'array_to_structure_data',
     'batch_arrays',
+    'structures_at',
     'arrays_to_arraydata',
 )
 
@@ -61,6 +62,31 @@ def array_to_structures(node: orm.ArrayData) -> list:
     return unpack_structures({key: arrays[key] for key in (*BATCH_KEYS, 'pbc') if key in arrays})
 
 
+def structures_at(arrays: Mapping[str, np.ndarray], indices: Iterable[int]) -> list:
+    """The structures ``indices`` of batch ``arrays`` (a dict, e.g. :func:`batch_arrays`) as ``ase.Atoms``, without
+    unpacking the others; positions stored in single precision come back in double."""
+    from ase import Atoms
+
+    offsets = np.asarray(arrays['offsets'])
+    count = offsets.size - 1
+    result = []
+    for index in indices:
+        index = int(index)
+        if not 0 <= index < count:
+            raise IndexError(f'structure {index} of a batch of {count}')
+        start, stop = int(offsets[index]), int(offsets[index + 1])
+        pbc = np.asarray(arrays['pbc'])[index] if 'pbc' in arrays else True
+        result.append(
+            Atoms(
+                numbers=np.asarray(arrays['numbers'][start:stop], dtype=int),
+                positions=np.asarray(arrays['positions'][start:stop], dtype=float),
+                cell=np.asarray(arrays['cells'][index], dtype=float),
+                pbc=pbc,
+            )
+        )
+    return result
+
+
 def array_to_structure_data(node: orm.ArrayData, index: int) -> orm.StructureData:
     """Structure ``index`` of a batch node as an unstored ``StructureData``."""
-    return orm.StructureData(ase=array_to_structures(node)[index])
+    return orm.StructureData(ase=structures_at(batch_arrays(node), [index])[0])

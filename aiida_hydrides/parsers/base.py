@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import pathlib
 
 import numpy as np
 from aiida.parsers import Parser
@@ -59,7 +60,10 @@ class LamWorkerParser(Parser):
 
     def parse(self, **kwargs):
         calc = self.node.process_class
+        self._temporary = kwargs.get('retrieved_temporary_folder')
         names = set(self.retrieved.base.repository.list_object_names())
+        if self._temporary is not None:
+            names |= {path.name for path in pathlib.Path(self._temporary).iterdir() if path.is_file()}
         error = self.read_error(calc._ERROR_FILE, names)
         if error is not None and not error.get('partial'):
             return self.error_exit_code(error)
@@ -90,7 +94,7 @@ class LamWorkerParser(Parser):
         if filename not in names:
             return None
         try:
-            report = json.loads(self.retrieved.base.repository.get_object_content(filename))
+            report = json.loads(self.read_bytes(filename))
         except ValueError as exc:
             return {'error': 'input', 'message': f'unreadable error file {filename}: {exc}'}
         return report if isinstance(report, dict) else {'error': 'input', 'message': str(report)}
@@ -110,18 +114,28 @@ class LamWorkerParser(Parser):
                 return self.exit_codes[label]
         return None
 
+    def read_bytes(self, name: str) -> bytes:
+        """The content of a retrieved file: from the temporary folder (``_RETRIEVE_TEMPORARY_FILES`` of the CalcJob)
+        when it is there, otherwise from the ``retrieved`` node."""
+        temporary = getattr(self, '_temporary', None)
+        if temporary is not None and (pathlib.Path(temporary) / name).is_file():
+            return (pathlib.Path(temporary) / name).read_bytes()
+        return self.retrieved.base.repository.get_object_content(name, mode='rb')
+
     def load_file(self, name: str):
         """A retrieved JSON file."""
-        return json.loads(self.retrieved.base.repository.get_object_content(name))
+        return json.loads(self.read_bytes(name))
 
     def load_npz(self, name: str) -> dict:
         """The arrays of a retrieved ``.npz`` file."""
-        content = self.retrieved.base.repository.get_object_content(name, mode='rb')
+        content = self.read_bytes(name)
         with np.load(io.BytesIO(content), allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 
     @staticmethod
     def flag_counts(flags) -> dict:
         """Counts of the relaxation outcomes."""
+        from ..core.lam.relax import FLAGS
+
         flags = [str(flag) for flag in flags]
-        return {flag: flags.count(flag) for flag in ('converged', 'max_steps', 'exploded', 'collapsed')}
+        return {flag: flags.count(flag) for flag in FLAGS}

@@ -82,7 +82,15 @@ def test_search_round_trip(aiida_profile, lam_code, model_node):
     assert np.bincount(index).tolist() == [6, 6]
     assert samples.get_array('formula').tolist() == ['CaH6'] * 6 + ['YH6'] * 6
     assert samples.get_array('offsets')[-1] == len(samples.get_array('numbers'))
-    assert samples.get_array('initial_positions').shape == samples.get_array('positions').shape
+    # stored compactly: no initial structures, positions in single precision, small integers; the minima in double
+    assert 'initial_positions' not in samples.get_arraynames() and 'initial_cells' not in samples.get_arraynames()
+    assert samples.get_array('positions').dtype == np.float32 and samples.get_array('numbers').dtype == np.uint8
+    assert samples.get_array('cells').dtype == np.float32
+    assert samples.get_array('duplicate_of').dtype == np.int32 and samples.get_array('offsets').dtype == np.int64
+    assert minima.get_array('positions').dtype == np.float64
+    # the worker's files are read from a temporary folder, not stored a second time beside the arrays
+    kept = node.outputs.retrieved.base.repository.list_object_names()
+    assert not {'samples.npz', 'minima.npz', 'search.json'} & set(kept), kept
     for key in ('enthalpy_per_atom', 'flag', 'generation', 'origin', 'duplicate_of', 'local_index', 'n_steps'):
         assert len(samples.get_array(key)) == 12, key
     duplicates = samples.get_array('duplicate_of')
@@ -113,6 +121,7 @@ def test_search_round_trip(aiida_profile, lam_code, model_node):
         assert entry['best_space_group_symbol'] == mins['space_group_symbol'][rows[0]]
         assert entry['n_minima'] == len(rows)
     assert summary['n_structures'] == 12
+    assert not any('minima' in entry for entry in summary['compositions'])  # they are in the minima output
     assert summary['model'] == 'tiny_se_e2_a.pth' and len(summary['model_md5']) == 32
     assert summary['settings']['budget'] == 6 and summary['window_mev'] == 100.0
     # the worker's time limit: the job's walltime less the margin

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from aiida_hydrides.core.errors import HydridesInputError, MissingReferenceError, UnknownElementError
-from aiida_hydrides.core.hull import ConvexHull, HullEntry, build_hull
+from aiida_hydrides.core.hull import ConvexHull, HullEntry, build_hull, e_hull_bounds
 
 
 def by_formula(hull):
@@ -124,3 +124,22 @@ def test_entries_outside_the_elements():
     hull = build_hull([('Ca', 0.0), ('H', 0.0)])
     with pytest.raises(HydridesInputError, match='outside the hull'):
         hull.check('YH3', -1.0)
+
+
+def test_e_hull_bounds_exact_where_referenced_and_monotonic():
+    """E_hull of every entry among all (the hull of the lowest entry per composition), exact where every element has
+    a reference, otherwise the enthalpy above the lowest entry of its composition; a bound never falls when entries
+    are added."""
+    entries = [('Ca', 0.0), ('H', 0.0), ('CaH6', -0.3), ('CaH6', -0.25), ('CaH2', -0.1), ('YH6', -0.5), ('YH6', -0.45)]
+    bounds = e_hull_bounds(entries)
+    assert [bound.exact for bound in bounds] == [True] * 5 + [False] * 2
+    # CaH2 at x_H = 2/3 against Ca - CaH6 (x_H = 6/7): hull -0.3 * (2/3) / (6/7) = -0.2333
+    assert [round(bound.e_hull, 6) for bound in bounds] == [0.0, 0.0, 0.0, 0.05, 0.133333, 0.0, 0.05]
+    full = ConvexHull([*entries, ('Y', 0.0)])
+    assert [round(point.e_hull, 6) for point in full.points][:5] == [0.0, 0.0, 0.0, 0.05, 0.133333]
+    # with the Y reference (and a low ternary) every value is exact, and none is lower than before
+    more = e_hull_bounds([*entries, ('Y', 0.0), ('CaYH12', -0.45)])
+    assert all(bound.exact for bound in more)
+    assert all(after.e_hull >= before.e_hull - 1e-12 for before, after in zip(bounds, more, strict=False))
+    assert [round(bound.e_hull, 6) for bound in more[5:]] == [0.0, 0.05, 0.0, 0.0]
+    assert e_hull_bounds([]) == []

@@ -1,5 +1,5 @@
-"""Calcfunctions of the system search: the minima of a search job as ``StructureData`` (``hydrides.search.minima``)
-and the summary of a system search (``hydrides.search.summary``)."""
+"""Calcfunctions of the system search: chosen structures of search jobs as ``StructureData``
+(``hydrides.search.minima``) and the summary of a system search (``hydrides.search.summary``)."""
 
 from aiida import orm
 from aiida.engine import calcfunction
@@ -8,23 +8,38 @@ __all__ = ('extract_minima', 'collect_search_summary')
 
 
 @calcfunction
-def extract_minima(minima):
-    """One ``StructureData`` per structure of a search job's ``minima`` output (``minimum_<k>``, in file order)."""
-    from aiida_hydrides.data.structure_batch import array_to_structures, batch_arrays
+def extract_minima(selection, **batches):
+    """``StructureData`` of chosen structures of search jobs: ``batches`` are array outputs of ``SearchCalculation``
+    jobs (their ``minima`` or ``samples``), each under a key of ``selection`` (a ``Dict``: key -> list of indices in
+    that array node); the structure at index ``k`` of ``batches[key]`` is returned as ``<key>_<k>``.
 
-    arrays = batch_arrays(minima)
+    The system search promotes the minima that can pass the LAM hull with it, and
+    :func:`aiida_hydrides.workflows.search.minima.promote` any other structure on request: in both cases the
+    provenance leads from each structure to the array node of its job.
+    """
+    from aiida_hydrides.data.structure_batch import structures_at
+
     results = {}
-    for k, atoms in enumerate(array_to_structures(minima)):
-        structure = orm.StructureData(ase=atoms)
-        formula = str(arrays['formula'][k])
-        symbol = str(arrays['space_group_symbol'][k])
-        structure.label = f'{formula} {symbol}'
-        structure.description = (
-            f'{formula} ({symbol}, {int(arrays["natoms"][k])} atoms): H = {float(arrays["enthalpy_per_atom"][k]):.6f} '
-            f'eV/atom, {float(arrays["relative_mev"][k]):.1f} meV/atom above the best of the search '
-            f'at {minima.base.attributes.get("pressure_gpa", None)} GPa'
-        )
-        results[f'minimum_{k}'] = structure
+    for key, indices in selection.get_dict().items():
+        node = batches[key]
+        arrays = {name: node.get_array(name) for name in node.get_arraynames()}
+        pressure = node.base.attributes.get('pressure_gpa', None)
+        indices = [int(index) for index in indices]
+        for index, atoms in zip(indices, structures_at(arrays, indices), strict=True):
+            structure = orm.StructureData(ase=atoms)
+            formula = str(arrays['formula'][index]) if 'formula' in arrays else atoms.get_chemical_formula()
+            symbol = str(arrays['space_group_symbol'][index]) if 'space_group_symbol' in arrays else None
+            structure.label = f'{formula} {symbol}' if symbol else formula
+            above = (
+                f', {float(arrays["relative_mev"][index]):.1f} meV/atom above the best of the search'
+                if ('relative_mev' in arrays)
+                else ''
+            )
+            structure.description = (
+                f'{formula} ({symbol + ", " if symbol else ""}{len(atoms)} atoms): H = '
+                f'{float(arrays["enthalpy_per_atom"][index]):.6f} eV/atom{above} at {pressure} GPa'
+            )
+            results[f'{key}_{index}'] = structure
     return results
 
 
@@ -34,11 +49,13 @@ def collect_search_summary(info, **summaries):
     taken from the ``summary`` outputs of the jobs (``summaries``, keyed ``job_<pk>``) that searched it.
 
     ``info`` holds ``system``, ``pressure_gpa``, ``group``, ``group_uuid``, ``model``, ``compositions`` (the formulas
-    of the search), ``skipped`` (found finished in the group), ``excluded``, ``failed_jobs`` and ``sources`` (formula
-    -> uuid of the job whose result counts, for the compositions recorded as finished).
+    of the search), ``skipped`` (found finished in the group), ``excluded``, ``failed_jobs``, ``window_mev``,
+    ``promote_ehull_mev``, ``promoted`` (formula -> minima of it in the group as ``StructureData``) and ``sources``
+    (formula -> uuid of the job whose result counts, for the compositions recorded as finished).
     """
     info = info.get_dict()
     sources = info.pop('sources', {})
+    promoted = info.pop('promoted', {})
     entries = {}
     for node in summaries.values():
         calc_uuid = node.creator.uuid if node.creator is not None else None
@@ -55,6 +72,7 @@ def collect_search_summary(info, **summaries):
                 'best_natoms': entry.get('best_natoms'),
                 'n_relaxations': entry.get('n_relaxations'),
                 'n_minima': entry.get('n_minima'),
+                'n_promoted': promoted.get(formula, 0),
                 'wall_s': entry.get('wall_s'),
                 'calc_uuid': calc_uuid,
             }
@@ -69,5 +87,6 @@ def collect_search_summary(info, **summaries):
         n_failed=statuses.count('failed'),
         n_missing=statuses.count('missing'),
         n_minima=sum(entry.get('n_minima') or 0 for entry in compositions.values()),
+        n_promoted=sum(entry.get('n_promoted') or 0 for entry in compositions.values()),
     )
     return orm.Dict(summary)

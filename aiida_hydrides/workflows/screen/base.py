@@ -511,6 +511,15 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         )
         if screen.ignored:
             self.report(f'{screen.ignored} structures of the group are not LAM minima with an enthalpy: left out')
+        # a search promotes to the group only the minima within its own threshold of the LAM hull
+        promotion = (orm.load_group(uuid=screen.uuid).base.extras.get(HYDRIDES_EXTRA, None) or {}).get('promotion')
+        limit = (promotion or {}).get('max_ehull_mev')
+        if limit is not None and thresholds.ehull_lam_max_mev > limit:
+            self.report(
+                f'the search put in the group only the minima within {limit:g} meV/atom of the LAM hull: those between '
+                f'{limit:g} and {thresholds.ehull_lam_max_mev:g} meV/atom are not screened; promote them first with '
+                f'`aiida-hydrides minima {screen.label} --max-ehull {thresholds.ehull_lam_max_mev:g} --promote`'
+            )
 
     # -- stages 2 and 3: symmetry and atomic hydrogen --------------------------------------------------------------
     def cheap_stages(self):

@@ -75,7 +75,7 @@ def load_screen_group(label: str, pressure: float | None = None, candidates: str
     from aiida.common.exceptions import NotExistent
 
     from aiida_hydrides.core.compositions import HYDROGEN
-    from aiida_hydrides.core.screening import missing_elements
+    from aiida_hydrides.core.screening import is_hydride, missing_elements
 
     if candidates not in CANDIDATE_KINDS:
         raise ScreenInputError(
@@ -127,7 +127,7 @@ def load_screen_group(label: str, pressure: float | None = None, candidates: str
     selected = []
     for key, node in structures.items():
         symbols = _elements(node)
-        if HYDROGEN not in symbols or len(symbols) < 2:
+        if not is_hydride(symbols):
             continue
         if candidates == 'ternaries' and len(symbols) < 3:
             continue

@@ -1,21 +1,33 @@
 """Structure search of a whole A-B-H system at one pressure: ``SearchCalculation`` jobs over its compositions (each
 batch in a :class:`~aiida_hydrides.workflows.search.base.SearchBaseWorkChain`, which restarts a job on what it did
-not finish), the distinct minima promoted to ``StructureData`` nodes in a group, restartable.
+not finish), then the minima that can pass the LAM hull promoted to ``StructureData`` nodes in a group, restartable.
 
 Compositions: the ``compositions`` input, or by default the elements A, B and H, the binary hydrides of A and of B
 (the reference phases of the convex hull, :func:`~aiida_hydrides.core.compositions.reference_compositions`; alloys
 with ``include_alloys``) and every distinct ternary A_mB_nH_x of the enumeration rules, leaving out those whose
 formula unit does not fit in ``max_atoms`` (listed in the summary as ``excluded``).
 
-Every distinct minimum of a finished job becomes a ``StructureData`` (made by the calcfunction :func:`extract_minima`
-from the job's ``minima`` output, so the provenance graph leads from each structure to its job), tagged with the
-``hydrides`` extra (:mod:`aiida_hydrides.extras`: method ``lam``, formula, system, pressure_gpa,
-enthalpy_lam_ev, e_above_best_mev, space group, natoms,
-model, calc_uuid, ...) and added to the group ``hydrides/search/<A-B>/<P>GPa``. The group's own ``hydrides`` extra
-records every finished composition with the uuid of its job and the model's md5: a work chain launched again for the
-same group skips them (for the same model), so an interrupted search resumes where it stopped. Within a batch, every
-job of its base work chain counts: a job stopped at its walltime keeps the compositions it finished, and the restart
-searches only the others.
+Every relaxed structure stays in the ``samples`` array node of its job and the distinct minima of each composition
+(within ``window_mev`` of its best) in its ``minima`` array node. When the jobs are done, the LAM convex hull is built
+over the minima of every composition the group records (this search's and earlier ones', same model), and its
+vertices and the hydride minima whose E_hull is at most ``promote_ehull_mev`` (by default the screening's LAM-hull
+threshold, :attr:`~aiida_hydrides.core.screening.ScreenThresholds.ehull_lam_max_mev`; negative: every minimum) become
+``StructureData`` (made by the calcfunction
+:func:`~aiida_hydrides.calculations.functions.search.extract_minima` from the job's ``minima`` output, so the provenance
+graph leads from each structure to its job), tagged with the ``hydrides`` extra (:mod:`aiida_hydrides.extras`: method
+``lam``, formula, system, pressure_gpa, enthalpy_lam_ev, e_above_best_mev, space group, natoms, model, calc_uuid,
+...) and added to the group ``hydrides/search/<A-B>/<P>GPa``
+(:func:`~aiida_hydrides.workflows.search.minima.promote_group_minima`). The hull vertices and the elemental
+references are always among them, so the screening's LAM hull over the group is the hull over all the minima. The
+others stay in the arrays: :func:`~aiida_hydrides.workflows.search.minima.search_minima` and
+:func:`~aiida_hydrides.workflows.search.minima.sampled_structures` query them by composition and enthalpy,
+:func:`~aiida_hydrides.workflows.search.minima.promote` makes any of them a ``StructureData`` on request.
+
+The group's own ``hydrides`` extra records every finished composition with the uuid of its job and the model's md5:
+a work chain launched again for the same group skips them (for the same model), so an interrupted search resumes
+where it stopped, and its promotion step brings the group up to date (the minima of a composition always come from
+the one job its record names, and none twice). Within a batch, every job of its base work chain counts: a job stopped
+at its walltime keeps the compositions it finished, and the restart searches only the others.
 """
 
 from __future__ import annotations
@@ -25,25 +37,32 @@ import dataclasses
 from aiida import orm
 from aiida.engine import WorkChain, while_
 
-from aiida_hydrides.calculations.functions.search import collect_search_summary, extract_minima
+from aiida_hydrides.calculations.functions.search import collect_search_summary
 from aiida_hydrides.calculations.search import validate_search_parameters
 from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.screening import ScreenThresholds
 from aiida_hydrides.core.text import count
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA, parse_pressure
 from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
-from aiida_hydrides.workflows.common import validate_non_negative, validate_positive_int, validate_pressure
+from aiida_hydrides.workflows.common import validate_non_negative, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 from aiida_hydrides.workflows.search.base import SearchBaseWorkChain, load_model_node
+from aiida_hydrides.workflows.search.minima import promote_group_minima
 
 __all__ = (
     'SearchInputError',
     'SearchPlan',
     'SystemSearchWorkChain',
+    'DEFAULT_PROMOTE_EHULL_MEV',
     'check_model_elements',
     'default_compositions',
     'default_group_label',
     'plan_search',
 )
+
+
+#: minima promoted to StructureData by default: those within the screening's LAM-hull threshold (meV/atom)
+DEFAULT_PROMOTE_EHULL_MEV = ScreenThresholds().ehull_lam_max_mev
 
 
 def default_group_label(system: str, pressure: float) -> str:
@@ -191,25 +210,26 @@ def check_model_elements(plan: SearchPlan, type_map, model_name: str = 'the mode
         )
 
 
-def _group_minima(group, model_md5: str) -> dict:
-    """The search minima of ``group`` made with the model ``model_md5``: formula -> job uuid -> node PKs."""
-    query = orm.QueryBuilder().append(orm.Group, filters={'uuid': group.uuid}, tag='group')
-    query.append(
-        orm.StructureData,
-        with_group='group',
-        filters={'extras.hydrides.kind': 'search_minimum', 'extras.hydrides.model.md5': model_md5},
-        project=['id', 'extras.hydrides.formula', 'extras.hydrides.calc_uuid'],
-    )
-    found: dict = {}
-    for pk, formula, uuid in query.iterall():
-        found.setdefault(formula, {}).setdefault(uuid, []).append(pk)
-    return found
-
-
 def _validate_parameters(node, _):
     if node is None:
         return None
     return validate_search_parameters(node.get_dict())
+
+
+def _validate_count(value, _):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f'must be a whole number >= 1, got {value!r}'
+    return None
+
+
+def _validate_promote(node, _):
+    import math
+
+    if node is not None and not math.isfinite(node.value):
+        return f'must be a number of meV/atom (negative: promote every minimum), got {node.value}'
+    return None
 
 
 def _validate_compositions(node, _):
@@ -227,14 +247,17 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
     """Search the structures of every composition of an A-B-H system at one pressure with a DeePMD model.
 
     Jobs (``SearchCalculation``, ``compositions_per_job`` compositions each, at most ``max_concurrent_jobs`` at a
-    time, each batch in a ``SearchBaseWorkChain`` that restarts it on what it did not finish) run the searches; the
-    distinct minima within ``window_mev`` of each composition's best become ``StructureData`` nodes in the group
-    (``group_label``, default ``hydrides/search/<A-B>/<P>GPa``), tagged with the ``hydrides`` extra, so
-    ``QueryBuilder`` filters such as ``{'extras.hydrides.pressure_gpa': 200.0}`` find them. Compositions recorded as
-    finished in the group (same model) are skipped.
+    time, each batch in a ``SearchBaseWorkChain`` that restarts it on what it did not finish) run the searches and
+    keep every structure in their array outputs; then the minima whose E_hull among all the minima of the group is at
+    most ``promote_ehull_mev`` become ``StructureData`` nodes in the group (``group_label``, default
+    ``hydrides/search/<A-B>/<P>GPa``), tagged with the ``hydrides`` extra, so ``QueryBuilder`` filters such as
+    ``{'extras.hydrides.pressure_gpa': 200.0}`` find them; :mod:`aiida_hydrides.workflows.search.minima` queries and
+    promotes the others. Compositions recorded as finished in the group (same model) are skipped.
     """
 
     _protocol_name = 'search/system'
+    #: accepted as overrides although no protocol file sets them (``None`` or negative: promote every minimum)
+    _protocol_extra_keys = ('promote_ehull_mev',)
 
     @classmethod
     def define(cls, spec):
@@ -273,24 +296,38 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         )
         spec.input(
             'compositions_per_job',
-            valid_type=orm.Int,
-            default=lambda: orm.Int(10),
-            validator=validate_positive_int,
-            help='Compositions of one batch (one SearchBaseWorkChain).',
+            valid_type=int,
+            non_db=True,
+            default=10,
+            validator=_validate_count,
+            help='Compositions of one batch (one SearchBaseWorkChain). Scheduling only (a composition is searched '
+            'the same in any batch), so not stored as a node.',
         )
         spec.input(
             'max_concurrent_jobs',
-            valid_type=orm.Int,
-            default=lambda: orm.Int(4),
-            validator=validate_positive_int,
-            help='Most batches (SearchBaseWorkChains) running at a time.',
+            valid_type=int,
+            non_db=True,
+            default=4,
+            validator=_validate_count,
+            help='Most batches (SearchBaseWorkChains) running at a time. Scheduling only, not stored as a node.',
         )
         spec.input(
             'window_mev',
             valid_type=orm.Float,
             default=lambda: orm.Float(100.0),
             validator=validate_non_negative,
-            help='Minima kept per composition: distinct structures within this many meV/atom of its best.',
+            help='Minima kept per composition in the minima arrays: distinct structures within this many meV/atom '
+            'of its best.',
+        )
+        spec.input(
+            'promote_ehull_mev',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(DEFAULT_PROMOTE_EHULL_MEV),
+            validator=_validate_promote,
+            help='Minima promoted to StructureData in the group: the hydride minima whose E_hull among all the '
+            'minima of the group (a lower bound while an element lacks its elemental minimum) is at most this many '
+            "meV/atom, and the hull vertices; default the screening's LAM-hull threshold "
+            '(ScreenThresholds.ehull_lam_max_mev); negative: every minimum.',
         )
         spec.input(
             'group_label',
@@ -312,13 +349,15 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 cls.run_jobs,
                 cls.inspect_jobs,
             ),
+            cls.promote,
             cls.results,
         )
         spec.output(
             'summary',
             valid_type=orm.Dict,
             help='Per composition: status (finished, skipped, failed), best enthalpy per atom, space group, '
-            'relaxations, minima, job uuid; plus the group, the model and the excluded compositions.',
+            'relaxations, minima, minima promoted to the group, job uuid; plus the group, the model, the '
+            'promotion threshold and the excluded compositions.',
         )
         spec.default_output_node = 'summary'
 
@@ -361,7 +400,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         :param pressure: target pressure in GPa (a number or a string such as ``'200GPa'``).
         :param protocol: ``fast``, ``moderate`` (default) or ``precise`` (search budgets, see ``search.yaml``).
         :param overrides: dictionary overriding the protocol (``parameters`` holds the search settings, e.g.
-            ``{'parameters': {'budget': 50}, 'compositions_per_job': 5}``).
+            ``{'parameters': {'budget': 50}, 'compositions_per_job': 5}``; ``promote_ehull_mev`` the promotion
+            threshold, ``None`` to promote every minimum).
         :param options: ``metadata.options`` of every ``SearchCalculation``.
         :param compositions: the formulas to search (default: the whole system, see the module docstring).
         :param group_label: the group of the minima (default ``hydrides/search/<A-B>/<P>GPa``).
@@ -380,9 +420,12 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         builder.model = model
         builder.code = code
         builder.parameters = orm.Dict(parameters)
-        builder.compositions_per_job = orm.Int(inputs['compositions_per_job'])
-        builder.max_concurrent_jobs = orm.Int(inputs['max_concurrent_jobs'])
+        builder.compositions_per_job = int(inputs['compositions_per_job'])
+        builder.max_concurrent_jobs = int(inputs['max_concurrent_jobs'])
         builder.window_mev = orm.Float(inputs['window_mev'])
+        if 'promote_ehull_mev' in inputs:  # not in the protocol files: the port's default is the screening's
+            promote = inputs['promote_ehull_mev']
+            builder.promote_ehull_mev = orm.Float(-1.0 if promote is None else promote)
         builder.include_alloys = orm.Bool(inputs.get('include_alloys', False))
         if compositions is not None:
             builder.compositions = orm.List(list(compositions))
@@ -475,7 +518,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             else:
                 todo.append(formula)
         self.ctx.skipped = skipped
-        size = self.inputs.compositions_per_job.value
+        size = self.inputs.compositions_per_job
         self.ctx.batches = [todo[i : i + size] for i in range(0, len(todo), size)]
         self.ctx.next_batch = 0
         self.ctx.running = []
@@ -488,39 +531,36 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 f'{len(skipped)} of {len(self.ctx.compositions)} compositions are already finished in group '
                 f'{label!r} and are skipped: {", ".join(skipped[:10])}{" ..." if len(skipped) > 10 else ""}'
             )
-            self._restore_minima(group, {formula: finished[formula] for formula in skipped})
         self.report(
             f'{len(todo)} compositions to search in {len(self.ctx.batches)} job(s) of up to {size}; '
             f'minima go to group {label!r}'
         )
-
-    def _restore_minima(self, group, records):
-        """Add the minima of the finished compositions ``records`` (formula -> record) that the group lacks: a run
-        stopped between recording a job and adding its minima leaves them out."""
-        in_group = _group_minima(group, self.ctx.model_md5)
-        lacking = {}
-        for formula, record in records.items():
-            if (record.get('n_minima') or 0) > 0 and record['calc_uuid'] not in in_group.get(formula, {}):
-                lacking.setdefault(record['calc_uuid'], set()).add(formula)
-        for uuid, formulas in lacking.items():
-            calc = orm.load_node(uuid)
-            structures = self._promote_minima(calc, group, formulas)
-            self.report(
-                f'restored {count(len(structures), "minimum")} of {", ".join(sorted(formulas))} from '
-                f'SearchCalculation<{calc.pk}>, recorded finished by a run that stopped before adding them'
-            )
+        self.ctx.shared_inputs = {}
 
     def should_run(self):
         """Whether jobs remain to be launched."""
         return self.ctx.next_batch < len(self.ctx.batches)
 
+    def _shared_inputs(self) -> dict:
+        """The inputs that every batch gets, as stored nodes made once (not one copy per batch): the job parameters and
+        the restart settings of the base work chain (those of its protocol, ``search/base.yaml``)."""
+        if not self.ctx.shared_inputs:
+            restart = SearchBaseWorkChain.get_protocol_inputs()
+            nodes = {
+                'parameters': orm.Dict(self.ctx.parameters),
+                'max_iterations': orm.Int(restart['max_iterations']),
+                'clean_workdir': orm.Bool(restart['clean_workdir']),
+            }
+            self.ctx.shared_inputs = {name: node.store().uuid for name, node in nodes.items()}
+        return {name: orm.load_node(uuid) for name, uuid in self.ctx.shared_inputs.items()}
+
     def run_jobs(self):
         """Launch the next ``max_concurrent_jobs`` batches, each a SearchBaseWorkChain."""
         options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
         options.update(self.inputs.get('options', None) or {})
-        parameters = orm.Dict(self.ctx.parameters)
+        shared = self._shared_inputs()
         running = {}
-        for _ in range(self.inputs.max_concurrent_jobs.value):
+        for _ in range(self.inputs.max_concurrent_jobs):
             if not self.should_run():
                 break
             number = self.ctx.next_batch
@@ -530,8 +570,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             builder.search.code = self.inputs.code
             builder.search.model = self.inputs.model
             builder.search.compositions = orm.List(batch)
-            builder.search.parameters = parameters
+            builder.search.parameters = shared['parameters']
             builder.search.metadata.options = options
+            builder.max_iterations = shared['max_iterations']
+            builder.clean_workdir = shared['clean_workdir']
             builder.metadata.call_link_label = f'search_{number}'
             builder.metadata.label = f'search {self.ctx.system} {self.inputs.pressure.value:g} GPa: {", ".join(batch)}'
             node = self.submit(builder)
@@ -544,8 +586,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         return self.to_context(**running)
 
     def inspect_jobs(self):
-        """Promote the minima of every job of the finished batches to tagged StructureData in the group; record the
-        compositions each job finished."""
+        """Record in the group the compositions each job of the finished batches finished (their minima are promoted
+        once all jobs are done, :meth:`promote`)."""
         group = orm.load_group(uuid=self.ctx.group_uuid)
         for name in self.ctx.running:
             workchain = self.ctx[name]
@@ -564,20 +606,20 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             self.ctx.failed_compositions.extend(formula for formula, status in statuses.items() if status != 'finished')
 
     def _record_job(self, calc, group) -> dict:
-        """Promote the minima of the job ``calc`` and record its finished compositions in the group; return the
-        status of each composition it lists.
+        """Record the finished compositions of the job ``calc`` in the group; return the status of each composition
+        it lists.
 
-        Idempotent: a composition that the group already records as finished with the same model keeps the minima
-        of the job recorded for it, whichever job reports it again (this job processed a second time, by a resumed
-        or repaired run, or another job that searched it meanwhile); minima already in the group are never added
-        again. The minima of a composition in the group therefore always come from the one job its record names.
+        Idempotent: a composition that the group already records as finished with the same model keeps the job
+        recorded for it, whichever job reports it again (this job processed a second time, by a resumed or repaired
+        run, or another job that searched it meanwhile). The minima of a composition in the group are promoted from
+        the one job its record names (:meth:`promote`).
         """
-        self.ctx.job_pks.append(calc.pk)
+        if calc.pk not in self.ctx.job_pks:
+            self.ctx.job_pks.append(calc.pk)
         summary = calc.outputs.summary.get_dict()
         extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
         finished = dict(extras.get('finished', {}))
-        in_group = _group_minima(group, self.ctx.model_md5)
-        statuses, lines, claimed, promote = {}, [], set(), set()
+        statuses, lines = {}, []
         for entry in summary.get('compositions', []):
             formula, status = entry['formula'], entry.get('status')
             statuses[formula] = status
@@ -594,10 +636,6 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                     'whose minima are kept'
                 )
                 continue
-            if owner is None:
-                claimed.add(formula)
-            if calc.uuid not in in_group.get(formula, {}):
-                promote.add(formula)
             finished[formula] = {
                 'calc_uuid': calc.uuid,
                 'model_md5': self.ctx.model_md5,
@@ -616,67 +654,39 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                     f'{count(entry.get("n_minima") or 0, "minimum")})'
                 )
             )
-        # the record first: a search running beside this one (their steps interleave while the calcfunction below
-        # runs) then finds these compositions taken; a run stopped before the minima are added restores them (setup)
         extras['finished'] = finished
         group.base.extras.set(HYDRIDES_EXTRA, extras)
-        # minima left by a job whose record was never written (a run stopped in between) give way to this job's
-        stale = [
-            pk
-            for formula in claimed
-            for uuid, pks in in_group.get(formula, {}).items()
-            if uuid != calc.uuid
-            for pk in pks
-        ]
-        if stale:
-            group.remove_nodes([orm.load_node(pk) for pk in stale])
-        structures = self._promote_minima(calc, group, promote)
-        self.report(
-            f'SearchCalculation<{calc.pk}> finished: {count(len(structures), "minimum")} added to the group; '
-            + '; '.join(lines)
-        )
+        self.report(f'SearchCalculation<{calc.pk}> finished: ' + '; '.join(lines))
         return statuses
 
-    def _promote_minima(self, calc, group, formulas) -> list:
-        """The minima of ``formulas`` in the job ``calc`` as tagged StructureData, added to the group."""
-        minima = calc.outputs.minima
-        if not formulas or minima.base.attributes.get('n_structures', 0) == 0:
-            return []
-        arrays = {name: minima.get_array(name) for name in minima.get_arraynames()}
-        if not any(str(formula) in formulas for formula in arrays['formula']):
-            return []
-        results = extract_minima(minima, metadata={'call_link_label': f'minima_{calc.pk}'})
-        structures = []
-        for k in range(len(results)):
-            if str(arrays['formula'][k]) not in formulas:
-                continue
-            structure = results[f'minimum_{k}']
-            tag_node(
-                structure,
-                kind='search_minimum',
-                formula=str(arrays['formula'][k]),
-                cell_formula=structure.get_formula(mode='hill_compact'),
-                method='lam',
-                system=self.ctx.system,
-                pressure_gpa=float(self.inputs.pressure.value),
-                enthalpy_lam_ev=float(arrays['enthalpy_per_atom'][k]),
-                e_above_best_mev=float(arrays['relative_mev'][k]),
-                rank=int(arrays['rank'][k]),
-                space_group_number=int(arrays['space_group_number'][k]),
-                space_group_symbol=str(arrays['space_group_symbol'][k]),
-                natoms=int(arrays['natoms'][k]),
-                origin=str(arrays['origin'][k]),
-                generation=int(arrays['generation'][k]),
-                flag=str(arrays['flag'][k]),
-                duplicates=int(arrays['duplicates'][k]),
-                sample_index=int(arrays['sample_index'][k]),
-                model={'filename': self.ctx.model_info['filename'], 'md5': self.ctx.model_md5},
-                calc_uuid=calc.uuid,
-                workchain_uuid=self.node.uuid,
-            )
-            structures.append(structure)
-        group.add_nodes(structures)
-        return structures
+    def promote(self):
+        """Promote to StructureData in the group the minima (of every composition the group records with this model)
+        whose E_hull among them all is within ``promote_ehull_mev``; remove stale or repeated ones; record the
+        threshold in the group's extra (``promotion``)."""
+        group = orm.load_group(uuid=self.ctx.group_uuid)
+        threshold = self.inputs.promote_ehull_mev.value
+        result = promote_group_minima(
+            group,
+            self.ctx.model_md5,
+            None if threshold < 0 else threshold,
+            workchain_uuid=self.node.uuid,
+            metadata={'call_link_label': 'promote_minima'},
+        )
+        extras = dict(group.base.extras.get(HYDRIDES_EXTRA, None) or {})
+        extras['promotion'] = {'max_ehull_mev': result['max_ehull_mev'], 'model_md5': self.ctx.model_md5}
+        group.base.extras.set(HYDRIDES_EXTRA, extras)
+        self.ctx.promoted = result['per_formula']
+        rule = 'every minimum' if result['max_ehull_mev'] is None else f'E_hull <= {result["max_ehull_mev"]:g} meV/atom'
+        bounded = (
+            f'; {result["n_bounded"]} placed by a lower bound (an element lacks its elemental minimum)'
+            if result['n_bounded']
+            else ''
+        )
+        removed = f', {result["n_removed"]} stale or repeated removed' if result['n_removed'] else ''
+        self.report(
+            f'{result["n_promoted"]} of {count(result["n_minima"], "minimum")} of the group as StructureData '
+            f'({rule}): {result["n_added"]} added now{removed}{bounded}; the others stay in the arrays'
+        )
 
     def results(self):
         """Attach the summary (made by a calcfunction from the job summaries, including those of skipped
@@ -702,6 +712,10 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
                 'excluded': self.ctx.excluded,
                 'failed_jobs': self.ctx.failed_jobs,
                 'window_mev': self.inputs.window_mev.value,
+                'promote_ehull_mev': None
+                if self.inputs.promote_ehull_mev.value < 0
+                else self.inputs.promote_ehull_mev.value,
+                'promoted': self.ctx.promoted,
                 'sources': sources,
             }
         )
@@ -712,7 +726,8 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
         data = summary.get_dict()
         self.report(
             f'{data["n_searched"]} compositions searched, {data["n_skipped"]} skipped, {data["n_failed"]} '
-            f'failed; {count(data["n_minima"], "minimum")} in group {self.ctx.group_label!r}'
+            f'failed; {count(data["n_minima"], "minimum")}, {data["n_promoted"]} of them in group '
+            f'{self.ctx.group_label!r}'
         )
         if self.ctx.failed_jobs:
             return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pks=', '.join(map(str, self.ctx.failed_jobs)))

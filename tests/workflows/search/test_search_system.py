@@ -1,6 +1,8 @@
 """``SystemSearchWorkChain``: searches of a system's compositions in SearchCalculation jobs (run by
-SearchBaseWorkChains), minima promoted to tagged StructureData in a group, restart without redoing finished
-compositions (across work chains and across the jobs of one batch), checks before any job; and the CLI."""
+SearchBaseWorkChains), the minima that can pass the LAM hull promoted to tagged StructureData in a group (here without
+elemental references: by the lower bound of E_hull, their enthalpy above the best of their composition), restart
+without redoing finished compositions (across work chains and across the jobs of one batch), checks before any job;
+and the CLI. The promotion by the hull itself: ``test_search_promotion.py``."""
 
 import json
 import pathlib
@@ -100,7 +102,15 @@ def test_builder_from_protocol(aiida_profile, lam_code):
         group_label='my/group',
         options={'max_wallclock_seconds': 100},
     )
-    assert builder.parameters['budget'] == 7 and builder.compositions_per_job.value == 3
+    assert builder.parameters['budget'] == 7 and builder.compositions_per_job == 3
+    assert 'promote_ehull_mev' not in builder  # the port's default applies
+    spec = SystemSearchWorkChain.spec().inputs
+    assert spec['promote_ehull_mev'].default().value == 50.0  # the screening's LAM-hull threshold
+    for value, expected in ((100, 100.0), (None, -1.0)):  # None: every minimum
+        other = SystemSearchWorkChain.get_builder_from_protocol(
+            lam_code, 'Ca-Y', TINY_MODEL, overrides={'promote_ehull_mev': value}
+        )
+        assert other.promote_ehull_mev.value == expected
     assert builder.options == {'max_wallclock_seconds': 100}
     assert builder.compositions.get_list() == ['CaYH12'] and builder.group_label.value == 'my/group'
     with pytest.raises(ValueError, match='unknown protocol'):
@@ -116,8 +126,8 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
         model_node,
         ['CaH6', 'YH6'],
         group_label=label,
-        compositions_per_job=orm.Int(1),
-        max_concurrent_jobs=orm.Int(2),
+        compositions_per_job=1,
+        max_concurrent_jobs=2,
     )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
@@ -137,8 +147,14 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
 
     group = orm.load_group(label)
     minima = list(group.nodes)
-    assert len(minima) == summary['n_minima'] >= 2
+    # no elemental reference: the minima within 50 meV/atom of the best of their composition (E_hull >= that)
+    assert len(minima) == summary['n_promoted'] >= 2 and summary['n_minima'] >= summary['n_promoted']
     assert all(isinstance(structure, orm.StructureData) for structure in minima)
+    assert all(structure.base.extras.get('hydrides')['e_above_best_mev'] <= 50.0 for structure in minima)
+    for calc in calcs:
+        relative = calc.outputs.minima.get_array('relative_mev')
+        formula = calc.inputs.compositions.get_list()[0]
+        assert summary['compositions'][formula]['n_promoted'] == int((relative <= 50.0).sum())
     extras = minima[0].base.extras.get('hydrides')
     for key in (
         'formula',
@@ -158,7 +174,8 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
     # provenance: each minimum comes from the minima output of its job through the calcfunction
     creator = minima[0].creator
     assert creator.process_type == 'aiida.calculations:hydrides.search.minima'
-    assert creator.inputs.minima.creator.uuid == extras['calc_uuid']
+    sources = [link.node for link in creator.base.links.get_incoming().all() if isinstance(link.node, orm.ArrayData)]
+    assert extras['calc_uuid'] in {source.creator.uuid for source in sources}
     assert group.base.extras.get('hydrides')['finished'].keys() == {'CaH6', 'YH6'}
 
     # the minima are found by QueryBuilder on the extras, ordered by enthalpy
@@ -192,7 +209,11 @@ def test_search_group_query_and_restart(aiida_profile, lam_code, model_node):
         == summary['compositions']['CaH6']['best_enthalpy_per_atom']
     )
     assert summary2['compositions']['CaYH12']['status'] == 'finished'
-    assert len(orm.load_group(label).nodes) == summary['n_minima'] + summary2['compositions']['CaYH12']['n_minima']
+    assert (
+        len(orm.load_group(label).nodes)
+        == summary2['n_promoted']
+        == summary['n_promoted'] + (summary2['compositions']['CaYH12']['n_promoted'])
+    )
 
 
 def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_code, model_node):
@@ -218,7 +239,7 @@ def test_batch_split_by_walltime_loses_and_redoes_nothing(aiida_profile, lam_cod
         'YH6': calcs[1].uuid,
     }
     minima = orm.load_group(label).nodes
-    assert len(minima) == summary['n_minima'] >= 2
+    assert len(minima) == summary['n_promoted'] >= 2
     assert sorted({structure.base.extras.get('hydrides')['formula'] for structure in minima}) == ['CaH6', 'YH6']
 
     _, again = run_get_node(_builder(lam_code, model_node, ['CaH6', 'YH6'], group_label=label))
@@ -292,7 +313,7 @@ def test_cli_search(aiida_profile, aiida_localhost):
     assert 'launching SearchBaseWorkChain' in result.output and 'finished' in result.output
     assert 'composition' in result.output and 'best H (eV/atom)' in result.output
     line = next(row for row in result.output.splitlines() if row.startswith('YH6 '))
-    assert 'finished' in line and line.split()[-2] == '4'
+    assert 'finished' in line and line.split()[-3] == '4'  # relaxations, minima, minima in the group
     assert len(orm.load_group(group).nodes) >= 1
 
     # again, as JSON: nothing left to do
