@@ -81,6 +81,17 @@ parser.add_argument('--pressure', type=float, default=200.0)
 parser.add_argument('--threads', type=int, default=1)
 parser.add_argument('--model', default=None, help='model file (default: the seed model if present, else the tiny one)')
 parser.add_argument(
+    '--precision',
+    default=None,
+    help="float32 or float64 (default: the search jobs' own, aiida_hydrides.core.lam.compress.SEARCH_PRECISION)",
+)
+parser.add_argument(
+    '--hopeless-mev',
+    type=float,
+    default=None,
+    help="stop relaxations this far above the best so far after a few steps (default: the search's; 0: off)",
+)
+parser.add_argument(
     '--no-compress',
     dest='compress',
     action='store_false',
@@ -197,6 +208,10 @@ def space_group(atoms, symprec: float = 0.1) -> str:
     return spglib.get_spacegroup((atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
 
 
+#: the ratios of the release before float32 model calls (float64, every relaxation to its end)
+EARLIER_RATIOS = {'CaH6': 2.444, 'YH6': 2.75, 'CaYH12': 2.0}
+
+
 def known_enthalpy(reference, evaluator, settings) -> float:
     """Enthalpy per atom (eV) of the known structure relaxed with the model and the search's settings."""
     from aiida_hydrides.core.lam.relax import relax_structures
@@ -212,7 +227,10 @@ def main():
 
     model_path, model_kind = pick_model(args.model)
     model_md5 = file_md5(model_path)
-    evaluator = load_model(model_path, threads=args.threads, compress=args.compress)
+    from aiida_hydrides.core.lam.compress import SEARCH_PRECISION
+
+    precision = args.precision or SEARCH_PRECISION
+    evaluator = load_model(model_path, threads=args.threads, compress=args.compress, precision=precision)
     targets = known_structures()
     chosen = [t.strip() for t in args.targets.split(',') if t.strip()]
     unknown = sorted(set(chosen) - set(targets))
@@ -230,6 +248,7 @@ def main():
         use_prototypes=False,
         formula_units=units,
         min_volume_fraction=args.min_volume_fraction,
+        **({} if args.hopeless_mev is None else {'hopeless_mev': args.hopeless_mev}),
     )
     print(
         f'model {model_path.name} ({model_kind}); budget {args.budget}, population {args.population}, '
@@ -252,6 +271,8 @@ def main():
             'formula_units': list(units) if units else None,
             'min_volume_fraction': args.min_volume_fraction,
             'stop_at_hit': args.stop_at_hit,
+            'precision': precision,
+            'hopeless_mev': settings.hopeless_mev,
         }
         runs = {'learning': [], 'random': []}
         if partial.exists():
@@ -363,6 +384,9 @@ def main():
             formula_units=list(units) if units else None,
             prototype_seeding=False,
             min_volume_fraction=args.min_volume_fraction,
+            precision=precision,
+            hopeless_mev=settings.hopeless_mev,
+            stop_at_hit=args.stop_at_hit,
             lower_bound=ratio is not None and random is None,
             learning=figures['learning'],
             random=figures['random'],
@@ -385,6 +409,8 @@ def main():
                 ('max_atoms', args.max_atoms),
                 ('formula_units', list(units) if units else None),
                 ('min_volume_fraction', args.min_volume_fraction),
+                ('precision', precision),
+                ('hopeless_mev', settings.hopeless_mev),
             )
         )
         if name and name not in ratios and same:
@@ -400,6 +426,14 @@ def main():
         target=2.0,
         higher_is_better=True,
         per_target=ratios,
+        earlier_release=EARLIER_RATIOS,
+        no_worse_than_earlier=all(
+            ratios.get(name) is not None and ratios[name] >= value
+            for name, value in EARLIER_RATIOS.items()
+            if name in ratios
+        ),
+        precision=precision,
+        hopeless_mev=settings.hopeless_mev,
         model=model_path.name,
         model_kind=model_kind,
         budget=args.budget,

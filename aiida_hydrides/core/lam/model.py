@@ -44,6 +44,11 @@ __all__ = (
     'model_type_map',
 )
 
+#: Environment variable choosing DeePMD's neighbour-list builder (``auto``, the default: the O(N) cell list of
+#: vesin, a dependency; ``native``: DeePMD's dense all-pairs builder, several times slower on small periodic cells at
+#: pressure, where a cell has hundreds of periodic images within the cut-off). For comparisons and diagnosis.
+NLIST_BACKEND_VARIABLE = 'HYDRIDES_NLIST_BACKEND'
+
 #: The model-file suffixes DeePMD reads: frozen PyTorch, PyTorch checkpoint, frozen TensorFlow.
 MODEL_SUFFIXES = ('.pth', '.pt', '.pb')
 
@@ -298,6 +303,9 @@ class DeepMDEvaluator(BatchEvaluator):
         except ImportError as exc:  # pragma: no cover - deepmd-kit is a dependency
             raise LamModelError(f'deepmd-kit cannot be imported ({exc}); install deepmd-kit 3.x') from exc
         kwargs = {'head': head} if head is not None else {}
+        backend = os.environ.get(NLIST_BACKEND_VARIABLE)
+        if backend:
+            kwargs['nlist_backend'] = backend
         try:
             self.dp = DeepPot(str(path), **kwargs)
         except Exception as exc:  # noqa: BLE001 - deepmd raises many kinds on a bad file or head
@@ -313,6 +321,7 @@ class DeepMDEvaluator(BatchEvaluator):
         self.path = path
         self.source_model = path
         self.compressed = False
+        self.precision = 'float64'
         self.head = head
         self.timings['nlist_s'] = 0.0
         self._time_neighbour_lists()
@@ -389,25 +398,32 @@ _MODEL_CACHE: dict[tuple, DeepMDEvaluator] = {}
 
 
 def load_model(
-    model: str | os.PathLike, head: str | None = None, threads: int | None = None, compress: bool = False
+    model: str | os.PathLike,
+    head: str | None = None,
+    threads: int | None = None,
+    compress: bool = False,
+    precision: str = 'float64',
 ) -> DeepMDEvaluator:
     """The process-wide :class:`DeepMDEvaluator` for ``model`` (and ``head``), loaded on first use.
 
     ``compress``: evaluate the compressed copy of a frozen ``.pth`` model (``dp --pt compress``, made once and cached,
-    see :mod:`.compress`): same results, several times faster; other models are used as they are.
+    see :mod:`.compress`): same results, several times faster; other models are used as they are. ``precision``
+    ``'float32'``: evaluate a float32 copy of a frozen single-head ``.pth`` model (see :mod:`.compress`).
     """
     path = check_model_file(model).resolve()
-    key = (str(path), path.stat().st_mtime_ns, head, bool(compress))
+    key = (str(path), path.stat().st_mtime_ns, head, bool(compress), precision)
     if key not in _MODEL_CACHE:
         source = path
-        if compress and head is None:
-            from .compress import compressed_model
+        if head is None and (compress or precision != 'float64'):
+            from .compress import inference_model
 
-            source = compressed_model(path)
+            source = inference_model(path, compress=compress, precision=precision)
         evaluator = DeepMDEvaluator(source, head=head, threads=threads)
         evaluator.source_model = path
-        evaluator.compressed = source != path
-        if evaluator.compressed:
-            evaluator.description = f'DeePMD {path.name} (compressed)'
+        evaluator.compressed = compress and source != path
+        evaluator.precision = precision if source != path else 'float64'
+        notes = [note for note, on in (('compressed', evaluator.compressed), (precision, precision != 'float64')) if on]
+        if source != path and notes:
+            evaluator.description = f'DeePMD {path.name} ({", ".join(notes)})'
         _MODEL_CACHE[key] = evaluator
     return _MODEL_CACHE[key]

@@ -14,7 +14,9 @@ coordinates and rows ``3:3+N`` the atoms, padding rows stay zero and so never co
 A structure leaves the batch when it converges (largest atomic force < ``fmax`` in eV/Å and every component of
 ``stress + P`` below ``stress_tol_gpa`` in GPa), reaches ``max_steps``, or fails a sanity check: ``exploded`` (volume
 per atom above ``max_volume_per_atom``, or non-finite model outputs) or ``collapsed`` (volume per atom below
-``min_volume_per_atom``, or two atoms closer than ``min_distance`` Å). Freed slots are refilled from the remaining
+``min_volume_per_atom``, or two atoms closer than ``min_distance`` Å). A caller that knows what is worth relaxing
+(the structure search knows the best enthalpy of the composition so far) may give each structure a ceiling: after
+``hopeless_after`` steps a structure whose enthalpy per atom is still above its ceiling stops as ``hopeless``. Freed slots are refilled from the remaining
 input (streaming), up to ``batch_size`` structures in flight.
 """
 
@@ -51,7 +53,7 @@ __all__ = (
 
 OPTIMIZERS = ('lbfgs', 'fire')
 #: Per-structure outcome flags.
-FLAGS = ('converged', 'max_steps', 'exploded', 'collapsed')
+FLAGS = ('converged', 'max_steps', 'exploded', 'collapsed', 'hopeless')
 
 
 @dataclasses.dataclass
@@ -74,6 +76,8 @@ class RelaxSettings:
     min_volume_per_atom: float = 0.5
     max_volume_per_atom: float = 100.0
     min_distance: float = 0.4
+    #: steps after which a structure above its enthalpy ceiling (see :meth:`BatchRelaxer.relax`) stops as ``hopeless``
+    hopeless_after: int = 10
 
     def validated(self) -> RelaxSettings:
         """A copy with the pressure checked and every setting range-checked; raises ``HydridesInputError``.
@@ -88,8 +92,10 @@ class RelaxSettings:
             value = getattr(self, name)
             if isinstance(value, (str, bytes, bool)) or not np.isfinite(float(value)) or float(value) <= 0:
                 raise HydridesInputError(f'{name} must be a positive number, got {value!r}')
-        if isinstance(self.max_steps, bool) or int(self.max_steps) != self.max_steps or self.max_steps < 0:
-            raise HydridesInputError(f'max_steps must be a non-negative integer, got {self.max_steps!r}')
+        for name in ('max_steps', 'hopeless_after'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise HydridesInputError(f'{name} must be a non-negative integer, got {value!r}')
         if self.batch_size is not None and (int(self.batch_size) < 1):
             raise HydridesInputError(f'batch_size must be at least 1, got {self.batch_size!r}')
         if self.min_volume_per_atom >= self.max_volume_per_atom:
@@ -395,8 +401,13 @@ class BatchRelaxer:
         self.x[slots] = self.x[slots] + step * scale[:, None, None]
 
     # -- main loop ------------------------------------------------------------------------------------------------
-    def relax(self, structures: Iterable, callback: Callable | None = None) -> list[RelaxResult]:
+    def relax(
+        self, structures: Iterable, callback: Callable | None = None, ceilings: Sequence[float] | None = None
+    ) -> list[RelaxResult]:
         """Relax ``structures`` (``ase.Atoms``); returns one :class:`RelaxResult` per input, in input order.
+
+        ``ceilings``: an enthalpy per atom (eV) per structure, in input order (``inf``: none); a structure still above
+        its ceiling after ``hopeless_after`` steps stops with the flag ``hopeless``.
 
         A sequence is checked completely (elements against the model's type map, cells) before any compute; an
         iterator is consumed lazily and each structure is checked when it joins the batch.
@@ -491,9 +502,18 @@ class BatchRelaxer:
             finite = np.isfinite(raw.energies) & np.isfinite(fmax) & np.isfinite(stress_res)
             converged = finite & (fmax < s.fmax) & (stress_res < s.stress_tol_gpa)
             out_of_steps = finite & ~converged & (self.steps[slots] >= s.max_steps)
-            done = ~finite | converged | out_of_steps
+            hopeless = np.zeros(len(slots), dtype=bool)
+            if ceilings is not None:
+                limit = np.array([ceilings[int(self.index[slot])] for slot in slots], dtype=float)
+                per_atom_enthalpy = (raw.energies + pressure_ev * volumes) / natoms
+                hopeless = finite & ~converged & (self.steps[slots] >= s.hopeless_after) & (per_atom_enthalpy > limit)
+            done = ~finite | converged | out_of_steps | hopeless
             for k in np.flatnonzero(done):
-                flag = 'exploded' if not finite[k] else ('converged' if converged[k] else 'max_steps')
+                flag = (
+                    'exploded'
+                    if not finite[k]
+                    else ('converged' if converged[k] else ('hopeless' if hopeless[k] else 'max_steps'))
+                )
                 pressure = float(np.trace(raw.virials[k]) / (3 * volumes[k]) * EV_PER_A3_IN_GPA)
                 self._finish(
                     results,
@@ -577,6 +597,8 @@ def relax_structures(
     **settings,
 ) -> list[RelaxResult]:
     """Relax ``structures`` at ``pressure_gpa`` (GPa) with ``evaluator``; keyword arguments are
-    :class:`RelaxSettings` fields (``fmax``, ``stress_tol_gpa``, ``max_steps``, ``optimizer``, ``batch_size``, ...)."""
+    :class:`RelaxSettings` fields (``fmax``, ``stress_tol_gpa``, ``max_steps``, ``optimizer``, ``batch_size``, ...) and
+    ``ceilings`` (see :meth:`BatchRelaxer.relax`)."""
+    ceilings = settings.pop('ceilings', None)
     relaxer = BatchRelaxer(evaluator, RelaxSettings(pressure_gpa=pressure_gpa, **settings))
-    return relaxer.relax(structures, callback=callback)
+    return relaxer.relax(structures, callback=callback, ceilings=ceilings)

@@ -2,10 +2,11 @@
 
 Modules: :mod:`.generator` (symmetric random structures with PyXtal), :mod:`.volumes` (additive volume model),
 :mod:`.distances` (minimum-distance limits), :mod:`.fingerprint` (fingerprints and deduplication),
-:mod:`.evolution` (PSO, heredity and mutations), :mod:`.seeding` (prototype seeds), :mod:`.result` (the record of a
-search) and :mod:`.engine` (:class:`SearchSettings` and :func:`run_search`). See ``docs/search.md``.
+:mod:`.evolution` (PSO, heredity and mutations), :mod:`.seeding` (prototype seeds), :mod:`.orderings` (ordered
+derivatives of a prototype, with icet), :mod:`.result` (the record of a search) and :mod:`.engine`
+(:class:`SearchSettings` and :func:`run_search`). See ``docs/search.md``.
 
-The main names are available lazily from this package, so importing it loads neither PyXtal nor the LAM.
+The main names are available lazily from this package, so importing it loads neither PyXtal, icet nor the LAM.
 """
 
 import importlib
@@ -23,6 +24,7 @@ _LAZY = {
     'Deduplicator': 'fingerprint',
     'make_offspring': 'evolution',
     'prototype_seeds': 'seeding',
+    'enumerate_orderings': 'orderings',
     'estimate_volume': 'volumes',
 }
 

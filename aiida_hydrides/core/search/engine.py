@@ -1,7 +1,8 @@
 """The search loop: generations of random and learned candidates, relaxed in one batch each, deduplicated.
 
-Generation 0 holds the prototype seeds (:mod:`.seeding`, at most half the population) and random structures
-(:mod:`.generator`). Later generations, with ``learning=True``, make ``1 - random_fraction`` of their candidates
+Generation 0 holds the prototype seeds (:mod:`.seeding`, at most half the population), every ordered derivative of a
+prototype for compositions of several metals (up to half the budget; generation 0 grows to hold them) and random
+structures (:mod:`.generator`). Later generations, with ``learning=True``, make ``1 - random_fraction`` of their candidates
 with the operators of :mod:`.evolution` (chosen by ``operator_weights``) from the elite: the best
 ``elite_fraction`` of the distinct minima found so far; the rest are random. With ``learning=False`` every
 candidate is random (the baseline to compare learning against).
@@ -11,6 +12,18 @@ before relaxation (threshold ``dedup_initial``). Each generation is relaxed with
 :func:`~aiida_hydrides.core.lam.relax.relax_structures`. Relaxed structures with a usable outcome are compared with
 the distinct minima so far (threshold ``dedup_threshold`` and enthalpy tolerance ``dedup_enthalpy_tol``); a
 duplicate records the index of the minimum it repeats. The search stops after ``budget`` relaxations.
+
+Budget is not spent where it cannot help:
+
+- ``hopeless_mev``: a relaxation of a random candidate whose enthalpy per atom is still that far above the
+  composition's best minimum so far after ``hopeless_after`` optimizer steps stops with the flag ``hopeless`` (it
+  counts as a relaxation, not as a minimum). Generation 0 has no best yet and runs to the end. Offspring of the elite
+  always run to the end: they start from cut-and-spliced or displaced cells far above their minimum, and the ones
+  that matter need many steps (a CaYH12 heredity child that relaxes to the known Pm-3m structure was stopped at step
+  10 by a 300 meV/atom ceiling, which doubled the relaxations learning needed to find it).
+- ``stagnation_generations``: a composition whose best enthalpy has not improved by more than
+  ``dedup_enthalpy_tol`` for that many generations stops before its budget is spent (``SearchResult.stop_reason``
+  ``'stagnated'``); the search worker hands the budget left to the compositions after it in the same job.
 
 All randomness comes from one ``numpy.random.Generator`` seeded with ``seed``: the same settings, composition and
 evaluator give the same search.
@@ -87,6 +100,14 @@ class SearchSettings:
     #: minimum a 1e-9 Å nudge leads to); a small displacement lets them fall off it. 0 (the default) relaxes the
     #: candidates as generated
     symmetry_breaking: float = 0.0
+    #: a relaxation of a random candidate still this far (meV/atom) above the composition's best minimum so far
+    #: after ``hopeless_after`` steps stops as ``hopeless``; 0 (the default) switches it off (see the module
+    #: docstring): it saves few steps where random generation and short relaxations dominate, and the recovery
+    #: benchmark's first hits moved with it
+    hopeless_mev: float = 0.0
+    hopeless_after: int = 20
+    #: stop a composition after this many generations without a better minimum (0: spend the whole budget)
+    stagnation_generations: int = 0
     fmax: float = 0.05
     stress_tol_gpa: float = 0.5
     max_steps: int = 300
@@ -99,6 +120,13 @@ class SearchSettings:
         The one place the search settings are validated (the pressure with
         :func:`~aiida_hydrides.core.units.check_pressure`): the search below trusts them.
         """
+        for name in ('hopeless_after', 'stagnation_generations'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise HydridesInputError(f'{name} must be a whole number >= 0, got {value!r}')
+        hopeless = self.hopeless_mev
+        if isinstance(hopeless, bool) or not isinstance(hopeless, (int, float)) or not hopeless >= 0:
+            raise HydridesInputError(f'hopeless_mev must be a number of meV/atom >= 0 (0: off), got {hopeless!r}')
         for name in ('budget', 'population', 'max_atoms', 'max_steps'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -155,6 +183,7 @@ class SearchSettings:
             max_steps=self.max_steps,
             optimizer=self.optimizer,
             batch_size=self.batch_size,
+            hopeless_after=self.hopeless_after,
         )
         if unit is not None and self.min_volume_fraction > 0:
             floor = self.min_volume_fraction * estimate_volume(unit, self.pressure_gpa) / sum(unit.values())
@@ -279,19 +308,34 @@ class _Search:
         settings = self.settings
         candidates: list = []
         if number == 0 and settings.use_prototypes:
-            for seed in prototype_seeds(self.unit, settings.pressure_gpa, settings.max_atoms, self.limits, self.rng):
-                if len(candidates) >= size // 2:
-                    break
+            ordered_cap = max(size // 2, settings.budget // 2)
+            seeds = prototype_seeds(
+                self.unit, settings.pressure_gpa, settings.max_atoms, self.limits, self.rng, orderings=ordered_cap
+            )
+            ordered = plain = 0
+            for seed in seeds:
                 if settings.formula_units is not None and seed.info.get('formula_units') not in settings.formula_units:
                     continue
-                self._accept(seed, candidates)
+                if seed.info.get('origin') == 'ordering':
+                    if ordered < ordered_cap and self._accept(seed, candidates):
+                        ordered += 1
+                elif plain < size // 2 and self._accept(seed, candidates):
+                    plain += 1
+            size = max(size, len(candidates))
         if settings.learning and number > 0:
             self.learned(size - len(candidates) - int(round(settings.random_fraction * size)), candidates)
         self.random(size - len(candidates), candidates)
         candidates = candidates[:size]
         if settings.symmetry_breaking > 0:
             candidates = [self._displaced(atoms, settings.symmetry_breaking) for atoms in candidates]
-        relaxed = relax_structures(candidates, self.evaluator, **settings.relax_kwargs(self.unit))
+        kwargs = settings.relax_kwargs(self.unit)
+        best = self.result.best_enthalpy_per_atom if len(self.result) else float('nan')
+        if settings.hopeless_mev > 0 and np.isfinite(best):
+            ceiling = best + settings.hopeless_mev / 1000.0
+            kwargs['ceilings'] = [
+                ceiling if atoms.info.get('origin', 'random') == 'random' else np.inf for atoms in candidates
+            ]
+        relaxed = relax_structures(candidates, self.evaluator, **kwargs)
         for initial, outcome in zip(candidates, relaxed):
             index = len(self.result)
             duplicate = -1
@@ -319,9 +363,18 @@ def run_search(
 
         evaluator.check_numbers([np.array([atomic_numbers[symbol] for symbol in unit])])
     search = _Search(unit, evaluator, settings)
-    number = 0
+    number, best, since = 0, np.inf, 0
     while len(search.result) < settings.budget:
         size = settings.population if number or settings.initial_population is None else settings.initial_population
         search.generation(number, min(size, settings.budget - len(search.result)), callback)
         number += 1
+        current = search.result.best_enthalpy_per_atom
+        if np.isfinite(current) and current < best - settings.dedup_enthalpy_tol:
+            best, since = current, 0
+        else:
+            since += 1
+        if settings.stagnation_generations and since >= settings.stagnation_generations:
+            if len(search.result) < settings.budget:
+                search.result.stop_reason = 'stagnated'
+            break
     return search.result

@@ -57,10 +57,46 @@ LATTICE_ATTEMPTS = 4
 PLACEMENT_ATTEMPTS = 4
 
 
+def _share_default_tolerances() -> None:
+    """Make PyXtal build its default tolerance matrix once instead of on every image check.
+
+    ``pyxtal.operations.check_images`` builds a fresh ``Tol_matrix(prototype='atomic')`` (a Python loop over all
+    element pairs, several milliseconds) whenever it is called without one, even when it is given a plain distance
+    ``tol`` and never reads the matrix, and PyXtal's Wyckoff merging calls it for every trial position: at 200 GPa
+    densities, where most placements are retried, this was 95 % of the time of a search of an element (214 of 222 s for
+    24 relaxations of Y). Within ``pyxtal.operations`` the matrix is only read, so one shared instance per
+    (prototype, factor) gives the same structures. ``HYDRIDES_PYXTAL_TOLERANCES=per-call`` keeps PyXtal's own
+    behaviour (for comparisons).
+    """
+    import os
+
+    import pyxtal.operations as operations
+
+    if os.environ.get('HYDRIDES_PYXTAL_TOLERANCES') == 'per-call':
+        return
+    if getattr(operations.Tol_matrix, 'shared_defaults', False):
+        return
+    original = operations.Tol_matrix
+    shared: dict = {}
+
+    def tolerance_matrix(*tuples, prototype='atomic', factor=1.0):
+        if tuples:
+            return original(*tuples, prototype=prototype, factor=factor)
+        key = (prototype, factor)
+        if key not in shared:
+            shared[key] = original(prototype=prototype, factor=factor)
+        return shared[key]
+
+    tolerance_matrix.shared_defaults = True
+    operations.Tol_matrix = tolerance_matrix
+
+
 def _quick_crystal_class():
     """PyXtal's ``random_crystal`` with fewer internal retries (built on first use, PyXtal imported lazily)."""
     if not _QUICK_CRYSTAL:
         from pyxtal.crystal import random_crystal
+
+        _share_default_tolerances()
 
         class QuickCrystal(random_crystal):
             """``random_crystal`` that gives up after LATTICE_ATTEMPTS x PLACEMENT_ATTEMPTS placements."""

@@ -16,7 +16,7 @@ from ..errors import HydridesInputError
 
 __all__ = ('ORIGINS', 'USABLE_FLAGS', 'Minimum', 'SearchResult')
 
-ORIGINS = ('random', 'prototype', 'pso', 'heredity', 'mutation')
+ORIGINS = ('random', 'prototype', 'ordering', 'pso', 'heredity', 'mutation')
 #: Relaxation outcomes whose enthalpies count (a structure that ran out of steps is still a sensible minimum guess).
 USABLE_FLAGS = ('converged', 'max_steps')
 
@@ -64,6 +64,8 @@ class SearchResult:
         self.n_steps: list[int] = []
         self.duplicate_of: list[int] = []
         self.generation_sizes: list[int] = []
+        #: why the search stopped before its budget was spent (``'stagnated'``), or ``None``
+        self.stop_reason: str | None = None
 
     def __len__(self) -> int:
         return len(self.flags)

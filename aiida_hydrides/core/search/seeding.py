@@ -3,16 +3,22 @@
 The templates are the prototypes of :mod:`aiida_hydrides.core.prototypes` marked ``search_template``, whose
 heavy-atom sites can take any element: the CaH6-type sodalite MH6 (primitive and conventional cells), the H3S-type
 XH3 (primitive and conventional) and the LaH10-type MH10 clathrate. A template fits a composition when its
-H : heavy-atom ratio equals the composition's; its cell (or a small supercell, up to four times larger, within
-``max_atoms``) is then filled with the composition's heavy elements in their proportions (random orderings from
-``rng``; one ordering is enough when there is a single heavy element) and scaled to the volume of the additive model
-(:mod:`.volumes`). Seeds that break the distance limits are dropped. CaYH12 (Pm-3m) appears as the ordered
-conventional CaH6 cell.
+H : heavy-atom ratio equals the composition's.
+
+* One heavy element (``origin='prototype'``): the template cell, or a small supercell up to four times larger
+  within ``max_atoms``, filled with that element.
+* Several heavy elements (``origin='ordering'``): every symmetrically distinct ordering of them on the heavy sites of
+  the prototype at the composition's proportions, in all cells within ``max_atoms`` (derivative-structure
+  enumeration with icet, :mod:`.orderings`). Each prototype is enumerated once, from its smallest (primitive)
+  template, so its primitive and conventional cells do not give the same ordering twice. CaYH12 (Pm-3m) is the
+  CsCl-type ordering of the sodalite metal lattice. ``info['ordering']`` is the :attr:`.Ordering.label`.
+
+Seeds are scaled to the volume of the additive model (:mod:`.volumes`) at the pressure; seeds that break the
+distance limits are dropped. Heavy atoms come first in every seed.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -20,11 +26,13 @@ import numpy as np
 
 from .. import prototypes
 from ..elements import HYDROGEN
+from ..errors import HydridesInputError
 from .distances import DistanceLimits, satisfies_limits
 from .generator import formula_unit
+from .orderings import enumerate_orderings
 from .volumes import estimate_volume
 
-__all__ = ('TEMPLATES', 'prototype_seeds')
+__all__ = ('TEMPLATES', 'ordering_templates', 'prototype_seeds')
 
 #: name -> builder of the template cell (heavy sites hold a placeholder element): the ``search_template`` entries of
 #: :data:`aiida_hydrides.core.prototypes.PROTOTYPES`, in its order.
@@ -33,29 +41,64 @@ TEMPLATES: dict[str, Callable] = prototypes.search_templates()
 _REPEATS = [(1, 1, 1), (2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 1, 1)]
 
 
+def ordering_templates() -> dict:
+    """name -> template (``Atoms``) the orderings are enumerated from: of the templates of one prototype (one
+    ``label`` of :data:`~aiida_hydrides.core.prototypes.PROTOTYPES`) the one with the fewest atoms, in table order."""
+    chosen: dict = {}
+    for name, build in TEMPLATES.items():
+        template = build()
+        key = prototypes.PROTOTYPES[name].label or name
+        if key not in chosen or len(template) < len(chosen[key][1]):
+            chosen[key] = (name, template)
+    return dict(chosen.values())
+
+
+def _fits(template, hydrogen: int, heavy_total: int) -> bool:
+    is_h = template.numbers == 1
+    return Fraction(int(is_h.sum()), int((~is_h).sum())) == Fraction(hydrogen, heavy_total)
+
+
+def _finish(seed, unit: dict, units: int, pressure_gpa: float, limits: DistanceLimits):
+    """``seed`` scaled to the model volume of ``units`` formula units, heavy atoms first; None if it breaks the
+    distance limits."""
+    counts = {symbol: units * count for symbol, count in unit.items()}
+    scale = (estimate_volume(counts, pressure_gpa) / seed.get_volume()) ** (1 / 3)
+    seed.set_cell(seed.cell.array * scale, scale_atoms=True)
+    seed = seed[np.argsort(seed.numbers == 1, kind='stable')]
+    return seed if satisfies_limits(seed, limits) else None
+
+
 def prototype_seeds(
     composition,
     pressure_gpa: float = 200.0,
     max_atoms: int = 40,
     limits: DistanceLimits | None = None,
     rng: np.random.Generator | None = None,
-    orderings: int = 2,
+    orderings: int | None = None,
 ) -> list:
-    """Prototype structures with the composition's stoichiometry (``info``: ``origin='prototype'``,
-    ``prototype``, ``formula_units``), scaled to the model volume at ``pressure_gpa``."""
+    """Prototype structures with the composition's stoichiometry, scaled to the model volume at ``pressure_gpa``.
+
+    ``info``: ``origin`` (``'prototype'`` with one heavy element, ``'ordering'`` with several), ``prototype`` (the
+    template name), ``formula_units`` and, for orderings, ``ordering`` (:attr:`.Ordering.label`). ``orderings`` caps
+    the ordered seeds per prototype (the first ones: smallest cells first); ``None`` keeps all. The seeds are
+    deterministic: ``rng`` is accepted for compatibility and not used.
+    """
     unit = formula_unit(composition)
     limits = limits or DistanceLimits()
-    rng = rng if rng is not None else np.random.default_rng(0)
+    if orderings is not None and (isinstance(orderings, bool) or not isinstance(orderings, int) or orderings < 0):
+        raise HydridesInputError(f'orderings must be None or a non-negative integer, got {orderings!r}')
     heavy = {symbol: count for symbol, count in unit.items() if symbol != HYDROGEN}
     hydrogen = unit.get(HYDROGEN, 0)
     heavy_total = sum(heavy.values())
     if not heavy or not hydrogen:
         return []
+    if len(heavy) > 1:
+        return _ordered_seeds(unit, heavy, hydrogen, pressure_gpa, max_atoms, limits, orderings)
+    (symbol,) = heavy
     seeds = []
     for name, build in TEMPLATES.items():
         template = build()
-        is_h = template.numbers == 1
-        if Fraction(int(is_h.sum()), int((~is_h).sum())) != Fraction(hydrogen, heavy_total):
+        if not _fits(template, hydrogen, heavy_total):
             continue
         seen_sizes = set()
         for repeat in _REPEATS:
@@ -66,19 +109,32 @@ def prototype_seeds(
                 continue
             seen_sizes.add(size)
             units = len(sites) // heavy_total
-            pool = list(itertools.chain.from_iterable([symbol] * (count * units) for symbol, count in heavy.items()))
-            for k in range(orderings if len(heavy) > 1 else 1):
-                order = pool if k == 0 else list(rng.permutation(pool))
-                seed = cell.copy()
-                symbols = np.array(seed.get_chemical_symbols(), dtype=object)
-                symbols[sites] = order
-                seed.set_chemical_symbols(list(symbols))
-                counts = {symbol: units * count for symbol, count in unit.items()}
-                scale = (estimate_volume(counts, pressure_gpa) / seed.get_volume()) ** (1 / 3)
-                seed.set_cell(seed.cell.array * scale, scale_atoms=True)
-                seed = seed[np.argsort(seed.numbers == 1, kind='stable')]
-                if not satisfies_limits(seed, limits):
-                    continue
+            symbols = np.array(cell.get_chemical_symbols(), dtype=object)
+            symbols[sites] = symbol
+            cell.set_chemical_symbols(list(symbols))
+            seed = _finish(cell, unit, units, pressure_gpa, limits)
+            if seed is not None:
                 seed.info.update(origin='prototype', prototype=name, formula_units=units)
                 seeds.append(seed)
+    return seeds
+
+
+def _ordered_seeds(unit, heavy, hydrogen, pressure_gpa, max_atoms, limits, cap) -> list:
+    """The ordered-derivative seeds of a composition with several heavy elements (see the module docstring)."""
+    heavy_total = sum(heavy.values())
+    seeds = []
+    for name, template in ordering_templates().items():
+        if not _fits(template, hydrogen, heavy_total):
+            continue
+        kept = 0
+        for ordering in enumerate_orderings(template, heavy, max_atoms):
+            if cap is not None and kept >= cap:
+                break
+            units = len(ordering.heavy) // heavy_total
+            seed = _finish(ordering.atoms.copy(), unit, units, pressure_gpa, limits)
+            if seed is None:
+                continue
+            seed.info.update(origin='ordering', prototype=name, ordering=ordering.label, formula_units=units)
+            seeds.append(seed)
+            kept += 1
     return seeds

@@ -3,7 +3,8 @@
 Input: a JSON list of compositions (formulas such as ``"CaYH12"`` or element -> count objects such as
 ``{"Ca": 1, "Y": 1, "H": 12}``; each is searched with its reduced formula as the formula unit), the model file and
 a JSON object of parameters (the fields of :class:`~aiida_hydrides.core.search.engine.SearchSettings` plus
-``window_mev``, ``head``, ``threads``, ``rules`` and ``compress``).
+``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``precision`` (``float32`` by default, see
+:mod:`aiida_hydrides.core.lam.compress`) and ``max_wall_s``).
 
 Output:
 
@@ -48,7 +49,7 @@ import re
 import time
 
 from ..errors import CompositionRuleError, HydridesInputError, UnknownElementError
-from ..lam.compress import COMPRESS_BY_DEFAULT, file_digest
+from ..lam.compress import COMPRESS_BY_DEFAULT, PRECISIONS, SEARCH_PRECISION, file_digest
 from ..lam.model_definition import stored_list_values
 
 __all__ = (
@@ -67,7 +68,7 @@ __all__ = (
 )
 
 #: Parameters of ``hydrides-lam search`` that are not :class:`SearchSettings` fields.
-WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress', 'max_wall_s')
+WORKER_PARAMETERS = ('window_mev', 'head', 'threads', 'rules', 'compress', 'precision', 'max_wall_s')
 # SEARCH_FIELDS (the fields of SearchSettings, derived from the dataclass in .engine) and SEARCH_PARAMETERS
 # (SEARCH_FIELDS + WORKER_PARAMETERS: every accepted name) are loaded on first use, see __getattr__: this module must
 # import nothing heavy, since ``hydrides-lam`` builds its parser before it configures the threads.
@@ -90,7 +91,7 @@ def _pair_key(key) -> tuple[str, str]:
 
 def settings_from_parameters(parameters: dict | None):
     """Split ``parameters`` (names of :data:`SEARCH_PARAMETERS`) into validated :class:`SearchSettings` and the worker
-    options (``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``max_wall_s``). JSON forms are
+    options (``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``precision``, ``max_wall_s``). JSON forms are
     accepted: ``space_groups`` as a list, ``min_pairs`` as ``{"La-H": 1.6}`` or ``[["La", "H", 1.6]]``. The plain
     types of the fields come from the dataclass (:func:`~aiida_hydrides.core.settings.split_parameters`), their
     ranges from :meth:`SearchSettings.validated`.
@@ -139,6 +140,12 @@ def settings_from_parameters(parameters: dict | None):
     limit = options.get('max_wall_s')
     if limit is not None and (isinstance(limit, (bool, str)) or not isinstance(limit, (int, float)) or not limit > 0):
         raise HydridesInputError(f'max_wall_s must be a number of seconds > 0, got {limit!r}')
+    precision = options.get('precision')
+    if precision is None:
+        precision = SEARCH_PRECISION
+    if precision not in PRECISIONS:
+        raise HydridesInputError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    options['precision'] = precision
     rules = options.get('rules')
     if rules is not None:
         from ..compositions import CompositionRules
@@ -464,7 +471,12 @@ def run_search_command(args) -> dict:
     head = args.head or options.get('head')
     type_map = read_type_map(args.model)
     _check_type_map(compositions, type_map)  # before the model is loaded, when the file tells
-    evaluator = load_model(args.model, head=head, compress=bool(options.get('compress', COMPRESS_BY_DEFAULT)))
+    evaluator = load_model(
+        args.model,
+        head=head,
+        compress=bool(options.get('compress', COMPRESS_BY_DEFAULT)),
+        precision=options['precision'],
+    )
     if not getattr(evaluator, 'type_map', None):
         raise LamModelError(f'{args.model} has no type map')
     _check_type_map(compositions, evaluator.type_map)
@@ -481,7 +493,7 @@ def run_search_command(args) -> dict:
         }
         for index, composition in enumerate(compositions)
     ]
-    results, stopped = {}, None
+    results, stopped, spare = {}, None, 0
     total_start = time.perf_counter()
     previous = _stop_on_signals(_raise_stop)
     try:
@@ -499,8 +511,15 @@ def run_search_command(args) -> dict:
             start = time.perf_counter()
             entry['status'] = 'interrupted'
             print(f'[{index + 1}/{len(compositions)}] {composition.formula}: searching', flush=True)
+            # budget left by compositions that stagnated goes to the ones after them, in equal shares
+            bonus = spare // (len(compositions) - index)
+            spare -= bonus
+            budget = settings.budget + bonus
+            entry['budget'] = budget
             try:
-                result = run_search(composition, evaluator, settings)
+                result = run_search(composition, evaluator, dataclasses.replace(settings, budget=budget))
+                if result.stop_reason == 'stagnated':
+                    spare += budget - len(result)
                 minima = result.minima(window_mev=window)
             except Exception as exc:  # noqa: BLE001 - one failed composition must not lose the others
                 message = str(exc) if isinstance(exc, HydridesInputError) else f'{type(exc).__name__}: {exc}'
@@ -524,6 +543,7 @@ def run_search_command(args) -> dict:
                 best_local_index=best.index if best else None,
                 n_relaxations=len(result),
                 n_generations=len(result.generation_sizes),
+                stop_reason=result.stop_reason,
                 counts=result.counts('flags'),
                 origins=result.counts('origins'),
                 n_usable=int(np.count_nonzero(result.usable())),
@@ -574,6 +594,7 @@ def run_search_command(args) -> dict:
             'model_type_map': list(evaluator.type_map),
             'head': head,
             'compressed': bool(getattr(evaluator, 'compressed', False)),
+            'precision': getattr(evaluator, 'precision', 'float64'),
             'settings': settings_to_json(settings),
             'window_mev': window,
             'n_compositions': len(compositions),

@@ -54,3 +54,30 @@ def test_models_that_cannot_be_compressed_are_used_as_they_are(tmp_path, caplog)
     with caplog.at_level(logging.WARNING):
         assert compressed_model(checkpoint, directory=tmp_path / 'cache') == checkpoint.resolve()
     assert 'not a frozen PyTorch model' in caplog.text
+
+
+@pytest.mark.parametrize('compress', [False, True])
+def test_float32_copy_matches_the_model(tiny_model_path, tiny_evaluator, cah6_cells, cache, monkeypatch, compress):
+    """The float32 copy (rebuilt by deepmd-kit from the stored model definition) gives the float64 numbers to float32
+    rounding, is cached by content, precision and compression, and says what it is."""
+    from aiida_hydrides.core.lam.compress import inference_model
+
+    monkeypatch.setenv('HYDRIDES_MODEL_CACHE', str(cache))
+    copy = inference_model(tiny_model_path, compress=compress, precision='float32')
+    assert copy.exists() and copy.name.endswith('float32.pth') and ('-s0.01-' in copy.name) == compress
+    assert inference_model(tiny_model_path, compress=compress, precision='float32') == copy
+    single = load_model(tiny_model_path, compress=compress, precision='float32')
+    assert single.precision == 'float32' and 'float32' in single.description and single.compressed == compress
+    reference = tiny_evaluator.evaluate(cah6_cells, pressure_gpa=200.0)
+    for ref, new in zip(reference, single.evaluate(cah6_cells, pressure_gpa=200.0)):
+        assert abs(ref.enthalpy_per_atom - new.enthalpy_per_atom) < 1e-4
+        np.testing.assert_allclose(new.forces, ref.forces, atol=5e-3)
+        np.testing.assert_allclose(new.stress_gpa, ref.stress_gpa, atol=0.05)
+
+
+def test_unknown_precision_is_refused(tiny_model_path):
+    from aiida_hydrides.core.lam.compress import inference_model
+    from aiida_hydrides.core.lam.errors import LamModelError
+
+    with pytest.raises(LamModelError, match='unknown precision'):
+        inference_model(tiny_model_path, precision='float16')

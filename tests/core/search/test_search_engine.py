@@ -100,7 +100,7 @@ def test_minima_and_first_hit(learning_run):
 def test_cayh12_search_with_the_tiny_deepmd_model(tiny_evaluator):
     settings = SearchSettings(budget=8, population=8, seed=0, max_atoms=14, max_steps=10, space_groups=FAST_GROUPS)
     result = run_search({'Ca': 1, 'Y': 1, 'H': 12}, tiny_evaluator, settings)
-    assert len(result) == 8 and 'prototype' in result.origins and 'random' in result.origins
+    assert len(result) == 8 and 'ordering' in result.origins and 'random' in result.origins
     assert np.isfinite(result.best_enthalpy_per_atom)
     for index in range(len(result)):
         assert sorted(set(result.structure(index).get_chemical_symbols())) == ['Ca', 'H', 'Y']
@@ -206,3 +206,98 @@ def test_initial_population_sets_the_first_generation(emt_evaluator):
     assert result.generation_sizes == [2, 6, 3]
     origins = np.array(result.origins)
     assert set(origins[:2]) == {'random'} and set(origins[2:8]) - {'random'}
+
+
+def test_hopeless_relaxations_stop_early(emt_evaluator, monkeypatch):
+    """From generation 1 on, every candidate gets the ceiling best-so-far + ``hopeless_mev``; a candidate above it
+    after ``hopeless_after`` steps stops as ``hopeless`` (not a minimum); ``hopeless_mev=0`` gives no ceilings."""
+    import aiida_hydrides.core.lam.relax as relax
+
+    seen, original = [], relax.relax_structures
+
+    def recording(structures, evaluator, **kwargs):
+        seen.append(kwargs.get('ceilings'))
+        return original(structures, evaluator, **kwargs)
+
+    monkeypatch.setattr(relax, 'relax_structures', recording)
+    base = dict(budget=12, seed=5, learning=False, use_prototypes=False, **FAST)
+    # a ceiling below the best minimum: every relaxation of generation 1 that has not converged by then is hopeless
+    result = run_search('AlH3', emt_evaluator, SearchSettings(hopeless_mev=1e-6, hopeless_after=2, **base))
+    assert seen[0] is None and len(seen[1]) == 6
+    best_after_first = min(
+        h for h, f in zip(result.enthalpy_per_atom[:6], result.flags[:6]) if f in ('converged', 'max_steps')
+    )
+    assert seen[1] == [pytest.approx(best_after_first + 1e-9)] * 6
+    later = result.flags[6:]
+    assert 'hopeless' in later and not result.usable()[6:][np.array(later) == 'hopeless'].any()
+    assert all(n >= 2 for n, f in zip(result.n_steps[6:], later) if f == 'hopeless')
+    seen.clear()
+    run_search('AlH3', emt_evaluator, SearchSettings(hopeless_mev=0, **base))
+    assert seen == [None, None]
+
+
+def test_relaxer_ceilings_flag_hopeless(emt_evaluator):
+    from aiida_hydrides.core.lam.relax import relax_structures
+    from aiida_hydrides.core.search.generator import RandomStructureGenerator, formula_unit
+
+    generator = RandomStructureGenerator(formula_unit('AlH3'), pressure_gpa=0.0, max_atoms=8, space_groups=FAST_GROUPS)
+    rng = np.random.default_rng(0)
+    structures = [generator.generate(rng) for _ in range(3)]
+    kwargs = dict(pressure_gpa=0.0, fmax=0.01, max_steps=30, hopeless_after=3)
+    free = relax_structures(structures, emt_evaluator, **kwargs)
+    capped = relax_structures(structures, emt_evaluator, ceilings=[-np.inf, np.inf, -np.inf], **kwargs)
+    assert capped[0].flag == capped[2].flag == 'hopeless' and capped[0].n_steps == 3
+    assert capped[1].flag == free[1].flag and capped[1].enthalpy_per_atom == pytest.approx(free[1].enthalpy_per_atom)
+
+
+def test_stagnating_search_stops_and_reports_it(emt_evaluator):
+    """With ``stagnation_generations`` a composition stops once its best has not improved for that many
+    generations, before its budget is spent."""
+    settings = SearchSettings(budget=60, seed=1, learning=False, use_prototypes=False, stagnation_generations=1, **FAST)
+    result = run_search('AlH3', emt_evaluator, settings)
+    assert len(result) < 60 and result.stop_reason == 'stagnated'
+    full = run_search('AlH3', emt_evaluator, SearchSettings(**{**settings.__dict__, 'stagnation_generations': 0}))
+    assert len(full) == 60 and full.stop_reason is None
+
+
+def test_every_ordering_is_seeded_in_generation_zero(tiny_evaluator, monkeypatch):
+    """A composition of two metals gets every ordered derivative of its prototype in generation 0 (which grows to hold
+    them, up to half the budget), each recorded with its prototype and ordering."""
+    import aiida_hydrides.core.lam.relax as relax
+    from aiida_hydrides.core.search.seeding import prototype_seeds
+
+    def no_relaxation(structures, evaluator, **kwargs):  # the seeding is under test, not the model
+        from aiida_hydrides.core.lam.relax import RelaxResult
+
+        return [
+            RelaxResult(i, atoms.copy(), 'collapsed', 0, *[np.nan] * 3, atoms.get_volume(), *[np.nan] * 3, 200.0)
+            for i, atoms in enumerate(structures)
+        ]
+
+    monkeypatch.setattr(relax, 'relax_structures', no_relaxation)
+    seeds = prototype_seeds('Ca3YH24', 200.0, 28)
+    assert len(seeds) > 4
+    result = run_search(
+        'Ca3YH24', tiny_evaluator, SearchSettings(budget=20, population=4, max_atoms=28, seed=0, learning=False)
+    )
+    origins = np.array(result.origins)
+    assert result.generation_sizes[0] == len(seeds) and list(origins[: len(seeds)]) == ['ordering'] * len(seeds)
+
+
+def test_offspring_run_to_the_end(emt_evaluator, monkeypatch):
+    """Only random candidates get a ceiling; offspring of the elite (pso, heredity, mutation) relax to the end."""
+    import aiida_hydrides.core.lam.relax as relax
+
+    pairs, original = [], relax.relax_structures
+
+    def recording(structures, evaluator, **kwargs):
+        ceilings = kwargs.get('ceilings') or [None] * len(structures)
+        pairs.extend((atoms.info.get('origin', 'random'), ceiling) for atoms, ceiling in zip(structures, ceilings))
+        return original(structures, evaluator, **kwargs)
+
+    monkeypatch.setattr(relax, 'relax_structures', recording)
+    run_search('AlH3', emt_evaluator, SearchSettings(budget=18, seed=3, use_prototypes=False, hopeless_mev=300, **FAST))
+    later = pairs[6:]
+    assert {origin for origin, _ in later} - {'random'}, 'no offspring made'
+    assert all(np.isinf(c) for origin, c in later if origin != 'random')
+    assert all(np.isfinite(c) for origin, c in later if origin == 'random')

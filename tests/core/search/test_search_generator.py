@@ -108,3 +108,17 @@ def test_formula_units_restrict_the_cells():
     settings, _ = settings_from_parameters({'formula_units': [2]})
     assert settings.formula_units == (2,)
     assert settings_from_parameters({'formula_units': 3})[0].formula_units == (3,)
+
+
+def test_pyxtal_default_tolerances_are_built_once():
+    """PyXtal's image checks get one shared default tolerance matrix (built once, with PyXtal's own values)."""
+    import pyxtal.operations as operations
+    from pyxtal.tolerance import Tol_matrix
+
+    from aiida_hydrides.core.search.generator import _share_default_tolerances
+
+    _share_default_tolerances()
+    first, second = operations.Tol_matrix(prototype='atomic'), operations.Tol_matrix(prototype='atomic')
+    assert first is second
+    assert first.get_tol('Y', 'H') == Tol_matrix(prototype='atomic').get_tol('Y', 'H')
+    assert operations.Tol_matrix(('H', 'H', 0.8)) is not first  # custom tolerances are never shared

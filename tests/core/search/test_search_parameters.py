@@ -34,7 +34,21 @@ def test_parameters_become_settings():
     )
     assert settings.pressure_gpa == 150 and settings.budget == 8 and settings.seed is None
     assert settings.fmax == SearchSettings().fmax and settings.learning is False
-    assert options == {'window_mev': 100.0, 'head': 'h'}
+    assert options == {'window_mev': 100.0, 'head': 'h', 'precision': 'float32'}
+
+
+@pytest.mark.parametrize(
+    'parameters, message',
+    [
+        ({'precision': 'float16'}, 'precision must be one of'),
+        ({'hopeless_mev': -1}, 'hopeless_mev must be'),
+        ({'hopeless_after': 1.5}, 'hopeless_after must be'),
+        ({'stagnation_generations': -2}, 'stagnation_generations must be'),
+    ],
+)
+def test_budget_options_are_checked(parameters, message):
+    with pytest.raises(HydridesInputError, match=message):
+        settings_from_parameters(parameters)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Prototype seeds: stoichiometry matched, symmetry of the prototype, volume model, distance limits."""
+"""Prototype seeds: stoichiometry matched, symmetry of the prototype, volume model, distance limits (the ordered
+seeds of several heavy elements are tested further in test_search_orderings.py)."""
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ def test_cayh12_seeds_include_the_ordered_sodalite():
         units = symbols.count('Ca')
         assert symbols.count('Y') == units and symbols.count('H') == 12 * units and len(atoms) <= 14
         assert atoms.get_volume() == pytest.approx(estimate_volume({'Ca': units, 'Y': units, 'H': 12 * units}))
-        assert atoms.info['origin'] == 'prototype'
+        assert atoms.info['origin'] == 'ordering' and atoms.info['prototype'] == 'CaH6-primitive'
         assert_limits(atoms)
         groups.add(space_group(atoms)[0])
     assert 221 in groups  # Pm-3m CaYH12
