@@ -134,8 +134,8 @@ def _rerun_and_check(profile, group, workdir):
     for formula in COMPOSITIONS:
         sources = {tags['calc_uuid'] for tags in minima if tags['formula'] == formula}
         assert sources == {record[formula]['calc_uuid']} == set(finished_by[formula])
-        count = sum(1 for tags in minima if tags['formula'] == formula)
-        assert count == record[formula]['n_minima']  # no minimum twice
+        ranks = [tags['rank'] for tags in minima if tags['formula'] == formula]
+        assert len(ranks) == len(set(ranks)) and 1 <= len(ranks) <= record[formula]['n_minima']  # no minimum twice
     return result
 
 
