@@ -68,6 +68,7 @@ def measure(name: str) -> dict:
 
     import numpy as np
 
+    from aiida_hydrides.core.errors import HydridesInputError
     from aiida_hydrides.core.lam.model import NLIST_BACKEND_VARIABLE, load_model
     from aiida_hydrides.core.search.engine import SearchSettings, run_search
     from aiida_hydrides.core.search.generator import formula_unit
@@ -93,7 +94,11 @@ def measure(name: str) -> dict:
         )
         start = time.perf_counter()
         model_before = evaluator.timings['model_s']
-        result = run_search(formula, evaluator, settings)
+        try:
+            result = run_search(formula, evaluator, settings)
+        except HydridesInputError as error:  # a cell the random generator cannot fill: recorded, not fitted
+            rows.append({'formula': formula, 'formula_units': units, 'atoms': natoms, 'skipped': str(error)})
+            continue
         wall = time.perf_counter() - start
         steps = np.array(result.n_steps)
         rows.append(
@@ -115,6 +120,8 @@ def measure(name: str) -> dict:
 
 def fit(rows) -> dict:
     import numpy as np
+
+    rows = [r for r in rows if 'skipped' not in r]
 
     atoms = np.array([r['atoms'] for r in rows], dtype=float)
     per_relax = np.array([r['wall_s'] / r['relaxations'] for r in rows])
