@@ -14,10 +14,13 @@ def validate_pressure(node, _):
     return None
 
 
-def validate_positive_int(node, _):
-    """Validate an ``Int`` input that must be a whole number >= 1."""
-    if node is not None and node.value < 1:
-        return f'must be a whole number >= 1, got {node.value}'
+def validate_positive_int(value, _):
+    """Validate an ``Int`` input, or a plain ``int`` of a non-db port, that must be a whole number >= 1."""
+    if value is None:
+        return None
+    number = getattr(value, 'value', value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        return f'must be a whole number >= 1, got {number!r}'
     return None
 
 

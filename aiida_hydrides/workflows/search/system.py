@@ -44,7 +44,7 @@ from aiida_hydrides.core.screening import ScreenThresholds
 from aiida_hydrides.core.text import count
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA, parse_pressure
 from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
-from aiida_hydrides.workflows.common import validate_non_negative, validate_pressure
+from aiida_hydrides.workflows.common import validate_non_negative, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 from aiida_hydrides.workflows.search.base import SearchBaseWorkChain, load_model_node
 from aiida_hydrides.workflows.search.minima import promote_group_minima
@@ -216,14 +216,6 @@ def _validate_parameters(node, _):
     return validate_search_parameters(node.get_dict())
 
 
-def _validate_count(value, _):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return f'must be a whole number >= 1, got {value!r}'
-    return None
-
-
 def _validate_promote(node, _):
     import math
 
@@ -299,7 +291,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             valid_type=int,
             non_db=True,
             default=10,
-            validator=_validate_count,
+            validator=validate_positive_int,
             help='Compositions of one batch (one SearchBaseWorkChain). Scheduling only (a composition is searched '
             'the same in any batch), so not stored as a node.',
         )
@@ -308,7 +300,7 @@ class SystemSearchWorkChain(ProtocolMixin, WorkChain):
             valid_type=int,
             non_db=True,
             default=4,
-            validator=_validate_count,
+            validator=validate_positive_int,
             help='Most batches (SearchBaseWorkChains) running at a time. Scheduling only, not stored as a node.',
         )
         spec.input(
