@@ -45,8 +45,15 @@ def format_tc_table(tc: dict) -> str:
                 mustars.append(parsed[1])
     mustars.sort()
     lines = [f'lambda    = {_number(tc.get("lambda"), 4)}']
-    if tc.get('lambda_qsum') is not None:
-        lines[0] += f'   (QE q-sum: {tc["lambda_qsum"]:.4f})'
+    qe = [
+        f'{title} {tc[key]:.4f}'
+        for key, title in (('lambda_qe_a2f', 'a2F.dos footer'), ('lambda_qsum', 'q-sum'))
+        if tc.get(key) is not None
+    ]
+    if qe:
+        lines[0] += f'   (QE {", ".join(qe)})'
+    if tc.get('lambda_clipping_change') is not None:
+        lines.append(f'clipping  = lambda +{tc["lambda_clipping_change"]:.1%} from setting the negative alpha^2F to 0')
     lines.append(f'omega_log = {_number(tc.get("omega_log_K"), 1, " K")}')
     lines.append(f'omega_2   = {_number(tc.get("omega_2_K"), 1, " K")}')
     if tc.get('el_ph_sigma_ry') is not None:

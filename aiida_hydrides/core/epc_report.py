@@ -11,11 +11,22 @@ The chosen σ is the smallest σ on the plateau at which the α²F-histogram λ 
 plateau σ meets the agreement test; the σ with the smallest change to its neighbours when there is no plateau at all
 (``sigma_plateau_found = False``: the dense k grid is too coarse).
 
-Tc, λ, ω_log and ω̄2 at the chosen σ all come from the α²F histogram, so that they are mutually consistent.
+**The clipping test.** The histogram λ is integrated from α²F with its negative values (tetrahedron and interpolation
+noise) clipped to 0. A σ is *eligible* only when clipping changes λ by at most ``clipping_tolerance`` (default 2 %,
+:data:`~aiida_hydrides.core.superconductivity.CLIPPING_TOLERANCE`): ``lambda_clipped / lambda_unclipped ≤
+clipping_tolerance``, where ``lambda_unclipped`` = 2∫α²F/ω dω with the negative values kept (QE's own histogram
+integral, equal to the ``lambda =`` footer of ``a2F.dos<i>``) and ``lambda_clipped`` = 2∫|α²F₋|/ω dω, the part that
+clipping adds. Refused σ still count as neighbours for the plateau test, but are never chosen. When no σ is eligible,
+:class:`NoEligibleSigmaError` is raised: no λ or Tc is reported.
+
+Tc, λ, ω_log and ω̄2 at the chosen σ all come from the α²F histogram, so that they are mutually consistent. Beside our
+λ every σ records QE's own values: ``lambda_qe_a2f`` (the ``a2F.dos<i>`` footer) and ``lambda_qsum`` (the q-sum of the
+``lambda`` file).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -26,15 +37,30 @@ from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.units import RY_TO_MEV
 
 __all__ = (
+    'DEFAULT_TC_PARAMETERS',
+    'NoEligibleSigmaError',
     'NoStatesAtFermiLevelError',
     'SigmaChoice',
     'choose_sigma',
     'build_tc_report',
+    'check_tc_parameters',
     'RY_TO_MEV',  # re-exported from core.units for aiida_hydrides.calculations.functions.tc
     'storable_key',
 )
 
-DEFAULT_MUSTARS = (0.10, 0.13)
+DEFAULT_MUSTARS = sc.DEFAULT_MUSTARS
+#: defaults of the σ rule: λ plateau, α²F-vs-q-sum agreement and clipping tolerances (relative).
+PLATEAU_TOLERANCE = 0.05
+AGREEMENT_TOLERANCE = 0.05
+CLIPPING_TOLERANCE = sc.CLIPPING_TOLERANCE
+#: the options of the Tc analysis (``tc_parameters`` of the EPC work chain, ``parameters`` of ``compute_tc``).
+DEFAULT_TC_PARAMETERS = {
+    'mustars': list(DEFAULT_MUSTARS),
+    'eliashberg': True,
+    'plateau_tolerance': PLATEAU_TOLERANCE,
+    'agreement_tolerance': AGREEMENT_TOLERANCE,
+    'clipping_tolerance': CLIPPING_TOLERANCE,
+}
 #: a q-sum N(E_F) below this (states/spin/Ry/cell) counts as zero.
 DOS_EF_ZERO = 1.0e-6
 #: a λ below this counts as zero coupling.
@@ -45,15 +71,56 @@ class NoStatesAtFermiLevelError(HydridesInputError):
     """N(E_F) = 0 or λ = 0 at every σ: an insulator (or a broken el-ph run); Tc is undefined, not zero."""
 
 
+class NoEligibleSigmaError(HydridesInputError):
+    """Clipping the negative α²F changes λ by more than the tolerance at every σ: no λ can be trusted."""
+
+
+def check_tc_parameters(parameters: Mapping | None = None) -> dict:
+    """Return :data:`DEFAULT_TC_PARAMETERS` updated with ``parameters``, after checking every key and value.
+
+    :raises HydridesInputError: an unknown key, ``mustars`` that is not a non-empty list of numbers, ``eliashberg``
+        that is not a bool, or a tolerance that is not a fraction in (0, 1] (0.02 means 2 %).
+    """
+    options = copy.deepcopy(DEFAULT_TC_PARAMETERS)
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - set(options))
+    if unknown:
+        raise HydridesInputError(f'unknown Tc parameters {unknown}; known: {sorted(options)}')
+    options.update(parameters)
+    mustars = options['mustars']
+    if (
+        not isinstance(mustars, (list, tuple))
+        or not mustars
+        or not all(isinstance(mu, (int, float)) and not isinstance(mu, bool) for mu in mustars)
+    ):
+        raise HydridesInputError(f'`mustars` must be a non-empty list of numbers (e.g. [0.10, 0.13]), got {mustars!r}')
+    options['mustars'] = [float(mu) for mu in mustars]
+    if not isinstance(options['eliashberg'], bool):
+        raise HydridesInputError(f'`eliashberg` must be true or false, got {options["eliashberg"]!r}')
+    for key in ('plateau_tolerance', 'agreement_tolerance', 'clipping_tolerance'):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise HydridesInputError(
+                f'`{key}` must be a relative tolerance in (0, 1] (e.g. {DEFAULT_TC_PARAMETERS[key]} for '
+                f'{DEFAULT_TC_PARAMETERS[key]:.0%}), got {value!r}'
+            )
+        options[key] = float(value)
+    return options
+
+
 @dataclasses.dataclass(frozen=True)
 class SigmaChoice:
-    """The σ chosen by the plateau rule (0-based ``index`` into the σ list) and why."""
+    """The σ chosen by the plateau rule (0-based ``index`` into the σ list) and why.
+
+    ``eligible`` holds, per σ of the list, whether it passed the clipping test.
+    """
 
     index: int
     sigma_ry: float
     plateau_found: bool
     agreement_ok: bool | None
     reason: str
+    eligible: tuple[bool, ...] = ()
 
 
 def _relative_changes(values: Sequence[float], index: int) -> float:
@@ -62,26 +129,65 @@ def _relative_changes(values: Sequence[float], index: int) -> float:
     return max(abs(values[index - 1] - centre), abs(values[index + 1] - centre)) / abs(centre)
 
 
+def _is_eligible(change: float | None, tolerance: float) -> bool:
+    """Whether a σ whose clipping changes λ by ``change`` (``None``: unknown or λ_unclipped ≤ 0) passes the test."""
+    return change is not None and math.isfinite(change) and change <= tolerance
+
+
+def _describe_change(change: float | None) -> str:
+    return f'{change:.1%}' if change is not None and math.isfinite(change) else 'unclipped λ ≤ 0'
+
+
 def choose_sigma(
     sigmas: Sequence[float],
     lambdas: Sequence[float],
     lambdas_a2f: Sequence[float] | None = None,
-    plateau_tolerance: float = 0.05,
-    agreement_tolerance: float = 0.05,
+    plateau_tolerance: float = PLATEAU_TOLERANCE,
+    agreement_tolerance: float = AGREEMENT_TOLERANCE,
+    clipping_changes: Sequence[float | None] | None = None,
+    clipping_tolerance: float = CLIPPING_TOLERANCE,
 ) -> SigmaChoice:
-    """Apply the σ plateau rule of this module to the q-sum ``lambdas`` (and the α²F ``lambdas_a2f``) per σ."""
+    """Apply the σ plateau rule of this module to the q-sum ``lambdas`` (and the α²F ``lambdas_a2f``) per σ.
+
+    ``clipping_changes`` (per σ, ``lambda_clipped / lambda_unclipped``; ``None`` or ``inf`` when the unclipped λ is
+    ≤ 0) enables the clipping test: a σ whose change exceeds ``clipping_tolerance`` is never chosen.
+
+    :raises NoEligibleSigmaError: no σ passes the clipping test.
+    """
     if len(sigmas) != len(lambdas) or not sigmas:
         raise HydridesInputError(f'need one λ per σ, got {len(sigmas)} σ and {len(lambdas)} λ')
     if lambdas_a2f is not None and len(lambdas_a2f) != len(lambdas):
         raise HydridesInputError(f'need one α²F λ per σ, got {len(lambdas_a2f)} for {len(lambdas)} σ')
+    if clipping_changes is not None and len(clipping_changes) != len(lambdas):
+        raise HydridesInputError(f'need one clipping change per σ, got {len(clipping_changes)} for {len(lambdas)} σ')
+    if clipping_changes is None:
+        eligible = tuple(True for _ in sigmas)
+    else:
+        eligible = tuple(_is_eligible(change, clipping_tolerance) for change in clipping_changes)
+        if not any(eligible):
+            changes_text = ', '.join(
+                f'{sigma:g} Ry: {_describe_change(change)}' for sigma, change in zip(sigmas, clipping_changes)
+            )
+            raise NoEligibleSigmaError(
+                f'clipping the negative alpha^2F changes lambda by more than {100 * clipping_tolerance:g}% at every '
+                f'smearing ({changes_text}), so no lambda or Tc can be trusted: use a larger el_ph_sigma or denser '
+                f'dense-k and matdyn.x grids'
+            )
+    refused = [sigma for sigma, ok in zip(sigmas, eligible) if not ok]
+    refused_text = (
+        f'; σ = {", ".join(f"{sigma:g}" for sigma in refused)} Ry refused: clipping changes their λ by more than '
+        f'{100 * clipping_tolerance:g}%'
+        if refused
+        else ''
+    )
+
+    def choice(i, plateau_found, agreement_ok, reason):
+        return SigmaChoice(i, sigmas[i], plateau_found, agreement_ok, reason + refused_text, eligible)
+
     if len(sigmas) < 3:
-        index = len(sigmas) - 1
-        return SigmaChoice(
-            index,
-            sigmas[index],
-            False,
-            None,
-            f'only {len(sigmas)} smearing(s): no plateau can be assessed, took the largest σ',
+        index = max(i for i in range(len(sigmas)) if eligible[i])
+        return choice(
+            index, False, None, f'only {len(sigmas)} smearing(s): no plateau can be assessed, took the largest σ'
         )
 
     def agrees(i):
@@ -91,12 +197,12 @@ def choose_sigma(
 
     interior = range(1, len(sigmas) - 1)
     changes = {i: _relative_changes(lambdas, i) for i in interior}
-    plateau = [i for i in interior if changes[i] <= plateau_tolerance]
+    flat = [i for i in interior if changes[i] <= plateau_tolerance]
+    plateau = [i for i in flat if eligible[i]]
     for i in plateau:
         if agrees(i) in (True, None):
-            return SigmaChoice(
+            return choice(
                 i,
-                sigmas[i],
                 True,
                 agrees(i),
                 f'smallest σ whose λ changes by ≤ {plateau_tolerance:.0%} towards both neighbouring σ '
@@ -108,23 +214,33 @@ def choose_sigma(
                 ),
             )
     if plateau:
-        i = plateau[0]
-        return SigmaChoice(
-            i,
-            sigmas[i],
+        return choice(
+            plateau[0],
             True,
             False,
             f'smallest σ on the λ plateau (≤ {plateau_tolerance:.0%}); no plateau σ has α²F and q-sum '
             f'λ within {agreement_tolerance:.0%}: use a larger ndos in matdyn.x',
         )
-    i = min(interior, key=lambda j: changes[j])
-    return SigmaChoice(
+    candidates = [i for i in interior if eligible[i]]
+    if candidates:
+        i = min(candidates, key=lambda j: changes[j])
+        why = (
+            f'the λ plateau (≤ {plateau_tolerance:.0%}) lies only at σ refused by the clipping test'
+            if flat
+            else f'no λ plateau within {plateau_tolerance:.0%} (dense k grid too coarse)'
+        )
+        return choice(
+            i,
+            False,
+            agrees(i),
+            f'{why}; took the σ with the smallest change of λ towards its neighbours ({changes[i]:.1%})',
+        )
+    i = max(i for i in range(len(sigmas)) if eligible[i])
+    return choice(
         i,
-        sigmas[i],
         False,
         agrees(i),
-        f'no λ plateau within {plateau_tolerance:.0%} (dense k grid too coarse); took the σ with the '
-        f'smallest change of λ towards its neighbours ({changes[i]:.1%})',
+        'no σ inside the list passes the clipping test; took the largest eligible σ (no plateau can be assessed)',
     )
 
 
@@ -187,17 +303,21 @@ def build_tc_report(
     lambda_text: str,
     mustars: Sequence[float] = DEFAULT_MUSTARS,
     eliashberg: bool = True,
-    plateau_tolerance: float = 0.05,
-    agreement_tolerance: float = 0.05,
+    plateau_tolerance: float = PLATEAU_TOLERANCE,
+    agreement_tolerance: float = AGREEMENT_TOLERANCE,
+    clipping_tolerance: float = CLIPPING_TOLERANCE,
 ) -> tuple[dict, dict]:
     """Analyse matdyn.x's ``a2F.dos<i>`` texts (keyed by i ≥ 1) and ``lambda`` text.
 
     :return: ``(report, spectrum)``. ``report`` is a flat, JSON-serialisable dict with the Tc values at the chosen σ at
         top level (``lambda``, ``omega_log_K``, ``omega_2_K``, ``tc_<formula>_K_mu<μ*>`` with the dot of μ* written
         as ``_`` so that the dict can be stored in AiiDA, e.g. ``tc_allen_dynes_K_mu0_10``, ``el_ph_sigma_ry``,
-        ``formula``, ...) and the per-σ table under ``per_sigma``. ``spectrum`` holds ``omega_ry`` and ``a2f`` (α²F
-        total, negative tetrahedron noise clipped to 0) at the chosen σ.
+        ``formula``, ...) and the per-σ table under ``per_sigma``. Our ``lambda`` stands beside QE's own values,
+        ``lambda_qe_a2f`` (footer of ``a2F.dos<i>``) and ``lambda_qsum`` (``lambda`` file), with ``lambda_unclipped``
+        and ``lambda_clipping_change`` (the clipping test) and, per σ, ``sigma_eligible``. ``spectrum`` holds
+        ``omega_ry`` and ``a2f`` (α²F total, negative tetrahedron noise clipped to 0) at the chosen σ.
     :raises NoStatesAtFermiLevelError: when N(E_F) = 0 or λ = 0 at every σ.
+    :raises NoEligibleSigmaError: when clipping changes λ by more than ``clipping_tolerance`` at every usable σ.
     :raises HydridesInputError: when files are missing or inconsistent.
     """
     rows = _read_lambda_rows(lambda_text)
@@ -227,12 +347,18 @@ def build_tc_report(
             'index': i + 1,
             'sigma_ry': float(row.sigma_ry),
             'lambda_qsum': _finite(row.lam),
+            'lambda_qe_a2f': _finite(spectrum.lambda_footer),
+            'lambda_unclipped': _finite(spectrum.lambda_unclipped),
+            'lambda_clipping_change': _finite(spectrum.lambda_clipping_change),
+            'sigma_eligible': False,
             'dos_ef': _finite(row.dos_ef),
             'omega_log_K_qsum': _finite(row.omega_log_K),
         }
         if i in coupled:
             try:
-                summary = sc.summarize_spectrum(spectrum, mustars=tuple(mustars), eliashberg=False)
+                summary = sc.summarize_spectrum(
+                    spectrum, mustars=tuple(mustars), eliashberg=False, clipping_tolerance=clipping_tolerance
+                )
             except (ValueError, ZeroDivisionError):
                 summary = {}
         else:
@@ -256,10 +382,16 @@ def build_tc_report(
         [per_sigma[i]['lambda'] for i in usable],
         plateau_tolerance,
         agreement_tolerance,
+        [per_sigma[i]['lambda_clipping_change'] for i in usable],
+        clipping_tolerance,
     )
+    for i, eligible in zip(usable, choice.eligible):
+        per_sigma[i]['sigma_eligible'] = eligible
     chosen = usable[choice.index]
     spectrum = spectra[chosen]
-    summary = sc.summarize_spectrum(spectrum, mustars=tuple(mustars), eliashberg=eliashberg)
+    summary = sc.summarize_spectrum(
+        spectrum, mustars=tuple(mustars), eliashberg=eliashberg, clipping_tolerance=clipping_tolerance
+    )
     row = per_sigma[chosen]
     lam = _finite(summary.get('lambda'))
     agreement = abs(lam - row['lambda_qsum']) / row['lambda_qsum'] if lam is not None else None
@@ -270,6 +402,9 @@ def build_tc_report(
         'omega_2_K': _finite(summary.get('omega_2_K')),
         'dos_ef': row['dos_ef'],
         'lambda_qsum': row['lambda_qsum'],
+        'lambda_qe_a2f': row['lambda_qe_a2f'],
+        'lambda_unclipped': row['lambda_unclipped'],
+        'lambda_clipping_change': row['lambda_clipping_change'],
         'omega_log_K_qsum': row['omega_log_K_qsum'],
         'lambda_a2f_vs_qsum_relative_difference': _finite(agreement),
         'el_ph_sigma_ry': row['sigma_ry'],
@@ -277,9 +412,12 @@ def build_tc_report(
         'sigma_plateau_found': choice.plateau_found,
         'sigma_agreement_ok': choice.agreement_ok,
         'sigma_choice_reason': choice.reason,
+        'sigma_refused_by_clipping': [per_sigma[i]['sigma_ry'] for i, ok in zip(usable, choice.eligible) if not ok],
+        'clipping_tolerance': float(clipping_tolerance),
         'sigma_rule': (
             f'smallest sigma with |dlambda| <= {plateau_tolerance:g} lambda towards both neighbours and '
-            f'|lambda_a2F - lambda_qsum| <= {agreement_tolerance:g} lambda_qsum'
+            f'|lambda_a2F - lambda_qsum| <= {agreement_tolerance:g} lambda_qsum, among the sigma where '
+            f'lambda_clipped / lambda_unclipped <= {clipping_tolerance:g}'
         ),
         'mustars': [float(m) for m in mustars],
         'formula': 'allen_dynes',

@@ -4,25 +4,29 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
 from aiida_hydrides.core.epc_report import (
+    DEFAULT_TC_PARAMETERS,
     RY_TO_MEV,
+    NoEligibleSigmaError,
     NoStatesAtFermiLevelError,
     build_tc_report,
+    check_tc_parameters,
 )
 from aiida_hydrides.core.errors import HydridesInputError
 
-__all__ = ('compute_tc', 'EXIT_NO_STATES_AT_FERMI_LEVEL', 'EXIT_INVALID_ELPH_FILES', 'DEFAULT_TC_PARAMETERS')
+__all__ = (
+    'compute_tc',
+    'EXIT_NO_STATES_AT_FERMI_LEVEL',
+    'EXIT_NO_ELIGIBLE_SIGMA',
+    'EXIT_INVALID_ELPH_FILES',
+    'DEFAULT_TC_PARAMETERS',  # re-exported from aiida_hydrides.core.epc_report
+)
 
 #: exit status of ``compute_tc`` when N(E_F) = 0 or λ = 0 at every σ.
 EXIT_NO_STATES_AT_FERMI_LEVEL = 411
-#: exit status of ``compute_tc`` when the a2F.dos/lambda files are missing or unreadable.
+#: exit status of ``compute_tc`` when clipping the negative α²F changes λ by more than the tolerance at every σ.
+EXIT_NO_ELIGIBLE_SIGMA = 412
+#: exit status of ``compute_tc`` when the a2F.dos/lambda files are missing or unreadable, or ``parameters`` is invalid.
 EXIT_INVALID_ELPH_FILES = 312
-
-DEFAULT_TC_PARAMETERS = {
-    'mustars': [0.10, 0.13],
-    'eliashberg': True,
-    'plateau_tolerance': 0.05,
-    'agreement_tolerance': 0.05,
-}
 
 
 def _read_folder(retrieved: orm.FolderData) -> tuple[dict[int, str], str]:
@@ -42,28 +46,30 @@ def compute_tc(retrieved, parameters=None):
 
     :param retrieved: the ``retrieved`` folder of a matdyn.x run with ``la2f`` (``a2F.dos1..N`` and ``lambda``).
     :param parameters: optional ``{'mustars': [...], 'eliashberg': bool, 'plateau_tolerance': float,
-        'agreement_tolerance': float}``; see :mod:`aiida_hydrides.core.epc_report` for the σ plateau rule.
+        'agreement_tolerance': float, 'clipping_tolerance': float}`` (defaults: ``DEFAULT_TC_PARAMETERS``); see
+        :mod:`aiida_hydrides.core.epc_report` for the σ plateau rule and the clipping test.
     :return: ``tc`` (Dict: scalars at the chosen σ at top level, the per-σ table under ``per_sigma``) and ``a2f``
         (XyData: ω in meV against α²F and the cumulative λ(ω) at the chosen σ).
     """
-    options = dict(DEFAULT_TC_PARAMETERS)
-    if parameters is not None:
-        unknown = set(parameters.get_dict()) - set(options)
-        if unknown:
-            return ExitCode(EXIT_INVALID_ELPH_FILES, f'unknown Tc parameters: {sorted(unknown)}')
-        options.update(parameters.get_dict())
+    try:
+        options = check_tc_parameters(parameters.get_dict() if parameters is not None else None)
+    except HydridesInputError as exception:
+        return ExitCode(EXIT_INVALID_ELPH_FILES, f'invalid Tc parameters: {exception}')
     try:
         a2f_texts, lambda_text = _read_folder(retrieved)
         report, spectrum = build_tc_report(
             a2f_texts,
             lambda_text,
             mustars=tuple(options['mustars']),
-            eliashberg=bool(options['eliashberg']),
-            plateau_tolerance=float(options['plateau_tolerance']),
-            agreement_tolerance=float(options['agreement_tolerance']),
+            eliashberg=options['eliashberg'],
+            plateau_tolerance=options['plateau_tolerance'],
+            agreement_tolerance=options['agreement_tolerance'],
+            clipping_tolerance=options['clipping_tolerance'],
         )
     except NoStatesAtFermiLevelError as exception:
         return ExitCode(EXIT_NO_STATES_AT_FERMI_LEVEL, str(exception))
+    except NoEligibleSigmaError as exception:
+        return ExitCode(EXIT_NO_ELIGIBLE_SIGMA, str(exception))
     except (HydridesInputError, ValueError) as exception:
         return ExitCode(EXIT_INVALID_ELPH_FILES, f'cannot read the matdyn.x el-ph files: {exception}')
 

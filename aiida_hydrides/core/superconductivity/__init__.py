@@ -23,6 +23,7 @@ from .formulas import (
 from .qe_files import A2fSpectrum, LambdaRow, read_a2f_dos, read_lambda_file, validate_spectrum
 from .spectral import lambda_cumulative, spectral_moments
 from .summary import (
+    CLIPPING_TOLERANCE,
     DEFAULT_MUSTARS,
     lambda_file_agreement,
     mustar_label,
@@ -33,6 +34,7 @@ from .summary import (
 
 __all__ = (
     'A2fSpectrum',
+    'CLIPPING_TOLERANCE',
     'CM1_TO_K',
     'DEFAULT_MUSTARS',
     'EliashbergResult',

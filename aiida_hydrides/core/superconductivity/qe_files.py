@@ -44,6 +44,10 @@ class A2fSpectrum:
         lambda.
     :ivar source: the file the spectrum came from, or ``None`` for text.
     :ivar n_negative_omega: rows at omega < 0 dropped from the file (interpolated acoustic modes just below zero).
+    :ivar lambda_unclipped: ``2 int a2F/w dw`` of the total alpha^2F as QE wrote it, negative values kept (QE's own
+        histogram integral: it matches ``lambda_footer`` to < 0.2 %). The lambda of the clipped spectrum is
+        ``lambda_unclipped + lambda_clipped``; both integrals use the trapezoidal rule on the points at w > 0, like
+        :func:`~aiida_hydrides.core.superconductivity.spectral.spectral_moments`.
     """
 
     omega_ry: np.ndarray
@@ -55,11 +59,23 @@ class A2fSpectrum:
     lambda_clipped: float = 0.0
     source: str | None = None
     n_negative_omega: int = 0
+    lambda_unclipped: float | None = None
 
     @property
     def omega_K(self) -> np.ndarray:  # noqa: N802 - unit suffix
         """Frequencies in kelvin."""
         return self.omega_ry * RY_TO_K
+
+    @property
+    def lambda_clipping_change(self) -> float:
+        """How much clipping the negative alpha^2F changed lambda, relative to the unclipped integral:
+        ``lambda_clipped / lambda_unclipped`` (0.0 when nothing was clipped; ``inf`` when ``lambda_unclipped <= 0`` or
+        is unknown while values were clipped)."""
+        if self.lambda_clipped <= 0:
+            return 0.0
+        if self.lambda_unclipped is None or self.lambda_unclipped <= 0:
+            return math.inf
+        return self.lambda_clipped / self.lambda_unclipped
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,8 +168,8 @@ def read_a2f_dos(path_or_text) -> A2fSpectrum:
     omega, total, modes, n_negative_omega = _drop_negative_frequencies(omega, total, modes, source)
     negative = total < 0
     validate_spectrum(omega, total, source=source)
-    clipped = np.where(negative & (omega > 0), -total / np.where(omega > 0, omega, 1.0), 0.0)
-    lambda_clipped = 2.0 * float(np.trapezoid(clipped, omega))
+    lambda_unclipped = _coupling_integral(omega, total)
+    lambda_clipped = _coupling_integral(omega, np.where(negative, -total, 0.0))
     total[negative] = 0.0
     return A2fSpectrum(
         omega_ry=omega,
@@ -165,7 +181,15 @@ def read_a2f_dos(path_or_text) -> A2fSpectrum:
         lambda_clipped=lambda_clipped,
         source=source,
         n_negative_omega=n_negative_omega,
+        lambda_unclipped=lambda_unclipped,
     )
+
+
+def _coupling_integral(omega: np.ndarray, values: np.ndarray) -> float:
+    """``2 int values/w dw`` by the trapezoidal rule on the points at w > 0 (the rule of ``spectral_moments``)."""
+    positive = omega > 0
+    w = omega[positive]
+    return 2.0 * float(np.trapezoid(values[positive] / w, w)) if w.size >= 2 else 0.0
 
 
 #: rows of a2F.dos below this frequency (Ry; 20 cm^-1) are imaginary modes, not interpolation noise around Gamma

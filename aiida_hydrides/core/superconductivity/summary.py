@@ -7,6 +7,7 @@ mu*, and the dict can be stored as an AiiDA ``Dict`` as it is.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 
@@ -16,12 +17,25 @@ from .formulas import FORMULAS, allen_dynes_factors, allen_dynes_tc, mcmillan_tc
 from .qe_files import A2fSpectrum, LambdaRow
 from .spectral import spectral_moments
 
-__all__ = ('DEFAULT_MUSTARS', 'mustar_label', 'tc_key', 'parse_tc_key', 'summarize_spectrum', 'lambda_file_agreement')
+__all__ = (
+    'CLIPPING_TOLERANCE',
+    'DEFAULT_MUSTARS',
+    'mustar_label',
+    'tc_key',
+    'parse_tc_key',
+    'summarize_spectrum',
+    'lambda_file_agreement',
+)
 
 _TC_KEY = re.compile(r'^tc_(?P<formula>[a-z_]+?)_K_mu(?P<mu>\d+(?:_\d+)?)$')
 
 #: the two customary values of the Coulomb pseudopotential.
 DEFAULT_MUSTARS = (0.10, 0.13)
+
+#: the largest relative change of lambda that clipping the negative alpha^2F may cause for the result to be trusted:
+#: ``A2fSpectrum.lambda_clipping_change`` = lambda_clipped / lambda_unclipped. Above it the summary carries a note and
+#: the EPC work chain does not choose that smearing (its ``tc_parameters['clipping_tolerance']`` defaults to this).
+CLIPPING_TOLERANCE = 0.02
 
 
 def mustar_label(mustar: float) -> str:
@@ -70,6 +84,7 @@ def summarize_spectrum(
     mustars: Sequence[float] = DEFAULT_MUSTARS,
     eliashberg: bool = True,
     omega_c_K: float | None = None,  # noqa: N803 - unit suffix
+    clipping_tolerance: float = CLIPPING_TOLERANCE,
 ) -> dict:
     """Return the moments of ``spectrum`` and Tc for each formula and mu* as one flat JSON-able dict.
 
@@ -77,8 +92,10 @@ def summarize_spectrum(
     ``tc_<formula>_K_mu<mu*>`` for ``mcmillan``, ``allen_dynes``, ``xie_ml`` and (if ``eliashberg``) ``eliashberg``,
     ``allen_dynes_f1_mu<mu*>``/``allen_dynes_f2_mu<mu*>``, the Eliashberg cutoff ``eliashberg_omega_c_K`` with the
     number of Matsubara frequencies and effective mu* at Tc, the provenance of the spectrum (``sigma_index``,
-    ``lambda_footer``, ``n_clipped``, ``lambda_clipped``, ``source``) and ``notes``: why a Tc is 0 or was rescaled.
-    mu* is written in keys as by :func:`mustar_label` (``mu0_10``).
+    ``lambda_qe_a2f``: QE's own lambda from the file's footer, ``lambda_unclipped``: our integral with the negative
+    alpha^2F kept, ``n_clipped``, ``lambda_clipped``, ``lambda_clipping_change`` = lambda_clipped / lambda_unclipped,
+    ``source``) and ``notes``: why a Tc is 0 or was rescaled, and when clipping changed lambda by more than
+    ``clipping_tolerance``. mu* is written in keys as by :func:`mustar_label` (``mu0_10``).
 
     :raises SpectrumError: the spectrum is unusable (lambda <= 0, non-finite values, ...) or a mu* is invalid.
     """
@@ -118,18 +135,27 @@ def summarize_spectrum(
             summary[f'eliashberg_mustar_effective_mu{label}'] = result.mustar_effective
             if result.note:
                 notes.append(f'Eliashberg, mu* = {mu:g}: {result.note}')
-    if spectrum.lambda_clipped > 0.05 * lam:
+    change = spectrum.lambda_clipping_change
+    if change > clipping_tolerance:
+        share = (
+            f'{change:.1%} of the unclipped {spectrum.lambda_unclipped:.3g}'
+            if math.isfinite(change)
+            else 'the unclipped lambda is <= 0'
+        )
         notes.append(
             f'clipping {spectrum.n_clipped} negative alpha^2F values raised lambda by {spectrum.lambda_clipped:.3g} '
-            f'(> 5 %): the smearing is too small or the grids are not converged'
+            f'({share}; more than {100 * clipping_tolerance:g}% is not trusted): the smearing is too small or the '
+            f'grids are not converged'
         )
     summary.update(
         {
             'sigma_index': spectrum.sigma_index,
-            'lambda_footer': spectrum.lambda_footer,
+            'lambda_qe_a2f': spectrum.lambda_footer,
+            'lambda_unclipped': spectrum.lambda_unclipped,
             'n_clipped': spectrum.n_clipped,
             'n_negative_omega': spectrum.n_negative_omega,
             'lambda_clipped': spectrum.lambda_clipped,
+            'lambda_clipping_change': change if math.isfinite(change) else None,
             'source': spectrum.source,
             'notes': notes,
         }

@@ -21,7 +21,9 @@ from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from aiida_hydrides.calculations.functions.phonon_stability import analyse_phonon_stability
 from aiida_hydrides.calculations.functions.projected_dos import projected_dos_at_fermi_level
-from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.calculations.functions.tc import EXIT_NO_ELIGIBLE_SIGMA, EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.core.epc_report import check_tc_parameters
+from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.workflows.common import CleanWorkdirMixin
 from aiida_hydrides.workflows.protocols import ProtocolMixin, recursive_merge
 
@@ -161,6 +163,11 @@ def validate_inputs(value, _):
             return f'`{namespace}` el_ph_nsigma must be {EL_PH_NSIGMA}, got {nsigma}'
     if 'imaginary_threshold_cm' in value and value['imaginary_threshold_cm'].value < 0:
         return '`imaginary_threshold_cm` must be >= 0'
+    if 'tc_parameters' in value:
+        try:
+            check_tc_parameters(value['tc_parameters'].get_dict())
+        except HydridesInputError as exception:
+            return f'`tc_parameters`: {exception}'
     return None
 
 
@@ -223,7 +230,8 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             'tc_parameters',
             valid_type=orm.Dict,
             required=False,
-            help='Options of `compute_tc`: mustars, eliashberg, plateau_tolerance, agreement_tolerance.',
+            help='Options of `compute_tc`: mustars, eliashberg, plateau_tolerance, agreement_tolerance, '
+            'clipping_tolerance.',
         )
         spec.input(
             'imaginary_threshold_cm',
@@ -324,6 +332,12 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             411,
             'ERROR_NO_STATES_AT_FERMI_LEVEL',
             message='No electron-phonon coupling at the Fermi level (insulator?), Tc undefined: {message}',
+        )
+        spec.exit_code(
+            412,
+            'ERROR_NO_ELIGIBLE_SIGMA',
+            message='No smearing gives a lambda that clipping the negative alpha^2F leaves intact, Tc not computed: '
+            '{message}',
         )
 
     # ------------------------------------------------------------------------------------------------ protocols
@@ -699,13 +713,16 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             self.out('phonon_dos', node.outputs.output_phonon_dos)
 
     def run_tc(self):
-        """Compute λ, ω_log and Tc from the retrieved α²F files; no-coupling (insulator) gets its own exit code."""
+        """Compute λ, ω_log and Tc from the retrieved α²F files; no coupling (insulator) and no σ passing the
+        clipping test get their own exit codes."""
         kwargs = {'metadata': {'call_link_label': 'compute_tc'}}
         if 'tc_parameters' in self.inputs:
             kwargs['parameters'] = self.inputs.tc_parameters
         _, node = compute_tc.run_get_node(self.ctx.matdyn.outputs.retrieved, **kwargs)
         if node.exit_status == EXIT_NO_STATES_AT_FERMI_LEVEL:
             return self.exit_codes.ERROR_NO_STATES_AT_FERMI_LEVEL.format(message=node.exit_message)
+        if node.exit_status == EXIT_NO_ELIGIBLE_SIGMA:
+            return self.exit_codes.ERROR_NO_ELIGIBLE_SIGMA.format(message=node.exit_message)
         if not node.is_finished_ok:
             return self._failed(self.exit_codes.ERROR_SUB_PROCESS_FAILED_TC, node)
         self.ctx.tc_node = node
@@ -717,8 +734,13 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         self.out('a2f', outputs.a2f)
         tc = outputs.tc.get_dict()
         allen_dynes = tc.get('tc_allen_dynes_K_mu0_10')
+        qe = ', '.join(
+            f'{name} {tc[key]:.3f}' for key, name in (('lambda_qe_a2f', 'a2F'), ('lambda_qsum', 'q-sum')) if tc.get(key)
+        )
         self.report(
-            f'lambda = {tc["lambda"]:.3f}, omega_log = {tc["omega_log_K"]:.1f} K at sigma = '
+            f'lambda = {tc["lambda"]:.3f}'
+            + (f' (QE: {qe})' if qe else '')
+            + f', omega_log = {tc["omega_log_K"]:.1f} K at sigma = '
             f'{tc["el_ph_sigma_ry"]} Ry; Tc(Allen-Dynes, mu* 0.10) = '
             + ('-' if allen_dynes is None else f'{allen_dynes:.2f} K')
         )

@@ -21,7 +21,8 @@ def test_table_with_lambda_file(al_dir):
     result = invoke(al_dir / 'a2F.dos6', '--lambda-file', al_dir / 'lambda')
     assert result.exit_code == 0, result.output
     output = result.output
-    assert 'lambda    = 0.3563' in output
+    assert 'lambda    = 0.3563   (QE a2F.dos footer 0.3533)' in output
+    assert 'clipping  = lambda +0.8% from setting the negative alpha^2F to 0' in output
     assert 'omega_log = 335.2 K' in output
     assert 'mu*=0.10' in output and 'mu*=0.13' in output
     for title in ('McMillan (Dynes)', 'Allen-Dynes f1 f2', 'Xie ML 2022', 'Eliashberg'):

@@ -70,6 +70,7 @@ def test_histogram_footer_matches_integral_without_clipping(al_dir, index):
     spectrum = read_a2f_dos(al_dir / f'a2F.dos{index}')
     unclipped = spectral_moments(spectrum.omega_ry, spectrum.a2f)['lambda'] - spectrum.lambda_clipped
     assert unclipped == pytest.approx(spectrum.lambda_footer, rel=2e-3)
+    assert spectrum.lambda_unclipped == pytest.approx(unclipped, rel=1e-12)
 
 
 @pytest.mark.parametrize('index', range(4, 11))
@@ -112,7 +113,9 @@ def test_summary_keys_and_json(al_dir):
         'eliashberg_omega_c_K',
         'eliashberg_n_matsubara_mu0_13',
         'sigma_index',
-        'lambda_footer',
+        'lambda_qe_a2f',
+        'lambda_unclipped',
+        'lambda_clipping_change',
         'n_clipped',
         'notes',
     ):

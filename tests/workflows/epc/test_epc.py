@@ -12,7 +12,7 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_hydrides.calculations.functions.tc import EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
+from aiida_hydrides.calculations.functions.tc import EXIT_NO_ELIGIBLE_SIGMA, EXIT_NO_STATES_AT_FERMI_LEVEL, compute_tc
 from aiida_hydrides.core.units import BOHR_TO_ANGSTROM
 from aiida_hydrides.workflows.epc.base import (
     EL_PH_NSIGMA,
@@ -247,6 +247,23 @@ def test_compute_tc_recorded_al(al_matdyn_retrieved):
     assert len(tc['per_sigma']) == EL_PH_NSIGMA
     assert all(row['lambda_qsum'] > 0 for row in tc['per_sigma'])
 
+    # QE's own lambda beside ours, per sigma and at the chosen sigma
+    for row in [tc, *tc['per_sigma']]:
+        for key in ('lambda', 'lambda_qe_a2f', 'lambda_qsum', 'lambda_unclipped', 'lambda_clipping_change'):
+            assert isinstance(row[key], float), key
+    # sigma = 0.005 Ry is refused: clipping raises lambda from QE's 0.210 to 0.347 (+65 %)
+    smallest = tc['per_sigma'][0]
+    assert smallest['sigma_ry'] == pytest.approx(0.005) and smallest['sigma_eligible'] is False
+    assert smallest['lambda'] == pytest.approx(0.347, abs=1e-3)
+    assert smallest['lambda_qe_a2f'] == pytest.approx(0.210, abs=1e-3)
+    assert smallest['lambda_clipping_change'] == pytest.approx(0.648, abs=1e-3)
+    assert tc['sigma_refused_by_clipping'] == pytest.approx([0.005, 0.010, 0.015, 0.020])
+    assert [row['sigma_eligible'] for row in tc['per_sigma']] == [False] * 4 + [True] * 6
+    # the chosen sigma passes the test, and its lambda is within 2 % of QE's a2F.dos footer
+    assert tc['clipping_tolerance'] == 0.02 and tc['lambda_clipping_change'] <= 0.02
+    assert abs(tc['lambda'] / tc['lambda_qe_a2f'] - 1) < 0.02
+    assert tc['el_ph_sigma_ry'] == pytest.approx(0.030)
+
     a2f = results['a2f']
     omega = a2f.get_x()[1]
     assert a2f.get_x()[2] == 'meV' and omega.max() == pytest.approx(45, abs=10)  # Al phonons end near 40 meV
@@ -261,6 +278,30 @@ def test_compute_tc_no_states_at_fermi_level(data_dir):
     assert node.exit_status == EXIT_NO_STATES_AT_FERMI_LEVEL
     assert 'Fermi level' in node.exit_message
     assert 'tc' not in node.outputs
+
+
+def test_compute_tc_no_eligible_sigma(al_matdyn_retrieved):
+    """A clipping tolerance no Al smearing meets: exit code 412 naming the change at every sigma, no `tc` output."""
+    parameters = orm.Dict({'clipping_tolerance': 1e-6, 'eliashberg': False})
+    _, node = compute_tc.run_get_node(al_matdyn_retrieved, parameters)
+    assert node.exit_status == EXIT_NO_ELIGIBLE_SIGMA == 412
+    assert 'at every smearing (0.005 Ry: 64.8%' in node.exit_message
+    assert 'tc' not in node.outputs
+
+
+def test_compute_tc_invalid_parameters(al_matdyn_retrieved):
+    _, node = compute_tc.run_get_node(al_matdyn_retrieved, orm.Dict({'clipping_tolerance': 2}))
+    assert node.exit_status == 312
+    assert 'invalid Tc parameters: `clipping_tolerance` must be a relative tolerance in (0, 1]' in node.exit_message
+
+
+def test_protocol_tc_parameters_are_the_defaults():
+    import yaml
+
+    from aiida_hydrides.core.epc_report import DEFAULT_TC_PARAMETERS
+
+    path = pathlib.Path(ElectronPhononWorkChain.get_protocol_filepath())
+    assert yaml.safe_load(path.read_text())['default_inputs']['tc_parameters'] == DEFAULT_TC_PARAMETERS
 
 
 def test_compute_tc_missing_files():
@@ -283,6 +324,23 @@ def test_workchain_no_states_exit_code(fake_codes, al_pseudos, data_dir):
     exit_code = process.run_tc()
     assert exit_code.status == ElectronPhononWorkChain.exit_codes.ERROR_NO_STATES_AT_FERMI_LEVEL.status == 411
     assert 'Fermi level' in exit_code.message
+
+
+def test_workchain_no_eligible_sigma_exit_code(fake_codes, al_pseudos, al_matdyn_retrieved):
+    builder = _al_builder(fake_codes, al_pseudos)
+    builder.tc_parameters = orm.Dict({'clipping_tolerance': 1e-6, 'eliashberg': False})
+    process = _instantiate(builder)
+    process.ctx.matdyn = types.SimpleNamespace(outputs=types.SimpleNamespace(retrieved=al_matdyn_retrieved))
+    exit_code = process.run_tc()
+    assert exit_code.status == ElectronPhononWorkChain.exit_codes.ERROR_NO_ELIGIBLE_SIGMA.status == 412
+    assert 'changes lambda by more than 0.0001% at every smearing (0.005 Ry: 64.8%' in exit_code.message
+
+
+def test_spec_validator_rejects_bad_tc_parameters(fake_codes, al_pseudos):
+    builder = _al_builder(fake_codes, al_pseudos)
+    builder.tc_parameters = orm.Dict({'clipping_tolerance': 2})
+    with pytest.raises(ValueError, match=r'`tc_parameters`: `clipping_tolerance` must be a relative tolerance'):
+        run_get_node(builder)
 
 
 def test_workchain_unstable_exit_code(fake_codes, al_pseudos, data_dir):
