@@ -20,6 +20,7 @@ __all__ = (
     'MissingCodeError',
     'MissingExecutableError',
     'ensure_codes',
+    'ensure_dp_code',
     'ensure_lam_code',
     'get_code',
     'get_computer',
@@ -295,4 +296,52 @@ def ensure_lam_code(
     ).store()
     if report is not None:
         report.append(f'code {LAM_CODE_LABEL}@{computer.label} created (pk {code.pk}, {executable})')
+    return code
+
+
+#: label of the code of DeePMD's command line (``dp``: training, freezing, compression, tests)
+DP_CODE_LABEL = 'dp'
+
+
+def ensure_dp_code(
+    computer: str | orm.Computer = 'localhost', executable: str | pathlib.Path | None = None, report: list | None = None
+) -> orm.InstalledCode:
+    """Return the ``dp`` code (deepmd-kit's command line) on ``computer``, creating it if needed (idempotent: an
+    existing code with that label is reused as it is). The ``hydrides.lam.train`` jobs run it.
+
+    :param computer: computer label or instance.
+    :param executable: path of ``dp`` on the computer (default on a local computer: the one installed beside the
+        running Python interpreter, else the one on the ``PATH``); on a cluster, the ``dp`` of an environment with
+        deepmd-kit 3 and a CUDA build of torch for a GPU node.
+    :param report: if a list, one line per action is appended to it.
+    :raises MissingExecutableError: ``dp`` cannot be found.
+    """
+    import sys
+
+    computer = get_computer(computer)
+    existing = _find_existing(DP_CODE_LABEL, computer)
+    if existing is not None:
+        if report is not None:
+            report.append(f'code {DP_CODE_LABEL}@{computer.label} exists (pk {existing.pk})')
+        return existing
+    if executable is None:
+        if computer.transport_type != 'core.local':
+            raise CodeSetupError(f'the computer {computer.label!r} is remote; pass the path of dp (deepmd-kit) on it')
+        beside = pathlib.Path(sys.executable).parent / DP_CODE_LABEL
+        executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(DP_CODE_LABEL)
+        if executable is None:
+            raise MissingExecutableError(
+                'the DeePMD command `dp` is not installed; install deepmd-kit 3 (`pip install -e .` in the '
+                'aiida-hydrides checkout installs it)'
+            )
+    code = orm.InstalledCode(
+        label=DP_CODE_LABEL,
+        computer=computer,
+        filepath_executable=str(executable),
+        default_calc_job_plugin='hydrides.lam.train',
+        with_mpi=False,
+        description='deepmd-kit command line (dp --pt train / freeze / compress / test)',
+    ).store()
+    if report is not None:
+        report.append(f'code {DP_CODE_LABEL}@{computer.label} created (pk {code.pk}, {executable})')
     return code

@@ -7,7 +7,8 @@ Every tagged node carries one extra, ``hydrides`` (a dictionary), queried as ``e
 key                       meaning
 ========================  ==========================================================================================
 ``kind``                  what the node is: ``search_minimum`` (a LAM search minimum), ``dft_relaxed`` (a structure
-                          relaxed with pw.x), ``search`` (a search group), ``search_system`` (a search work chain), ...
+                          relaxed with pw.x), ``search`` (a search group), ``search_system`` (a search work chain),
+                          ``epc`` (an EPC work chain launched by ``hydrides.epc.batch``), ...
 ``method``                ``lam`` or ``dft``: the method that made the structure and its enthalpy
 ``formula``               reduced formula of the composition (``CaH6``)
 ``cell_formula``          formula of the cell (``Ca2H12``)
@@ -23,11 +24,24 @@ key                       meaning
 ``source_uuid``           UUID of the structure this one was made from (a DFT relaxation of a LAM minimum)
 ``runner``                the process that runs a work chain launched in a command's own process: ``{hostname, pid,
                           started}`` (:mod:`aiida_hydrides.processes`; ``aiida-hydrides processes clean`` reads it)
+``epc``                   on a structure computed by ``hydrides.epc.batch``: its latest result, ``{status, lambda,
+                          omega_log_K, tc_allen_dynes_K_mu0_10, min_frequency_cm, n_imaginary_modes, settings_hash,
+                          protocol, pressure_gpa, epc_uuid, batch_uuid, ...}`` (``status``: ``done``, ``unstable``,
+                          ``failed`` or ``skipped``)
+``settings_hash``         on an EPC work chain of a batch: fingerprint of the settings that decide its result
+                          (:func:`aiida_hydrides.core.epc_batch.settings_hash`); a later batch with the same
+                          fingerprint reuses a ``done`` or ``unstable`` one for the same ``source_uuid``
+``relax_settings_hash``   on a structure relaxed by a batch: fingerprint of the relaxation's settings (reused by a later
+                          batch with the same fingerprint)
+``status``                on an EPC work chain of a batch: ``done``, ``unstable`` or ``failed``
 ========================  ==========================================================================================
 
 The enthalpy of each method has its own key, so ``{'extras.hydrides.enthalpy_dft_ev': {'<': x}}`` never matches a
 LAM value. Search minima add their search details (``e_above_best_mev``, ``rank``, ``origin``, ``generation``,
-``flag``, ``duplicates``, ``sample_index``, ``calc_uuid``, ``workchain_uuid``).
+``flag``, ``duplicates``, ``sample_index``, ``calc_uuid``, ``workchain_uuid``). EPC work chains of a batch
+(``kind == 'epc'``) add ``source_uuid`` (the batch's input structure), ``structure_uuid`` (the structure of the EPC, the
+relaxed one), ``batch_uuid``, their λ, ω_log and ``tc_*`` values when done, ``n_imaginary_modes`` when unstable,
+``exit_status`` when failed, and the wall times ``relax_wall_s`` and ``epc_wall_s``.
 """
 
 from __future__ import annotations

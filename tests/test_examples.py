@@ -19,6 +19,8 @@ SCRIPTS = sorted(EXAMPLES.glob('*.py'))
 WORK_CHAIN_EXAMPLES = {
     'run_dft_enthalpy.py': 'hydrides.dft.enthalpy',
     'run_epc.py': 'hydrides.epc',
+    'run_epc_batch.py': 'hydrides.epc.batch',
+    'run_concurrent.py': 'hydrides.lam.concurrent',
     'run_search_system.py': 'hydrides.search.system',
     'run_search_base.py': 'hydrides.search.base',
     'run_screen.py': 'hydrides.screen',
@@ -130,6 +132,35 @@ def test_epc_example_builder(aiida_localhost, pseudo_family, monkeypatch):
     assert builder.ph.qpoints.get_kpoints_mesh()[0] == [4, 4, 4]
     assert builder.scf.pw.parameters['SYSTEM']['ecutwfc'] == 30.0
     assert 'projwfc' in builder
+
+
+@pytest.mark.qe
+def test_concurrent_example_builder(aiida_localhost, pseudo_family, monkeypatch):
+    """The concurrent-learning example runs about 30 minutes (training, pw.x at the seed labels' settings; one
+    iteration runs for real at test size in tests/workflows/lam/test_concurrent.py): only its builder is checked."""
+    builder = build_only('run_concurrent.py', monkeypatch)
+    assert builder.system.value == 'Ca-Y' and builder.pressures.get_list() == [150.0, 250.0]
+    assert list(builder.models) == ['m0'] and builder.models['m0'].filename == 'seed_se_e2_a.pth'
+    assert builder.ensemble_size.value == 4 and builder.max_iterations.value == 1
+    assert builder.training_set.label_set == 'seed-v1' and builder.label.settings['label_set'] == 'seed-v1'
+    assert builder.select.parameters['max_candidates'] == 4 and builder.train.parameters['steps'] == 500
+    assert builder.dp_code.label == 'dp' and builder.pw_code.label == 'pw'
+
+
+@pytest.mark.qe
+def test_epc_batch_example_builder(aiida_localhost, pseudo_family, monkeypatch):
+    """The EPC batch example runs minutes of QE (the batch runs for real at a tiny protocol in
+    tests/workflows/epc/test_batch.py): only its group and builder are checked."""
+    from aiida import orm
+
+    builder = build_only('run_epc_batch.py', monkeypatch)
+    group = orm.load_group(builder.group.value)
+    assert sorted(node.label for node in group.nodes) == ['fcc Al', 'simple-cubic Al']
+    assert builder.pressure.value == 0.0 and builder.max_concurrent.value == 2
+    assert builder.epc.overrides['meta_parameters']['qpoints_mesh'] == [4, 4, 4]
+    assert builder.cutoffs.get_list() == [30.0, 240.0]
+    build_only('run_epc_batch.py', monkeypatch)  # run again: the group keeps its two structures
+    assert len(orm.load_group(builder.group.value).nodes) == 2
 
 
 @pytest.mark.qe

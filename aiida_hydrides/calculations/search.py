@@ -93,7 +93,8 @@ class SearchCalculation(LamWorkerCalculation):
             'above the best for the minima, default 100), head, threads, rules (CompositionRules fields), '
             'compress (evaluate the compressed copy of a frozen .pth model; default True) and max_wall_s '
             '(seconds after which no further composition is started; default: max_wallclock_seconds '
-            'less a margin).',
+            'less a margin). trajectory_every > 0 keeps every k-th frame along each relaxation in `samples` '
+            '(trajectory_* arrays) for concurrent learning.',
         )
 
         spec.output(
@@ -102,7 +103,9 @@ class SearchCalculation(LamWorkerCalculation):
             help='Every relaxed structure of every composition, packed (numbers, positions and cells in single '
             'precision, offsets), with per-structure arrays composition_index, formula, local_index, '
             'enthalpy_per_atom (eV), energy (eV), volume (Å³), flag, generation, origin, n_steps, natoms and '
-            'duplicate_of (index of the structure it repeats, -1 if none); see parsers.search.compact_arrays.',
+            'duplicate_of (index of the structure it repeats, -1 if none); with trajectory_every > 0 also the frames '
+            'along the relaxations (trajectory_numbers, trajectory_positions, trajectory_cells, trajectory_offsets, '
+            'trajectory_sample, trajectory_step); see parsers.search.compact_arrays.',
         )
         spec.output(
             'minima',

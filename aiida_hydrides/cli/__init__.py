@@ -15,13 +15,17 @@ COMMANDS = {
     'setup': 'aiida_hydrides.cli.setup:setup',
     'dft-enthalpy': 'aiida_hydrides.cli.dft_enthalpy:dft_enthalpy',
     'epc': 'aiida_hydrides.cli.epc:epc',
+    'epc-batch': 'aiida_hydrides.cli.epc_batch:epc_batch',
     'relax': 'aiida_hydrides.cli.relax:relax',
     'search': 'aiida_hydrides.cli.search:search',
     'minima': 'aiida_hydrides.cli.minima:minima',
     'phonons': 'aiida_hydrides.cli.phonons:phonons',
     'screen': 'aiida_hydrides.cli.screen:screen',
     'label': 'aiida_hydrides.cli.label:label',
+    'learn': 'aiida_hydrides.cli.learn:learn',
+    'models': 'aiida_hydrides.cli.models:models',
     'processes': 'aiida_hydrides.cli.processes:processes',
+    'dataset': 'aiida_hydrides.cli.dataset:dataset',
     'demo': 'aiida_hydrides.cli.demo:demo',
 }
 

@@ -1105,17 +1105,8 @@ def float64_copy_input(config: dict) -> dict:
 
 
 def heldout_metrics(detail_prefix) -> dict:
-    """Energy (meV/atom) and force (meV/Angstrom) MAE/RMSE from the detail files of ``dp --pt test -d PREFIX``."""
-    prefix = pathlib.Path(detail_prefix)
-    energy = np.atleast_2d(np.loadtxt(f'{prefix}.e_peratom.out'))
-    force = np.atleast_2d(np.loadtxt(f'{prefix}.f.out'))
-    energy_error = energy[:, 1] - energy[:, 0]
-    force_error = force[:, 3:6] - force[:, 0:3]
-    return {
-        'nframes': int(energy.shape[0]),
-        'natoms_total': int(force.shape[0]),
-        'energy_mae_mev_per_atom': float(np.mean(np.abs(energy_error)) * 1000),
-        'energy_rmse_mev_per_atom': float(np.sqrt(np.mean(energy_error**2)) * 1000),
-        'force_mae_mev_per_angstrom': float(np.mean(np.abs(force_error)) * 1000),
-        'force_rmse_mev_per_angstrom': float(np.sqrt(np.mean(force_error**2)) * 1000),
-    }
+    """Energy (meV/atom) and force (meV/Angstrom) MAE/RMSE from the detail files of ``dp --pt test -d PREFIX``
+    (:func:`aiida_hydrides.core.lam.training.test_metrics` without the virial errors)."""
+    from .lam.training import test_metrics
+
+    return {key: value for key, value in test_metrics(detail_prefix).items() if not key.startswith('virial_')}

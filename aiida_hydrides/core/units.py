@@ -8,6 +8,8 @@ Pressure: :func:`parse_pressure` reads what a user types (``200``, ``'200 GPa'``
 :func:`check_pressure` validates a number that a program passes (strings and quantities with units are refused, so a
 wrong unit cannot slip through). Both accept one range, :data:`MIN_PRESSURE_GPA` to :data:`MAX_PRESSURE_GPA`, and give
 one error message, :class:`InvalidPressureError`. Ports validate once with them; the code below trusts the value.
+:func:`parse_pressures` reads a window (``'150-250'``, spread over :func:`pressure_points`) or a list
+(``'150,200,250'``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ __all__ = (
     'gpa_to_ev_per_a3',
     'gpa_to_kbar',
     'parse_pressure',
+    'parse_pressures',
     'pressure_error',
+    'pressure_points',
 )
 
 # -- constants (CODATA 2018) ---------------------------------------------------------------------------------------
@@ -161,3 +165,51 @@ def parse_pressure(value) -> float:
             )
         value = float(number) * factor
     return check_pressure(value)
+
+
+def pressure_points(low: float, high: float | None = None, count: int = 3) -> list[float]:
+    """``count`` evenly spaced pressures from ``low`` to ``high`` in GPa (both included, rounded to 0.01 GPa); one
+    pressure when ``high`` is ``None`` or equals ``low``, the middle of the window when ``count`` is 1.
+
+    :raises InvalidPressureError: a pressure outside the range, a reversed window or a ``count`` below 1.
+    """
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        raise InvalidPressureError(f'the number of pressures must be a whole number >= 1, got {count!r}')
+    low = check_pressure(low)
+    if high is None or high == low:
+        return [low]
+    high = check_pressure(high)
+    if high < low:
+        raise InvalidPressureError(
+            f'the pressure window {low:g}-{high:g} GPa is reversed: give the lower pressure first'
+        )
+    if count == 1:
+        return [round((low + high) / 2, 2)]
+    step = (high - low) / (count - 1)
+    return [round(low + index * step, 2) for index in range(count)]
+
+
+def parse_pressures(value, count: int = 3) -> list[float]:
+    """The pressures (GPa, ascending, distinct) of a window or list typed by a user: ``'150-250'`` (or
+    ``'150:250'``, units allowed on each end: ``'1.5Mbar-2.5Mbar'``) gives :func:`pressure_points` of the window,
+    ``'150,200,250'`` those pressures, ``'200'`` or a number one pressure; a list or tuple of values is read item by
+    item.
+
+    :raises InvalidPressureError: text that is not a pressure, window or list of pressures, or one out of range.
+    """
+    if isinstance(value, (list, tuple)):
+        values = [parse_pressure(item) for item in value]
+    elif isinstance(value, str) and ',' in value:
+        values = [parse_pressure(item) for item in value.split(',') if item.strip()]
+    elif isinstance(value, str):
+        text = value.strip()
+        # a window: two pressures joined by '-' or ':' (a pressure is never negative, so '-' cannot be a sign here)
+        match = re.match(r'^([^:]+?[0-9A-Za-z.])\s*[-:]\s*([0-9.+].*)$', text)
+        if match:
+            return pressure_points(parse_pressure(match.group(1)), parse_pressure(match.group(2)), count)
+        values = [parse_pressure(text)]
+    else:
+        values = [parse_pressure(value)]
+    if not values:
+        raise InvalidPressureError(f'no pressure in {value!r}: give e.g. 200, 150-250 or 150,200,250')
+    return sorted(set(values))

@@ -27,17 +27,17 @@ def compact_arrays(arrays: dict, single_precision_geometry: bool = False) -> dic
     """The arrays of a search file as they are stored: the same names and values in smaller types.
 
     Atomic numbers as ``uint8``, the other integers as ``int32`` (indices, counts, steps; ``offsets`` stays
-    ``int64``), strings as wide as the longest one, and with ``single_precision_geometry`` the positions and cells as
-    ``float32``: 6e-8 relative, a few 1e-6 Å in cells of some 10 Å, far below what a relaxation moves an atom (the
+    ``int64``), strings as wide as the longest one, and with ``single_precision_geometry`` the positions and cells (also
+    those of the frames along the relaxations, ``trajectory_*``) as ``float32``: 6e-8 relative, a few 1e-6 Å in cells of some 10 Å, far below what a relaxation moves an atom (the
     stored samples are for querying and for relaxing again; the minima, which become ``StructureData``, keep double
     precision). Enthalpies, energies and volumes keep double precision.
     """
     result = {}
     for name, value in arrays.items():
         value = np.asarray(value)
-        if name == 'numbers':
+        if name in ('numbers', 'trajectory_numbers'):
             value = value.astype(np.uint8)
-        elif name in ('positions', 'cells') and single_precision_geometry:
+        elif name in ('positions', 'cells', 'trajectory_positions', 'trajectory_cells') and single_precision_geometry:
             value = value.astype(np.float32)
         elif value.dtype.kind in 'iu' and name != 'offsets' and value.dtype.itemsize > 4:
             if value.size == 0 or (value.min() >= np.iinfo(np.int32).min and value.max() <= np.iinfo(np.int32).max):

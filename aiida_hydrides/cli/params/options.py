@@ -7,16 +7,18 @@ value gives one line that names the option and exit status 2.
 ==================  ====================================================================================================
 option              used by
 ==================  ====================================================================================================
-``-p/--pressure``   dft-enthalpy, search, relax (a number of GPa, or with a unit: 200, 200GPa, 2000kbar, 2Mbar)
-``--protocol``      dft-enthalpy, epc, search (choices read from the work chain's protocol file)
-``-Y/--computer``   dft-enthalpy, epc, search, demo, setup, label run (the computer whose codes run the calculations)
+``-p/--pressure``   dft-enthalpy, epc-batch, search, relax (a number of GPa, or with a unit: 200, 200GPa, 2000kbar, 2Mbar);
+                    learn (its own type: a window 150-250 or a list 150,200,250)
+``--protocol``      dft-enthalpy, epc, epc-batch, search, learn (choices read from the work chain's protocol file)
+``-Y/--computer``   dft-enthalpy, epc, epc-batch, search, learn, demo, setup, label run (the computer of the codes)
 ``-X/--code``       dft-enthalpy (pw.x), search (hydrides-lam): a code instead of the one found on --computer
-``--mpiprocs``      dft-enthalpy, epc (MPI processes per calculation; default: the computer's default)
-``-F/--family``     dft-enthalpy, epc, search (pseudopotential family)
+``--mpiprocs``      dft-enthalpy, epc, epc-batch (MPI processes per calculation; default: the computer's default)
+``-F/--family``     dft-enthalpy, epc, epc-batch, search (pseudopotential family)
 ``--primitive``     dft-enthalpy, epc (reduce a structure file to its primitive cell; on by default)
-``-d/--daemon``     dft-enthalpy, epc, search (submit to the daemon and return at once)
-``-v/--verbose``    dft-enthalpy, epc, search, demo (all process reports and other packages' warnings)
-``-m/--model``      search, relax, phonons (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
+``--projwfc``       epc, epc-batch (also run projwfc.x for N(E_F) per element; on by default)
+``-d/--daemon``     dft-enthalpy, epc, epc-batch, search, learn (submit to the daemon and return at once)
+``-v/--verbose``    dft-enthalpy, epc, epc-batch, search, learn, demo (all process reports and other packages' warnings)
+``-m/--model``      search, relax, phonons, learn (repeatable) (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
 ``--json``          every command with a result
 ==================  ====================================================================================================
 """
@@ -41,6 +43,7 @@ __all__ = (
     'OverridableOption',
     'PRESSURE',
     'PRIMITIVE',
+    'PROJWFC',
     'PSEUDO_FAMILY',
     'THREADS',
     'VERBOSE',
@@ -145,6 +148,13 @@ PRIMITIVE = OverridableOption(
     show_default=True,
     help='Reduce a structure file to its standardized primitive cell (spglib) first: fewer atoms, same physics. A '
     'stored StructureData is always used as is, so that the provenance graph links it.',
+)
+
+PROJWFC = OverridableOption(
+    '--projwfc/--no-projwfc',
+    default=True,
+    show_default=True,
+    help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).',
 )
 
 DAEMON = OverridableOption(

@@ -12,7 +12,14 @@ import re
 
 import click
 
-__all__ = ('IntegerListType', 'PressureType', 'ProtocolType', 'StructureType', 'load_workflow')
+__all__ = (
+    'IntegerListType',
+    'PressureType',
+    'PressureWindowType',
+    'ProtocolType',
+    'StructureType',
+    'load_workflow',
+)
 
 #: what a full or a partial (at least 4 hexadecimal digits) node UUID looks like
 _UUID_PATTERN = re.compile(r'^[0-9a-fA-F]{4,32}$|^[0-9a-fA-F]{8}-[0-9a-fA-F-]{0,27}$')
@@ -34,6 +41,26 @@ class PressureType(click.ParamType):
             return parse_pressure(value)
         except ValueError as exception:  # InvalidPressureError is a ValueError
             self.fail(str(exception), param, ctx)
+
+
+class PressureWindowType(click.ParamType):
+    """Pressures in GPa: a window ``150-250`` (spread over a number of points by the command), a list ``150,200,250``
+    or one pressure ``200``; units may be appended to each (``1.5Mbar-2.5Mbar``). Checked with
+    :func:`aiida_hydrides.core.units.parse_pressures`; the text is returned as given (stripped)."""
+
+    name = 'pressures'
+
+    def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click's signature
+        return 'PMIN-PMAX|P1,P2,...'
+
+    def convert(self, value, param, ctx):
+        from aiida_hydrides.core.units import parse_pressures
+
+        try:
+            parse_pressures(value)
+        except ValueError as exception:  # InvalidPressureError is a ValueError
+            self.fail(str(exception), param, ctx)
+        return str(value).strip()
 
 
 class IntegerListType(click.ParamType):

@@ -3,7 +3,8 @@ pressure, and LAM phonons. Pure Python, no AiiDA.
 
 Modules: :mod:`.model` (DeePMD evaluator, :func:`load_model`), :mod:`.ase_backend` (ASE calculators as stand-ins),
 :mod:`.relax` (the batched relaxation engine), :mod:`.phonons` (finite-displacement phonons), :mod:`.reference` (the
-plain ASE loop for comparison), :mod:`.batch` (compact structure batches), :mod:`.worker` (the ``hydrides-lam`` CLI).
+plain ASE loop for comparison), :mod:`aiida_hydrides.core.lam.batch` (compact structure batches), :mod:`.deviation`
+(model deviation of an ensemble and the choice of frames to label), :mod:`.worker` (the ``hydrides-lam`` CLI).
 
 Nothing heavy is imported here, so that :func:`.threads.configure_threads` can run before numpy, torch or deepmd load.
 The main names are available lazily from this package.
@@ -26,6 +27,8 @@ _LAZY = {
     'ase_relax': 'reference',
     'pack_structures': 'batch',
     'unpack_structures': 'batch',
+    'evaluate_deviation': 'deviation',
+    'select_frames': 'deviation',
     'configure_threads': 'threads',
     'LamModelError': 'errors',
     'InvalidPressureError': 'errors',

@@ -157,6 +157,9 @@ class RelaxResult:
     fmax: float
     stress_residual_gpa: float
     target_pressure_gpa: float
+    #: frames along the relaxation when it was asked for (``trajectory_every``): ``positions`` (T, N, 3) Å,
+    #: ``cells`` (T, 3, 3) Å and ``steps`` (T,), the geometries the model was evaluated at; ``None`` otherwise
+    trajectory: dict | None = dataclasses.field(default=None, repr=False)
 
     @property
     def converged(self) -> bool:
@@ -255,6 +258,11 @@ class BatchRelaxer:
 
     ``callback(step, active, finished)`` is called after each step with the batch step number and the counts of
     structures in flight and done.
+
+    ``trajectory_every`` (:meth:`relax`): with ``k > 0`` every structure keeps the geometry of every ``k``-th of its
+    optimizer steps at which the model was evaluated (step 0, the start, included) in
+    :attr:`RelaxResult.trajectory`; frames for concurrent learning (:mod:`aiida_hydrides.core.lam.deviation`). 0 (the
+    default) keeps nothing.
     """
 
     def __init__(self, evaluator: BatchEvaluator, settings: RelaxSettings | None = None, **kwargs):
@@ -288,6 +296,7 @@ class BatchRelaxer:
         self.fire_dt = np.full(capacity, self.settings.fire_dt)
         self.fire_a = np.full(capacity, 0.1)
         self.fire_n = np.zeros(capacity, dtype=np.int64)
+        self.frames: list = [None] * capacity
 
     def _grow_rows(self, rows: int) -> None:
         extra = rows - self.rows
@@ -317,6 +326,7 @@ class BatchRelaxer:
         self.fire_dt[slot] = self.settings.fire_dt
         self.fire_a[slot] = 0.1
         self.fire_n[slot] = 0
+        self.frames[slot] = [] if self.trajectory_every else None
 
     # -- geometry -------------------------------------------------------------------------------------------------
     def _deformation(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -402,17 +412,26 @@ class BatchRelaxer:
 
     # -- main loop ------------------------------------------------------------------------------------------------
     def relax(
-        self, structures: Iterable, callback: Callable | None = None, ceilings: Sequence[float] | None = None
+        self,
+        structures: Iterable,
+        callback: Callable | None = None,
+        ceilings: Sequence[float] | None = None,
+        trajectory_every: int = 0,
     ) -> list[RelaxResult]:
         """Relax ``structures`` (``ase.Atoms``); returns one :class:`RelaxResult` per input, in input order.
 
         ``ceilings``: an enthalpy per atom (eV) per structure, in input order (``inf``: none); a structure still above
         its ceiling after ``hopeless_after`` steps stops with the flag ``hopeless``.
 
+        ``trajectory_every``: keep every ``k``-th evaluated geometry of each structure (see the class docstring).
+
         A sequence is checked completely (elements against the model's type map, cells) before any compute; an
         iterator is consumed lazily and each structure is checked when it joins the batch.
         """
         s = self.settings
+        if isinstance(trajectory_every, bool) or int(trajectory_every) != trajectory_every or trajectory_every < 0:
+            raise HydridesInputError(f'trajectory_every must be a whole number >= 0 (0: off), got {trajectory_every!r}')
+        self.trajectory_every = int(trajectory_every)
         start_total = time.perf_counter()
         self.timings = {
             'model_s': 0.0,
@@ -489,6 +508,10 @@ class BatchRelaxer:
             self.timings['model_s'] += time.perf_counter() - tick
             self.timings['model_calls'] += 1
             self.timings['frames'] += len(slots)
+            if self.trajectory_every:
+                for k, slot in enumerate(slots):
+                    if self.steps[slot] % self.trajectory_every == 0:
+                        self.frames[slot].append((int(self.steps[slot]), positions[k].copy(), cells[k].copy()))
 
             tick = time.perf_counter()
             natoms = self.natoms[slots]
@@ -572,6 +595,15 @@ class BatchRelaxer:
         else:
             energy, volume, pressure, fmax, stress_res = values
         enthalpy = energy + self.settings.pressure_gpa / EV_PER_A3_IN_GPA * volume
+        trajectory = None
+        frames = self.frames[slot]
+        if frames is not None:
+            trajectory = {
+                'steps': np.array([frame[0] for frame in frames], dtype=np.int64),
+                'positions': np.array([frame[1] for frame in frames], dtype=float).reshape(-1, n, 3),
+                'cells': np.array([frame[2] for frame in frames], dtype=float).reshape(-1, 3, 3),
+            }
+            self.frames[slot] = None
         results[int(self.index[slot])] = RelaxResult(
             index=int(self.index[slot]),
             atoms=atoms,
@@ -585,6 +617,7 @@ class BatchRelaxer:
             fmax=fmax,
             stress_residual_gpa=stress_res,
             target_pressure_gpa=self.settings.pressure_gpa,
+            trajectory=trajectory,
         )
         self.active[slot] = False
 
@@ -597,8 +630,9 @@ def relax_structures(
     **settings,
 ) -> list[RelaxResult]:
     """Relax ``structures`` at ``pressure_gpa`` (GPa) with ``evaluator``; keyword arguments are
-    :class:`RelaxSettings` fields (``fmax``, ``stress_tol_gpa``, ``max_steps``, ``optimizer``, ``batch_size``, ...) and
-    ``ceilings`` (see :meth:`BatchRelaxer.relax`)."""
+    :class:`RelaxSettings` fields (``fmax``, ``stress_tol_gpa``, ``max_steps``, ``optimizer``, ``batch_size``, ...),
+    ``ceilings`` and ``trajectory_every`` (see :meth:`BatchRelaxer.relax`)."""
     ceilings = settings.pop('ceilings', None)
+    trajectory_every = settings.pop('trajectory_every', 0)
     relaxer = BatchRelaxer(evaluator, RelaxSettings(pressure_gpa=pressure_gpa, **settings))
-    return relaxer.relax(structures, callback=callback, ceilings=ceilings)
+    return relaxer.relax(structures, callback=callback, ceilings=ceilings, trajectory_every=trajectory_every)

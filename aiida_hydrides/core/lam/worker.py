@@ -20,11 +20,16 @@ with its error and the others go on.
 ``search`` runs structure searches of several compositions (:mod:`aiida_hydrides.core.search.worker`): every
 sampled structure goes to one ``.npz``, the distinct low-enthalpy minima to another, and a JSON summary.
 
+``deviation`` evaluates an ensemble of models (``--models``, at least 2) on a batch of frames and writes the model
+deviation of every frame, the accurate / candidate / failed classes by the trust window and the candidates chosen
+for labelling (:func:`run_deviation`, :mod:`aiida_hydrides.core.lam.deviation`).
+
 Examples::
 
     hydrides-lam relax --structures batch.npz --model model.pth --pressure 200 --output relaxed.npz
     hydrides-lam phonons --structures batch.npz --model model.pth --mesh 8 8 8 --output ph.npz --output-dir ph/
     hydrides-lam search --compositions comps.json --model model.pth --parameters search.json --output samples.npz
+    hydrides-lam deviation --frames frames.npz --models m0.pth m1.pth m2.pth m3.pth --output deviation.npz
 """
 
 from __future__ import annotations
@@ -497,6 +502,80 @@ def run_phonons(args) -> dict:
         _stop_on_signals(previous)
 
 
+def run_deviation(args) -> dict:
+    """The ``deviation`` sub-command: the model deviation of an ensemble on a batch of frames; returns the summary.
+
+    ``--frames``: a structure batch (``.npz`` or ``.json``), or the ``samples.npz`` of a search (with
+    ``frames='trajectory'`` or ``'both'`` its frames along the relaxations are used); a batch with a ``frame_kind``
+    array is taken as it is. ``--output`` gets per frame the deviations, ``status``, ``chosen``, ``duplicate_of``,
+    ``natoms``, ``formula`` and the batch's own per-frame arrays; ``--candidates`` (default ``candidates.npz`` beside
+    the output) the chosen frames as a structure batch (see
+    :func:`~aiida_hydrides.core.lam.deviation.deviation_report`). Every element of every frame must be in the type
+    map of every model.
+    """
+    import numpy as np
+
+    from .deviation import DEVIATION_PARAMETERS, deviation_report, deviation_settings_from_parameters
+    from .errors import HydridesInputError, UnknownElementError
+    from .model import check_model_file, configure_threads, load_model
+
+    clock = time.perf_counter()
+    settings, options = deviation_settings_from_parameters(_parameters(args, DEVIATION_PARAMETERS))
+    models = [pathlib.Path(path) for path in args.models]
+    if len(models) < 2:
+        raise HydridesInputError(f'a model deviation needs an ensemble of at least 2 models, got {len(models)}')
+    for path in models:
+        check_model_file(path)
+    arrays = read_batch(args.frames_file)
+    numbers = [
+        np.unique(np.asarray(arrays[key], dtype=np.int64)) for key in ('numbers', 'trajectory_numbers') if key in arrays
+    ]
+    head = options['head'] or getattr(args, 'head', None)
+
+    def check_elements(path, type_map):
+        from ase.data import chemical_symbols
+
+        present = {chemical_symbols[int(z)] for part in numbers for z in part.tolist()}
+        unknown = sorted(present - set(type_map))
+        if unknown:
+            raise UnknownElementError(
+                f'the frames contain {", ".join(unknown)}, which the model {path.name} does not know; its type map is '
+                f'{list(type_map)}'
+            )
+
+    from ..search.worker import read_type_map
+
+    for path in models:  # before any model is loaded, where the file tells
+        type_map = read_type_map(path)
+        if type_map:
+            check_elements(path, type_map)
+    configure_threads(options['threads'])
+    evaluators = [load_model(path, head=head, compress=options['compress']) for path in models]
+    for path, evaluator in zip(models, evaluators):
+        if evaluator.type_map:
+            check_elements(path, evaluator.type_map)
+    report = deviation_report(evaluators, arrays, settings)
+    output = pathlib.Path(args.output)
+    np.savez(output, **report['deviations'])
+    candidates = pathlib.Path(args.candidates) if args.candidates else output.parent / 'candidates.npz'
+    np.savez(candidates, **report['candidates'])
+    from ..search.worker import file_md5
+
+    summary = report['summary']
+    summary.update(
+        command='deviation',
+        models=[
+            {'name': path.name, 'md5': file_md5(path), 'type_map': list(e.type_map or [])}
+            for path, e in zip(models, evaluators)
+        ],
+        head=head,
+        compressed=[bool(getattr(e, 'compressed', False)) for e in evaluators],
+        n_structures=summary['n_frames'],
+        wall_s=time.perf_counter() - clock,
+    )
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='hydrides-lam', description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -565,6 +644,32 @@ def build_parser() -> argparse.ArgumentParser:
         help='seconds from the start after which no further structure is started',
     )
 
+    deviation = commands.add_parser(
+        'deviation', help='model deviation of an ensemble on a batch of frames, and the candidates to label'
+    )
+    deviation.add_argument(
+        '--frames', dest='frames_file', required=True, help='frames: a structure batch or a search samples.npz'
+    )
+    deviation.add_argument('--models', required=True, nargs='+', help='the DeePMD model files of the ensemble (>= 2)')
+    deviation.add_argument('--head', default=None, help='head of multi-head models (the same for every model)')
+    deviation.add_argument('--parameters', default=None, help='JSON file of parameters (options override it)')
+    deviation.add_argument('--output', required=True, help='output .npz of the per-frame deviations')
+    deviation.add_argument(
+        '--candidates',
+        default=None,
+        help='output .npz of the chosen candidates (default: candidates.npz beside OUTPUT)',
+    )
+    deviation.add_argument('--summary', default=None, help='summary JSON (default: OUTPUT with .json suffix)')
+    deviation.add_argument(
+        '--error-file', default=None, help='where to write a JSON error report (default: lam_error.json beside OUTPUT)'
+    )
+    deviation.add_argument('--threads', type=int, default=None, help='threads for the models (default 1)')
+    deviation.add_argument('--f-trust-lo', dest='f_trust_lo', type=float, default=None, help='eV/Å (default 0.05)')
+    deviation.add_argument('--f-trust-hi', dest='f_trust_hi', type=float, default=None, help='eV/Å (default 0.30)')
+    deviation.add_argument(
+        '--max-candidates', dest='max_candidates', type=int, default=None, help='at most this many candidates'
+    )
+
     from ..search.worker import add_search_parser
 
     add_search_parser(commands)
@@ -584,7 +689,7 @@ def main(argv=None) -> int:
     from ..search.worker import AtomBudgetError, run_search_command
     from .errors import HydridesInputError, LamModelError, UnknownElementError
 
-    commands = {'relax': run_relax, 'phonons': run_phonons, 'search': run_search_command}
+    commands = {'relax': run_relax, 'phonons': run_phonons, 'search': run_search_command, 'deviation': run_deviation}
     try:
         summary = commands[args.command](args)
     except Exception as exc:  # noqa: BLE001 - the known kinds below are reported, anything else is raised again

@@ -108,6 +108,10 @@ class SearchSettings:
     hopeless_after: int = 20
     #: stop a composition after this many generations without a better minimum (0: spend the whole budget)
     stagnation_generations: int = 0
+    #: keep every k-th geometry along each relaxation (step 0 included) for concurrent learning
+    #: (:mod:`aiida_hydrides.core.lam.deviation`): the ``trajectory_*`` arrays of :meth:`SearchResult.arrays`;
+    #: 0 (the default) keeps none. It changes no result of the search
+    trajectory_every: int = 0
     fmax: float = 0.05
     stress_tol_gpa: float = 0.5
     max_steps: int = 300
@@ -120,7 +124,7 @@ class SearchSettings:
         The one place the search settings are validated (the pressure with
         :func:`~aiida_hydrides.core.units.check_pressure`): the search below trusts them.
         """
-        for name in ('hopeless_after', 'stagnation_generations'):
+        for name in ('hopeless_after', 'stagnation_generations', 'trajectory_every'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise HydridesInputError(f'{name} must be a whole number >= 0, got {value!r}')
@@ -185,6 +189,8 @@ class SearchSettings:
             batch_size=self.batch_size,
             hopeless_after=self.hopeless_after,
         )
+        if self.trajectory_every:
+            kwargs['trajectory_every'] = self.trajectory_every
         if unit is not None and self.min_volume_fraction > 0:
             floor = self.min_volume_fraction * estimate_volume(unit, self.pressure_gpa) / sum(unit.values())
             kwargs['min_volume_per_atom'] = max(floor, 0.5)

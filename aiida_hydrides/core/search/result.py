@@ -66,6 +66,10 @@ class SearchResult:
         self.generation_sizes: list[int] = []
         #: why the search stopped before its budget was spent (``'stagnated'``), or ``None``
         self.stop_reason: str | None = None
+        #: frames along the relaxations (``SearchSettings.trajectory_every`` > 0): per relaxation ``None`` or the
+        #: :attr:`~aiida_hydrides.core.lam.relax.RelaxResult.trajectory` of its relaxation
+        self.keep_trajectories = bool(getattr(settings, 'trajectory_every', 0))
+        self._trajectories: list = []
 
     def __len__(self) -> int:
         return len(self.flags)
@@ -92,6 +96,7 @@ class SearchResult:
         self.origins.append(origin)
         self.n_steps.append(int(relaxed.n_steps))
         self.duplicate_of.append(int(duplicate_of))
+        self._trajectories.append(getattr(relaxed, 'trajectory', None) if self.keep_trajectories else None)
         return len(self) - 1
 
     def structure(self, index: int, initial: bool = False):
@@ -210,7 +215,13 @@ class SearchResult:
         """Everything as numpy arrays: the relaxed structures in the batch layout (``numbers``, ``positions``,
         ``cells``, ``offsets``), ``initial_positions``, ``initial_cells`` and one entry per relaxation of
         ``enthalpy_per_atom``, ``energy``, ``volume``, ``flag``, ``generation``, ``origin``, ``n_steps``,
-        ``duplicate_of`` (-1: distinct or unusable) and ``natoms``."""
+        ``duplicate_of`` (-1: distinct or unusable) and ``natoms``.
+
+        With ``trajectory_every`` > 0 in the settings, also the frames along the relaxations as a second batch:
+        ``trajectory_numbers`` (M,), ``trajectory_positions`` (M, 3), ``trajectory_cells`` (F, 3, 3),
+        ``trajectory_offsets`` (F+1,), ``trajectory_sample`` (F,: the relaxation a frame belongs to) and
+        ``trajectory_step`` (F,: its optimizer step); see
+        :func:`aiida_hydrides.core.lam.deviation.trajectory_batch`."""
         natoms = np.array([len(n) for n in self._numbers], dtype=np.int64)
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum(natoms)
@@ -234,6 +245,32 @@ class SearchResult:
             'n_steps': np.array(self.n_steps, dtype=np.int64),
             'duplicate_of': np.array(self.duplicate_of, dtype=np.int64),
             'natoms': natoms,
+            **(self.trajectory_arrays() if self.keep_trajectories else {}),
+        }
+
+    def trajectory_arrays(self) -> dict[str, np.ndarray]:
+        """The frames along the relaxations (see :meth:`arrays`); empty arrays when none were kept."""
+        numbers, positions, cells, samples, steps, counts = [], [], [], [], [], []
+        for index, trajectory in enumerate(self._trajectories):
+            if not trajectory or not len(trajectory['steps']):
+                continue
+            frames, natoms = trajectory['positions'].shape[:2]
+            numbers.append(np.tile(self._numbers[index], frames))
+            positions.append(trajectory['positions'].reshape(-1, 3))
+            cells.append(trajectory['cells'])
+            samples.append(np.full(frames, index, dtype=np.int64))
+            steps.append(np.asarray(trajectory['steps'], dtype=np.int64))
+            counts.append(np.full(frames, natoms, dtype=np.int64))
+        offsets = np.zeros(sum(len(part) for part in steps) + 1, dtype=np.int64)
+        if counts:
+            offsets[1:] = np.cumsum(np.concatenate(counts))
+        return {
+            'trajectory_numbers': np.concatenate(numbers) if numbers else np.zeros(0, np.int64),
+            'trajectory_positions': np.concatenate(positions) if positions else np.zeros((0, 3)),
+            'trajectory_cells': np.concatenate(cells) if cells else np.zeros((0, 3, 3)),
+            'trajectory_offsets': offsets,
+            'trajectory_sample': np.concatenate(samples) if samples else np.zeros(0, np.int64),
+            'trajectory_step': np.concatenate(steps) if steps else np.zeros(0, np.int64),
         }
 
     def save(self, path) -> None:

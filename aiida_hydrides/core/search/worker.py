@@ -14,7 +14,8 @@ Output:
   ``local_index`` (relaxation number within its composition), ``enthalpy_per_atom`` (eV/atom), ``energy`` (eV),
   ``volume`` (Å³), ``flag``, ``generation``, ``origin``, ``n_steps``, ``natoms`` and ``duplicate_of`` (index, in this
   file, of the earlier structure it repeats; -1 for distinct or unusable ones); plus ``composition_formulas`` (one
-  entry per composition);
+  entry per composition); with ``trajectory_every`` > 0, also the frames along the relaxations (``trajectory_*``
+  arrays, ``trajectory_sample`` indexing this file, see :meth:`~aiida_hydrides.core.search.result.SearchResult.arrays`);
 - ``--minima`` (``minima.npz``): the distinct minima within ``window_mev`` (default 100 meV/atom) above the best
   enthalpy of each composition, lowest first per composition, in the same batch layout, with ``composition_index``,
   ``formula``, ``sample_index`` (index in ``samples.npz``), ``rank`` (0 = best of its composition),
@@ -323,6 +324,8 @@ def _pack_search(results, compositions):
         arrays['composition_index'] = np.full(count, index, dtype=np.int64)
         arrays['formula'] = np.array([compositions[index].formula] * count, dtype='U32')
         arrays['local_index'] = np.arange(count, dtype=np.int64)
+        if 'trajectory_sample' in arrays:  # frames along the relaxations: indices into this file
+            arrays['trajectory_sample'] = arrays['trajectory_sample'] + start
         sample_parts.append(arrays)
         for rank, minimum in enumerate(minima):
             minima_atoms.append(minimum.atoms)
@@ -397,9 +400,12 @@ def _concatenate_samples(parts):
         }
     samples = {}
     for key in parts[0]:
-        if key == 'offsets':
+        if key in ('offsets', 'trajectory_offsets'):
             continue
         samples[key] = np.concatenate([part[key] for part in parts])
+    if 'trajectory_offsets' in parts[0]:
+        sizes = np.concatenate([np.diff(part['trajectory_offsets']) for part in parts])
+        samples['trajectory_offsets'] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     natoms = samples['natoms']
     offsets = np.zeros(len(natoms) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(natoms)

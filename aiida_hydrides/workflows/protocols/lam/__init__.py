@@ -1,0 +1,1 @@
+"""Protocols of the LAM work chains (concurrent learning)."""
