@@ -48,6 +48,7 @@ __all__ = (
     'load_label_settings',
     'pack_archives',
     'run_labels',
+    'write_archive',
     'write_calculation_piece',
 )
 
@@ -233,7 +234,7 @@ def write_calculation_piece(data_dir, nodes: dict, archive: bool = True, index: 
     archive_path = None
     if archive:
         try:
-            archive_path = _write_archive(list(nodes.values()), data_dir / ARCHIVES_DIR / f'piece-{index:03d}.aiida')
+            archive_path = write_archive(list(nodes.values()), data_dir / ARCHIVES_DIR / f'piece-{index:03d}.aiida')
         except Exception as exception:  # noqa: BLE001 - the labels are written anyway; the archive can be redone
             summary['archive_error'] = f'{type(exception).__name__}: {exception}'
         else:
@@ -245,7 +246,9 @@ def write_calculation_piece(data_dir, nodes: dict, archive: bool = True, index: 
     return summary
 
 
-def _write_archive(nodes, path: pathlib.Path) -> pathlib.Path:
+def write_archive(nodes, path: pathlib.Path) -> pathlib.Path:
+    """An AiiDA archive of ``nodes`` and their provenance at ``path``, written to a temporary name and renamed (an
+    archive is complete or absent)."""
     from aiida.tools.archive import create_archive
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,12 +48,7 @@ def format_epc_summary(tc: dict) -> str:
 )
 @options.MPIPROCS()
 @options.PRIMITIVE()
-@click.option(
-    '--projwfc/--no-projwfc',
-    default=True,
-    show_default=True,
-    help='Also run projwfc.x for N(E_F) projected on each element (the hydrogen share).',
-)
+@options.PROJWFC()
 @options.DAEMON()
 @options.VERBOSE()
 @options.JSON(help='Print the full Tc dictionary (with --daemon: the submitted PK) as JSON.')

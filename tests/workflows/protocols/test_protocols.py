@@ -19,6 +19,8 @@ from aiida_hydrides.workflows.screen.base import ScreenWorkChain
 from aiida_hydrides.workflows.search.system import SystemSearchWorkChain
 
 PROTOCOLS = ('fast', 'moderate', 'precise')
+#: the EPC work chain has a checked screening protocol besides the three common ones
+EPC_PROTOCOLS = (*PROTOCOLS, 'screening')
 TINY_MODEL = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'lam' / 'tiny_se_e2_a.pth'
 
 
@@ -73,7 +75,7 @@ def test_dft_enthalpy_builder(protocol, pw_code, pseudo_family, data_regression)
     data_regression.check(serialize(builder))
 
 
-@pytest.mark.parametrize('protocol', PROTOCOLS)
+@pytest.mark.parametrize('protocol', EPC_PROTOCOLS)
 def test_epc_builder(protocol, fake_codes, pseudo_family, data_regression):
     structure = orm.StructureData(ase=h3s_primitive())
     builder = ElectronPhononWorkChain.get_builder_from_protocol(

@@ -1,0 +1,244 @@
+"""Benchmark: the ``screening`` EPC protocol against ``moderate`` on the check structures of the protocol.
+
+For every check structure, ``hydrides.epc`` runs with both protocols on the same structure and the script writes
+``benchmarks/results/epc_screening_<name>.json``:
+
+* ``value``: the largest relative error of ``screening`` against ``moderate`` over λ, ω_log and the Allen-Dynes Tc
+  at μ* 0.10 and 0.13 (target 0.10, each);
+* ``wall_time_ratio``: wall time of the ``screening`` work chain over that of ``moderate`` (target 0.25); the CPU
+  times that pw.x, ph.x, q2r.x and matdyn.x print themselves are summed per protocol beside them
+  (``cpu_time_ratio``), since a machine shared with other jobs stretches wall times but hardly CPU times.
+
+Check structures: Im-3m H3S at 200 GPa (the cell of ``epc_h3s.py``), Im-3m CaH6 at 150 and 200 GPa and Pm-3m CaYH12
+at 200 GPa, the last three relaxed first with ``hydrides.dft.enthalpy`` (``moderate``) at their pressure.
+
+The runs are long (a ``moderate`` CaH6 takes hours on 2 cores), so the script is resumable: every work chain it
+starts carries the extra ``hydrides_benchmark`` = ``epc_screening/<name>/<step>``, and a later call reuses the
+finished ones of the profile instead of running them again. Run one structure at a time:
+``nice -n 10 .venv/bin/python benchmarks/epc_screening.py h3s-200 [--protocols screening moderate]``.
+"""
+
+import argparse
+import os
+import pathlib
+import re
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(1, str(pathlib.Path(__file__).resolve().parent.parent))  # the package, also when not installed
+from epc_h3s import h3s_structure, settings_of, step_times  # noqa: E402
+
+from _common import write_result  # noqa: E402
+
+BENCHMARK_EXTRA = 'hydrides_benchmark'
+TARGET_ERROR = 0.10
+TARGET_TIME_RATIO = 0.25
+MUSTARS = ('0_10', '0_13')
+#: name -> (description, pressure in GPa, structure factory or None for a fixed cell)
+CHECKS = {
+    'h3s-200': ('Im-3m H3S, 200 GPa, a = 2.985 A (bcc primitive, 4 atoms), fixed cell', 200.0),
+    'cah6-150': ('Im-3m CaH6, 150 GPa (bcc primitive, 7 atoms), relaxed with moderate', 150.0),
+    'cah6-200': ('Im-3m CaH6, 200 GPa (bcc primitive, 7 atoms), relaxed with moderate', 200.0),
+    'cayh12-200': ('Pm-3m CaYH12, 200 GPa (ordered sodalite, 14 atoms), relaxed with moderate', 200.0),
+}
+#: the quantities compared, as keys of the `tc` output
+COMPARED = ('lambda', 'omega_log_K') + tuple(f'tc_allen_dynes_K_mu{mu}' for mu in MUSTARS)
+_CPU_LINE = re.compile(r'^\s*(PWSCF|PHONON|Q2R|MATDYN)\s*:\s*(.+?)CPU\s+(.+?)WALL\s*$', re.MULTILINE)
+
+
+def _seconds(text: str) -> float:
+    """QE's clock format (``1h 2m 3.4s``, ``12m34.56s``, ``16.40s``) in seconds."""
+    total = 0.0
+    for value, unit in re.findall(r'([\d.]+)\s*([hms])', text):
+        total += float(value) * {'h': 3600.0, 'm': 60.0, 's': 1.0}[unit]
+    return total
+
+
+def qe_cpu_seconds(node) -> float:
+    """CPU seconds (per MPI process) that the QE programs of a work chain print at the end of their output."""
+    from aiida import orm
+
+    total = 0.0
+    for calc in node.called_descendants:
+        if not isinstance(calc, orm.CalcJobNode) or 'retrieved' not in calc.outputs:
+            continue
+        try:
+            text = calc.outputs.retrieved.base.repository.get_object_content('aiida.out')
+        except (FileNotFoundError, OSError):
+            continue
+        matches = _CPU_LINE.findall(text)
+        if matches:
+            total += _seconds(matches[-1][1])
+    return round(total, 1)
+
+
+def _find(key: str):
+    """The finished-ok process of the profile that carries the benchmark extra ``key``, or None."""
+    from aiida import orm
+
+    query = orm.QueryBuilder().append(
+        orm.WorkChainNode, filters={f'extras.{BENCHMARK_EXTRA}': key}, tag='node', project='*'
+    )
+    nodes = [node for (node,) in query.all() if node.is_finished_ok]
+    return max(nodes, key=lambda node: node.ctime) if nodes else None
+
+
+def _run_tagged(builder, key: str):
+    """Run ``builder`` in this interpreter (Ctrl-C stops it and its QE runs), tag the node with ``key``, return it."""
+    from aiida_hydrides.processes import run_interruptible
+
+    node = run_interruptible(builder)
+    node.base.extras.set(BENCHMARK_EXTRA, key)
+    return node
+
+
+def _codes(mpiprocs: int):
+    from aiida_hydrides.codes import ensure_codes
+
+    return ensure_codes('localhost', mpiprocs=mpiprocs, shorts=['pw', 'ph', 'q2r', 'matdyn', 'projwfc'])
+
+
+def check_structure(name: str, mpiprocs: int):
+    """The structure of check ``name`` (relaxed with the ``moderate`` DFT protocol where it is not a fixed cell)."""
+    from aiida import orm
+
+    from aiida_hydrides.core.prototypes import ordered_sodalite_abh12, sodalite_mh6_primitive
+    from aiida_hydrides.pseudos import ensure_pseudo_family
+    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
+
+    if name == 'h3s-200':
+        return h3s_structure(), None
+    key = f'epc_screening/{name}/relax'
+    node = _find(key)
+    if node is None:
+        pressure = CHECKS[name][1]
+        atoms = (
+            sodalite_mh6_primitive('Ca', 3.55 if pressure < 175 else 3.45)
+            if name.startswith('cah6')
+            else (ordered_sodalite_abh12('Ca', 'Y', 3.45))
+        )
+        family = ensure_pseudo_family()
+        options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
+        builder = DftEnthalpyWorkChain.get_builder_from_protocol(
+            _codes(mpiprocs)['pw'],
+            orm.StructureData(ase=atoms),
+            pressure=pressure,
+            protocol='moderate',
+            options=options,
+            pseudo_family=family.label,
+        )
+        print(f'{name}: relaxing with hydrides.dft.enthalpy (moderate) at {pressure} GPa', flush=True)
+        node = _run_tagged(builder, key)
+        if not node.is_finished_ok:
+            raise SystemExit(f'{name}: the relaxation failed [{node.exit_status}] {node.exit_message}')
+    return node.outputs.relaxed_structure, node
+
+
+def run_epc(name: str, protocol: str, structure, mpiprocs: int):
+    """The finished ``hydrides.epc`` of check ``name`` with ``protocol``: found in the profile or run now."""
+    from aiida_hydrides.pseudos import ensure_pseudo_family
+    from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
+
+    key = f'epc_screening/{name}/{protocol}'
+    node = _find(key)
+    family = ensure_pseudo_family()
+    options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
+    builder = ElectronPhononWorkChain.get_builder_from_protocol(
+        _codes(mpiprocs), structure, protocol=protocol, options=options, pseudo_family=family, npool=mpiprocs
+    )
+    settings = settings_of(builder)
+    if node is None:
+        print(f'{name} {protocol}: {settings}', flush=True)
+        start = time.perf_counter()
+        node = _run_tagged(builder, key)
+        print(f'{name} {protocol}: exit {node.exit_status} after {time.perf_counter() - start:.0f} s', flush=True)
+    else:
+        print(f'{name} {protocol}: reusing work chain {node.pk}', flush=True)
+    return node, settings
+
+
+def summary(node, settings: dict) -> dict:
+    """What the comparison needs from one EPC work chain."""
+    fields = {
+        'workchain_uuid': node.uuid,
+        'exit_status': node.exit_status,
+        'wall_time_s': round((node.mtime - node.ctime).total_seconds(), 1),
+        'qe_cpu_time_s': qe_cpu_seconds(node),
+        'step_wall_times_s': step_times(node),
+        **settings,
+    }
+    if 'phonon_stability' in node.outputs:
+        fields['min_phonon_frequency_cm'] = node.outputs.phonon_stability.get_dict()['min_frequency_cm']
+    if node.is_finished_ok:
+        tc = node.outputs.tc.get_dict()
+        for key in COMPARED + ('omega_2_K', 'lambda_qsum', 'el_ph_sigma_ry', 'sigma_plateau_found'):
+            fields[key] = tc.get(key)
+        fields['tc_eliashberg_K'] = {mu: tc.get(f'tc_eliashberg_K_mu{mu}') for mu in MUSTARS}
+    else:
+        fields['exit_message'] = node.exit_message
+    return fields
+
+
+def compare(name: str, results: dict) -> dict:
+    """The benchmark fields of check ``name`` from the summaries of both protocols."""
+    moderate, screening = results['moderate'], results['screening']
+    fields = {
+        'metric': f'epc_screening_{name.replace("-", "_")}gpa_max_relative_error',
+        'unit': 'fraction',
+        'target': TARGET_ERROR,
+        'higher_is_better': False,
+        'target_criterion': (
+            'screening vs moderate: relative error <= 0.10 for each of lambda, omega_log and the Allen-Dynes Tc at '
+            'mu* 0.10 and 0.13, at a wall-time ratio <= 0.25'
+        ),
+        'system': CHECKS[name][0],
+        'pressure_gpa': CHECKS[name][1],
+        'protocols': results,
+    }
+    if not (moderate['exit_status'] == 0 and screening['exit_status'] == 0):
+        return {**fields, 'value': None, 'status': 'failed'}
+    errors = {key: abs(screening[key] - moderate[key]) / abs(moderate[key]) for key in COMPARED}
+    ratio = screening['wall_time_s'] / moderate['wall_time_s']
+    cpu_ratio = screening['qe_cpu_time_s'] / moderate['qe_cpu_time_s'] if moderate['qe_cpu_time_s'] else None
+    value = max(errors.values())
+    return {
+        **fields,
+        'value': round(value, 4),
+        'status': 'finished',
+        'relative_errors': {key: round(error, 4) for key, error in errors.items()},
+        'wall_time_ratio': round(ratio, 3),
+        'wall_time_ratio_target': TARGET_TIME_RATIO,
+        'cpu_time_ratio': round(cpu_ratio, 3) if cpu_ratio else None,
+        'met': bool(value <= TARGET_ERROR and ratio <= TARGET_TIME_RATIO),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('check', choices=sorted(CHECKS), help='the check structure')
+    parser.add_argument('--protocols', nargs='+', default=['screening', 'moderate'], choices=('screening', 'moderate'))
+    parser.add_argument('--mpiprocs', type=int, default=2, help='MPI processes (and k-point pools) per QE run')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    from aiida import load_profile
+
+    load_profile()
+    structure, _ = check_structure(args.check, args.mpiprocs)
+    results = {}
+    for protocol in args.protocols:
+        node, settings = run_epc(args.check, protocol, structure, args.mpiprocs)
+        results[protocol] = summary(node, settings)
+        print(f'{args.check} {protocol}: ' + ', '.join(f'{k}={results[protocol].get(k)}' for k in COMPARED), flush=True)
+    if set(results) != {'screening', 'moderate'}:
+        return 0
+    fields = compare(args.check, results)
+    path = write_result(f'epc_screening_{args.check.replace("-", "_")}', **fields)
+    print(
+        f'{args.check}: max relative error {fields["value"]}, wall-time ratio {fields.get("wall_time_ratio")} -> {path}'
+    )
+    return 0 if fields['status'] == 'finished' else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The Tc dataset through AiiDA: starting structures made once and queryable, pending entries, rows kept, the CLI."""
+
+import json
+
+import pytest
+
+from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.tc_dataset import DATASET_ENTRIES
+from aiida_hydrides.extras import tag_node
+
+
+def test_structures_made_once_tagged_and_grouped(aiida_profile_clean):
+    from aiida import orm
+
+    from aiida_hydrides.tc_dataset import GROUP_LABEL, dataset_structures
+
+    entries = DATASET_ENTRIES[:3]
+    first = dataset_structures(entries)
+    again = dataset_structures(entries)
+    assert {name: node.pk for name, node in first.items()} == {name: node.pk for name, node in again.items()}
+    assert len(orm.load_group(GROUP_LABEL).nodes) == 3
+    query = orm.QueryBuilder().append(
+        orm.StructureData, filters={'extras.hydrides.dataset_entry': DATASET_ENTRIES[0].name}
+    )
+    assert query.count() == 1
+    (node,) = query.first()
+    assert node.get_formula(mode='hill_compact') == 'H3S' and node.base.extras.get('hydrides')['pressure_gpa'] == 200
+
+
+def test_pending_entries_follow_the_batch_records(aiida_profile_clean):
+    from aiida_hydrides.tc_dataset import dataset_structures, pending_entries
+
+    entries = DATASET_ENTRIES[:3]
+    structures = dataset_structures(entries)
+    assert pending_entries(entries) == list(entries)
+    # an EPC of another protocol is not a result of this one; a skipped record carries the status it reused
+    tag_node(structures[entries[0].name], epc={'status': 'done', 'protocol': {'name': 'fast'}})
+    tag_node(
+        structures[entries[1].name],
+        epc={'status': 'skipped', 'reused_status': 'unstable', 'protocol': {'name': 'screening'}},
+    )
+    tag_node(structures[entries[2].name], epc={'status': 'failed', 'protocol': {'name': 'screening'}})
+    assert pending_entries(entries) == [entries[0], entries[2]]
+
+
+def test_rows_already_written_are_kept(aiida_profile_clean, tmp_path):
+    from aiida_hydrides.tc_dataset import DATASET_FILE, write_rows
+
+    (tmp_path / DATASET_FILE).write_text(json.dumps({'rows': [{'name': DATASET_ENTRIES[1].name, 'status': 'stable'}]}))
+    content = json.loads(write_rows(tmp_path).read_text())
+    assert content['rows_count'] == 1 and content['stable'] == 1
+    assert content['entries'] == len(DATASET_ENTRIES) and content['protocol'] == 'screening'
+
+
+def test_select_entries_checks_names_and_limit():
+    from aiida_hydrides.tc_dataset import select_entries
+
+    assert select_entries(limit=2) == list(DATASET_ENTRIES[:2])
+    names = [DATASET_ENTRIES[5].name, DATASET_ENTRIES[1].name]
+    assert select_entries(names) == [DATASET_ENTRIES[1], DATASET_ENTRIES[5]]
+    with pytest.raises(HydridesInputError, match='no dataset entry'):
+        select_entries(['NotAnEntry'])
+    with pytest.raises(HydridesInputError, match='limit'):
+        select_entries(limit=0)
+
+
+def test_cli_list_and_bad_name(aiida_profile_clean, invoke):
+    result = invoke('dataset', 'list', '--json')
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert len(records) == len(DATASET_ENTRIES) and {record['state'] for record in records} == {'pending'}
+    result = invoke('dataset', 'run', 'NotAnEntry', '--no-archive')
+    assert result.exit_code != 0 and 'no dataset entry' in result.output
+    assert 'Traceback' not in result.output
