@@ -9,25 +9,38 @@ from aiida_hydrides.core.tc_dataset import DATASET_ENTRIES
 from aiida_hydrides.extras import tag_node
 
 
-def test_structures_made_once_tagged_and_grouped(aiida_profile_clean):
+@pytest.fixture
+def dataset_group(aiida_profile, monkeypatch):
+    """A group of its own for the test's starting structures (the profile is shared with the other tests)."""
+    import uuid
+
+    import aiida_hydrides.tc_dataset
+
+    label = f'test/tc-dataset/{uuid.uuid4().hex[:8]}'
+    monkeypatch.setattr(aiida_hydrides.tc_dataset, 'GROUP_LABEL', label)
+    return label
+
+
+def test_structures_made_once_tagged_and_grouped(dataset_group):
     from aiida import orm
 
-    from aiida_hydrides.tc_dataset import GROUP_LABEL, dataset_structures
+    from aiida_hydrides.tc_dataset import dataset_structures
 
     entries = DATASET_ENTRIES[:3]
     first = dataset_structures(entries)
     again = dataset_structures(entries)
     assert {name: node.pk for name, node in first.items()} == {name: node.pk for name, node in again.items()}
-    assert len(orm.load_group(GROUP_LABEL).nodes) == 3
-    query = orm.QueryBuilder().append(
-        orm.StructureData, filters={'extras.hydrides.dataset_entry': DATASET_ENTRIES[0].name}
+    assert len(orm.load_group(dataset_group).nodes) == 3
+    query = orm.QueryBuilder().append(orm.Group, filters={'label': dataset_group}, tag='group')
+    query.append(
+        orm.StructureData, with_group='group', filters={'extras.hydrides.dataset_entry': DATASET_ENTRIES[0].name}
     )
     assert query.count() == 1
     (node,) = query.first()
     assert node.get_formula(mode='hill_compact') == 'H3S' and node.base.extras.get('hydrides')['pressure_gpa'] == 200
 
 
-def test_pending_entries_follow_the_batch_records(aiida_profile_clean):
+def test_pending_entries_follow_the_batch_records(dataset_group):
     from aiida_hydrides.tc_dataset import dataset_structures, pending_entries
 
     entries = DATASET_ENTRIES[:3]
@@ -43,7 +56,7 @@ def test_pending_entries_follow_the_batch_records(aiida_profile_clean):
     assert pending_entries(entries) == [entries[0], entries[2]]
 
 
-def test_rows_already_written_are_kept(aiida_profile_clean, tmp_path):
+def test_rows_already_written_are_kept(dataset_group, tmp_path):
     from aiida_hydrides.tc_dataset import DATASET_FILE, write_rows
 
     (tmp_path / DATASET_FILE).write_text(json.dumps({'rows': [{'name': DATASET_ENTRIES[1].name, 'status': 'stable'}]}))
@@ -64,7 +77,7 @@ def test_select_entries_checks_names_and_limit():
         select_entries(limit=0)
 
 
-def test_cli_list_and_bad_name(aiida_profile_clean, invoke):
+def test_cli_list_and_bad_name(dataset_group, invoke):
     result = invoke('dataset', 'list', '--json')
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)

@@ -57,7 +57,8 @@ def test_bad_pressure(invoke, command, value, message, flag):
 @pytest.mark.parametrize('command', PROTOCOL_COMMANDS)
 def test_unknown_protocol(invoke, command):
     result = invoke(command, *COMMAND_ARGS[command], '--protocol', 'ultra')
-    assert_bad_option(result, "'--protocol'", "'ultra' is not one of 'fast', 'moderate', 'precise'")
+    choices = "'fast', 'screening', 'moderate', 'precise'" if command == 'epc' else "'fast', 'moderate', 'precise'"
+    assert_bad_option(result, "'--protocol'", f"'ultra' is not one of {choices}")
 
 
 @pytest.mark.parametrize(
