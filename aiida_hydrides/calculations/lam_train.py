@@ -18,6 +18,19 @@ Each writes its log (``train.log``, ``freeze.log``, ``compress.log``, ``test.log
 ``lcurve.out`` and DeePMD's normalised input ``out.json``. The model files and the test's detail files are read from a
 temporary retrieval and stored only as outputs. The data folders are not stored with the job (the training-set nodes
 hold them).
+
+**One process.** The steps run in one Python process, so that deepmd-kit and torch are imported once (7-20 s each
+time) instead of once per step: the job writes the steps (``dp_steps.json``) and a self-contained launcher
+(``run_dp_steps.py``, :func:`aiida_hydrides.core.lam.training.launcher_script`, which calls deepmd-kit's own
+``deepmd.main.main`` per step with its output sent to the step's log) and the job script runs the launcher with the
+Python of the ``dp`` code (:func:`~aiida_hydrides.core.lam.training.steps_shell`: the launcher gets the first lines of
+the ``dp`` script, its ``#!`` line), or one ``dp`` process per step when ``dp`` is not a Python console script. An
+AiiDA ``CodeInfo`` always runs the code's own executable (``'/path/dp' ARGS``), so these lines are the job's
+``append_text`` and the job has no ``CodeInfo``: the computer's and the code's prepend texts and the job's
+``metadata.options.prepend_text`` come before them, the code's and the computer's append texts after them, but the
+job's ``metadata.options.append_text`` before them (AiiDA writes it before the plugin's). A code that is not an
+``InstalledCode`` (portable, containerized) or that runs with MPI runs each step as its own ``dp`` process, one
+``CodeInfo`` each, as before.
 """
 
 from __future__ import annotations
@@ -274,6 +287,17 @@ class LamTrainCalculation(CalcJob):
             message='dp test failed on the validation set ({message}); the model is attached.',
         )
 
+    @classmethod
+    def _in_one_process(cls, code, withmpi) -> bool:
+        """Whether the steps run in one process (see the module docstring): an ``InstalledCode`` (not in a container)
+        run without MPI."""
+        return (
+            isinstance(code, orm.InstalledCode)
+            and not isinstance(code, orm.ContainerizedCode)
+            and not code.with_mpi
+            and not withmpi
+        )
+
     def _codeinfo(self, arguments, log):
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
@@ -294,21 +318,27 @@ class LamTrainCalculation(CalcJob):
 
         parent = self.inputs.get('parent_model')
         head = self.inputs['finetune_head'].value if 'finetune_head' in self.inputs else None
-        codes = [
-            self._codeinfo(
-                training.train_command(plan, _parent_name(parent) if parent is not None else None, head),
-                self.TRAIN_LOG,
-            ),
-            self._codeinfo(training.freeze_command(), self.FREEZE_LOG),
+        steps = [
+            (training.train_command(plan, _parent_name(parent) if parent is not None else None, head), self.TRAIN_LOG),
+            (training.freeze_command(), self.FREEZE_LOG),
         ]
         compress = compress_wanted(self.inputs, plan)
         if compress:
-            codes.append(self._codeinfo(training.compress_command(), self.COMPRESS_LOG))
+            steps.append((training.compress_command(), self.COMPRESS_LOG))
         if validation:
-            codes.append(self._codeinfo(training.test_command(), self.TEST_LOG))
+            steps.append((training.test_command(), self.TEST_LOG))
 
         calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = codes
+        code = self.inputs.code
+        if self._in_one_process(code, self.node.get_option('withmpi')):
+            with folder.open(training.STEPS_FILE, 'w') as handle:
+                handle.write(training.steps_json(steps))
+            with folder.open(training.LAUNCHER_FILE, 'w') as handle:
+                handle.write(training.launcher_script())
+            calcinfo.codes_info = []
+            calcinfo.append_text = training.steps_shell(str(code.get_executable()), steps)
+        else:
+            calcinfo.codes_info = [self._codeinfo(arguments, log) for arguments, log in steps]
         calcinfo.codes_run_mode = datastructures.CodeRunMode.SERIAL
         if parent is not None:
             calcinfo.local_copy_list = [(parent.uuid, parent.filename, _parent_name(parent))]

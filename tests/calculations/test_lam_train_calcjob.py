@@ -97,6 +97,27 @@ def test_ensure_dp_code_is_idempotent(aiida_localhost):
     assert ensure_dp_code(aiida_localhost).pk == first.pk
 
 
+def test_job_runs_its_steps_in_one_process(aiida_profile, dp_code, seed_sets, tmp_path, monkeypatch):
+    """The job script runs the steps of dp_steps.json with the launcher, after the thread settings (a dry run)."""
+    from aiida_hydrides.core.lam import training
+
+    monkeypatch.chdir(tmp_path)  # a dry run writes into ./submit_test
+    train, validation = seed_sets
+    builder = _builder(dp_code, train, validation)
+    builder.metadata.dry_run = True
+    builder.metadata.store_provenance = False
+    _, node = run_get_node(builder)
+    folder = pathlib.Path(node.dry_run_info['folder'])
+    steps = json.loads((folder / 'dp_steps.json').read_text())
+    assert [step['log'] for step in steps] == ['train.log', 'freeze.log', 'compress.log', 'test.log']
+    assert steps[0]['argv'] == ['--pt', 'train', 'input.json'] and steps[3]['argv'][:2] == ['--pt', 'test']
+    assert (folder / 'run_dp_steps.py').read_text() == training.launcher_script()
+    script = (folder / node.dry_run_info['script_filename']).read_text()
+    assert f'hydrides_dp={dp_code.get_executable()}' in script
+    assert script.index('export OMP_NUM_THREADS=1') < script.index('./run_dp_steps dp_steps.json')
+    assert script.count("'--pt'") == 0 and script.count('--pt freeze -o model.pth > freeze.log 2>&1') == 1  # fallback
+
+
 def _pw_like(computer, atoms, energy, forces, stress, label_id=None):
     """A finished calculation node shaped like a pw.x label (input structure, output_parameters, trajectory)."""
     from aiida.engine import ProcessState
@@ -188,6 +209,10 @@ def test_train_from_scratch_then_continue(dp_code, seed_sets):
     assert {'lcurve.out', 'train.log', 'freeze.log', 'compress.log', 'test.log', 'out.json'} <= set(
         outputs.retrieved.base.repository.list_object_names()
     )
+    # the four steps ran in one process (the launcher's report), each with its own log
+    report = outputs.retrieved.base.repository.get_object_content('_scheduler-stdout.txt')
+    assert report.count(': exit code 0, ') == 4, report
+    assert 'DEEPMD INFO' in outputs.retrieved.base.repository.get_object_content('freeze.log')
 
     # continue it on the same data (mode init: --init-frz-model, the parent's model definition)
     parameters = {'steps': 40, 'training': {'disp_freq': 10, 'save_freq': 40}}

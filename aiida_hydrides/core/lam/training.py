@@ -25,6 +25,18 @@ P.pt | --finetune P.pt [--model-branch HEAD]] [--use-pretrain-script]``, ``dp --
 ``dp --pt compress -i model.pth -o model-compressed.pth``, ``dp --pt test -m model.pth -s validation -d
 validation``.
 
+**One process for all steps.** Importing deepmd-kit and torch takes 7-20 s, more than a small training's freeze,
+compression and test together, so a job runs its steps in one Python process: :func:`run_steps` calls deepmd-kit's
+own entry point (``deepmd.main.main``, what the ``dp`` script calls) once per step, with the step's stdout and stderr
+(Python's, deepmd's logging, C-level output) sent to the step's log at the file-descriptor level; a failed step does
+not stop the later ones (the parser reports the first failure from the logs, as with separate processes). The job's
+folder holds the steps (:data:`STEPS_FILE`, :func:`steps_json`) and the launcher (:data:`LAUNCHER_FILE`,
+:func:`launcher_script`: the source of :func:`run_steps` and a ``main``; it needs no aiida-hydrides on the computer),
+and the job script runs them with :func:`steps_shell`: the launcher gets the first lines of the ``dp`` script (its
+``#!`` line, or pip's ``#!/bin/sh`` form for long paths), so it runs with the Python that runs ``dp``, in the same
+environment; when ``dp`` is not a Python console script (e.g. a wrapper of a container) each step runs as its own
+``dp`` process, as before.
+
 **The results**: :func:`read_lcurve` (the learning curve), :func:`test_metrics` (errors of ``dp test``'s detail files),
 :func:`training_log_summary` (training time), :func:`log_error` (DeePMD's error message), :func:`diverged`.
 """
@@ -33,10 +45,12 @@ from __future__ import annotations
 
 import copy
 import datetime
+import inspect
 import json
 import math
 import pathlib
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -52,9 +66,13 @@ __all__ = (
     'default_training_input',
     'diverged',
     'freeze_command',
+    'launcher_script',
     'log_error',
     'parent_descriptor_type',
     'read_lcurve',
+    'run_steps',
+    'steps_json',
+    'steps_shell',
     'test_command',
     'test_metrics',
     'train_command',
@@ -81,6 +99,11 @@ COMPRESSED_FILE = 'model-compressed.pth'
 CHECKPOINT_FILE = 'model.ckpt.pt'
 LCURVE_FILE = 'lcurve.out'
 DETAIL_PREFIX = 'validation'
+#: the steps of a job (JSON, :func:`steps_json`) and the launcher that runs them in one process (:func:`launcher_script`)
+STEPS_FILE = 'dp_steps.json'
+LAUNCHER_FILE = 'run_dp_steps.py'
+#: the launcher with the first lines of the dp script, made by the job script (:func:`steps_shell`)
+LAUNCHER_EXECUTABLE = 'run_dp_steps'
 #: training steps from scratch unless given (the seed model's first stage)
 DEFAULT_STEPS = 60000
 
@@ -382,6 +405,172 @@ def compress_command() -> list[str]:
 def test_command() -> list[str]:
     """Arguments of ``dp --pt test`` of the frozen model on the validation systems, detail files ``validation.*``."""
     return ['--pt', 'test', '-m', MODEL_FILE, '-s', VALIDATION_DIR, '-d', DETAIL_PREFIX]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# running the steps of a job in one process
+
+
+def run_steps(steps, main=None, report=None):
+    """Run ``dp`` command lines one after another in this Python process; return the exit code of each (0: success).
+
+    Each step calls ``main(argv)`` (default: deepmd-kit's ``deepmd.main.main``, imported at the first step that needs
+    it, so that a missing deepmd-kit is that step's error) with ``sys.argv`` set to ``['dp', *argv]``. Its output goes
+    to its log file at the file-descriptor level (``os.dup2`` of 1 and 2, the Python streams flushed before and after,
+    C stdio buffers too): Python's ``print``, the logging handler that deepmd-kit puts on ``sys.stderr``, warnings and
+    the output of C++ code all land in the step's log; the descriptors are restored afterwards. A step that exits
+    with a non-zero code (``SystemExit``) or raises (its traceback is written to its log) is recorded and the next
+    steps still run, as separate ``dp`` processes would; ``KeyboardInterrupt`` (a signal) stops them all.
+
+    This function is written as it is into a job's launcher (:func:`launcher_script`): it imports only the standard
+    library, inside its body, and has no annotations.
+
+    :param steps: ``(argv, log)`` pairs: the arguments of ``dp`` (e.g. ``['--pt', 'freeze', '-o', 'model.pth']``) and
+        the file (created or truncated) its output goes to.
+    :param main: the entry point to call with each ``argv`` (default: ``deepmd.main.main``).
+    :param report: a text stream for one line per step (its arguments, exit code and time), or ``None``.
+    """
+    import ctypes
+    import os
+    import sys
+    import time
+    import traceback
+
+    def flush():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        try:
+            ctypes.CDLL(None).fflush(None)  # the C stdio buffers (output of C++ code)
+        except (OSError, AttributeError, TypeError):
+            pass
+
+    codes = []
+    for argv, log in steps:
+        argv = [str(argument) for argument in argv]
+        start = time.time()
+        flush()
+        target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        saved = (os.dup(1), os.dup(2))
+        saved_argv = sys.argv
+        try:
+            os.dup2(target, 1)
+            os.dup2(target, 2)
+            sys.argv = ['dp', *argv]
+            try:
+                entry = main
+                if entry is None:
+                    from deepmd.main import main as entry
+                entry(argv)
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code
+                if code is None:
+                    code = 0
+                elif not isinstance(code, int):  # SystemExit('message'): the message and 1, as Python does
+                    flush()
+                    os.write(2, (str(code) + '\n').encode('utf-8', 'replace'))
+                    code = 1
+            except Exception:
+                flush()
+                os.write(2, traceback.format_exc().encode('utf-8', 'replace'))
+                code = 1
+        finally:
+            flush()
+            sys.argv = saved_argv
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in (target, *saved):
+                os.close(descriptor)
+        codes.append(code)
+        if report is not None:
+            print(
+                f'dp {" ".join(argv)} > {log}: exit code {code}, {time.time() - start:.1f} s', file=report, flush=True
+            )
+    return codes
+
+
+_LAUNCHER = '''"""Run the DeePMD steps of {steps_file} in this one Python process (written by the hydrides.lam.train job of
+aiida-hydrides): each step is `dp ARGUMENTS`, run with deepmd-kit's own entry point (deepmd.main.main), its output
+going to its log file; a step that fails does not stop the later ones. Usage: python {launcher} [{steps_file}].
+The exit status is that of the first failed step (0 when all succeed).
+"""
+
+import json
+import sys
+
+
+{runner}
+
+def _main(arguments):
+    path = arguments[1] if len(arguments) > 1 else {steps_file!r}
+    with open(path) as handle:
+        steps = [(step['argv'], step['log']) for step in json.load(handle)]
+    codes = run_steps(steps, report=sys.stdout)
+    failed = [code for code in codes if code]
+    return failed[0] if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(_main(sys.argv))
+'''
+
+
+def launcher_script() -> str:
+    """The source of the launcher :data:`LAUNCHER_FILE`: :func:`run_steps` and a ``main`` that runs the steps of the
+    JSON file given as argument (default :data:`STEPS_FILE`, :func:`steps_json`) and exits with the code of the first
+    failed step. It needs only the standard library and deepmd-kit."""
+    return _LAUNCHER.format(
+        steps_file=STEPS_FILE, launcher=LAUNCHER_FILE, runner=inspect.getsource(run_steps).rstrip() + '\n'
+    )
+
+
+def steps_json(steps: Sequence[tuple[Sequence[str], str]]) -> str:
+    """The steps file of a job (:data:`STEPS_FILE`): ``[{"argv": [...], "log": "train.log"}, ...]``."""
+    return json.dumps(
+        [{'argv': [str(argument) for argument in argv], 'log': str(log)} for argv, log in steps], indent=2
+    )
+
+
+def steps_shell(executable: str, steps: Sequence[tuple[Sequence[str], str]]) -> str:
+    """The lines of a job script (POSIX sh) that run ``steps`` (``(argv, log)`` pairs) with the ``dp`` script at
+    ``executable``: in one process, the launcher (:data:`LAUNCHER_FILE`, with the steps in :data:`STEPS_FILE`) run by
+    the interpreter of ``dp``, when ``dp`` is a Python console script; else one ``dp`` process per step.
+
+    The launcher is copied after the first lines of ``dp`` (those before its first ``import``: the ``#!`` line and
+    any coding comment of a pip or conda console script, or pip's ``#!/bin/sh`` + ``exec`` lines for interpreter
+    paths too long for ``#!``) into :data:`LAUNCHER_EXECUTABLE`, which is run: the system starts it with the same
+    interpreter, found the same way, as ``dp``.
+    """
+    dp = shlex.quote(str(executable))
+    each = '\n'.join(
+        f'    {dp} {" ".join(shlex.quote(str(argument)) for argument in argv)} > {shlex.quote(str(log))} 2>&1'
+        for argv, log in steps
+    )
+    launcher, steps_file, executable_name = (
+        shlex.quote(name) for name in (LAUNCHER_FILE, STEPS_FILE, LAUNCHER_EXECUTABLE)
+    )
+    return f"""# hydrides.lam.train: the dp steps of {STEPS_FILE} in one Python process, so that deepmd-kit and torch start
+# once: {LAUNCHER_FILE} after the first lines of the dp script (those before its first import: its #! line), so that
+# it runs with the Python of dp; one dp process per step when dp is not a Python console script (e.g. a wrapper)
+hydrides_dp={dp}
+hydrides_dp_header=$(sed -E -n '/^(import|from)[[:space:]]/q;p' "$hydrides_dp")
+case "$hydrides_dp_header" in
+    '#!'*python*) grep -E -q '^(import|from)[[:space:]]' "$hydrides_dp" || hydrides_dp_header='' ;;
+    *) hydrides_dp_header='' ;;
+esac
+if [ -n "$hydrides_dp_header" ]; then
+    {{ printf '%s\\n' "$hydrides_dp_header"; cat {launcher}; }} > {executable_name}
+    chmod +x {executable_name}
+    ./{executable_name} {steps_file}
+else
+    echo "hydrides.lam.train: $hydrides_dp is not a Python console script: one dp process per step" >&2
+{each}
+fi
+"""
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -216,3 +216,164 @@ def test_logs():
     )
     assert training.log_error(error) == 'ValueError: No model branch named gamma'
     assert training.log_error('last words\n') == 'last words' and training.log_error('') == 'no output'
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the steps of a job in one process (a stand-in for deepmd-kit: no torch)
+
+#: ``deepmd/main.py`` of a stand-in deepmd-kit: prints, logs on stderr through a handler made at the first call (as
+#: deepmd-kit does), writes below Python (fd 1, C stdio), and fails as its argument says
+FAKE_DEEPMD_MAIN = """
+import ctypes
+import logging
+import os
+import sys
+
+
+def main(args=None):
+    args = list(sys.argv[1:] if args is None else args)
+    log = logging.getLogger('deepmd')
+    if not log.handlers:
+        log.addHandler(logging.StreamHandler())
+        log.setLevel(logging.INFO)
+    print('stdout', ' '.join(args), 'argv0', sys.argv[0])
+    log.info('logging %s', args[1])
+    os.write(1, b'fd level\\n')
+    ctypes.CDLL(None).printf(b'C stdio %d\\n', 7)
+    if args[1] == 'freeze':
+        raise SystemExit(3)
+    if args[1] == 'compress':
+        raise RuntimeError('cannot compress this model')
+    if args[1] == 'test':
+        sys.exit('test message')
+"""
+STEPS = [
+    (['--pt', 'train', 'input.json'], 'train.log'),
+    (['--pt', 'freeze', '-o', 'model.pth'], 'freeze.log'),
+    (['--pt', 'compress', '-i', 'model.pth'], 'compress.log'),
+    (['--pt', 'test', '-m', 'model.pth'], 'test.log'),
+    (['--pt', 'show', 'model.pth'], 'show.log'),
+]
+
+
+def _fake_deepmd(root):
+    (root / 'deepmd').mkdir(parents=True)
+    (root / 'deepmd' / '__init__.py').write_text('')
+    (root / 'deepmd' / 'main.py').write_text(FAKE_DEEPMD_MAIN)
+    return root
+
+
+def _check_logs(folder):
+    train = (folder / 'train.log').read_text()
+    for text in ('stdout --pt train input.json argv0 dp', 'logging train', 'fd level', 'C stdio 7'):
+        assert text in train, (text, train)
+    assert 'logging freeze' in (folder / 'freeze.log').read_text()
+    compress = (folder / 'compress.log').read_text()
+    assert 'Traceback' in compress and training.log_error(compress) == 'RuntimeError: cannot compress this model'
+    assert (folder / 'test.log').read_text().endswith('test message\n')
+    assert 'logging show' in (folder / 'show.log').read_text()  # the failures did not stop the last step
+
+
+def test_run_steps_in_one_process(tmp_path, monkeypatch, capfd):
+    import importlib.util
+    import io
+    import sys
+
+    path = _fake_deepmd(tmp_path / 'fake') / 'deepmd' / 'main.py'
+    spec = importlib.util.spec_from_file_location('fake_deepmd_main', path)
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
+    monkeypatch.chdir(tmp_path)
+    # Python streams on the descriptors 1 and 2, as in a job (pytest's own streams bypass them)
+    for name, descriptor in (('stdout', 1), ('stderr', 2)):
+        stream = io.TextIOWrapper(io.FileIO(descriptor, 'w', closefd=False), write_through=False)
+        monkeypatch.setattr(sys, name, stream)
+    report = io.StringIO()
+    argv = list(sys.argv)
+    assert training.run_steps(STEPS, main=fake.main, report=report) == [0, 3, 1, 1, 0]
+    _check_logs(tmp_path)
+    assert sys.argv == argv
+    lines = report.getvalue().splitlines()
+    assert len(lines) == 5 and lines[1].startswith('dp --pt freeze -o model.pth > freeze.log: exit code 3, ')
+    # nothing of the steps went to this process's own output, which works as before
+    print('after the steps', flush=True)
+    out, err = capfd.readouterr()
+    assert out == 'after the steps\n' and err == ''
+    # deepmd-kit that cannot be imported is the failure of each step, in its log
+    monkeypatch.setitem(sys.modules, 'deepmd', None)
+    assert training.run_steps([(['--pt', 'train'], 'a.log'), (['--pt', 'freeze'], 'b.log')]) == [1, 1]
+    error = training.log_error((tmp_path / 'b.log').read_text())
+    assert error.startswith('ModuleNotFoundError') and 'deepmd' in error
+
+
+def test_launcher_script(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fake = _fake_deepmd(tmp_path / 'fake')
+    (tmp_path / training.LAUNCHER_FILE).write_text(training.launcher_script())
+    (tmp_path / training.STEPS_FILE).write_text(training.steps_json(STEPS))
+    assert json.loads((tmp_path / training.STEPS_FILE).read_text())[1] == {
+        'argv': ['--pt', 'freeze', '-o', 'model.pth'],
+        'log': 'freeze.log',
+    }
+    # only the standard library and (a stand-in for) deepmd-kit: no site-packages (-S), no aiida-hydrides
+    env = dict(os.environ, PYTHONPATH=str(fake))
+    process = subprocess.run(
+        [sys.executable, '-S', training.LAUNCHER_FILE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 3, process.stderr  # the first failure's code
+    assert process.stdout.count('exit code') == 5 and process.stderr == ''
+    _check_logs(tmp_path)
+
+
+def _dp_scripts(root, python, spaced_python):
+    """A pip console script, pip's form for long or spaced interpreter paths, and a wrapper (not a Python script)."""
+    plain = root / 'plain' / 'dp'
+    long_form = root / 'long' / 'dp'
+    wrapper = root / 'wrapper' / 'dp'
+    body = "# -*- coding: utf-8 -*-\nimport sys\nfrom deepmd.main import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+    for path, text in (
+        (plain, f'#!{python}\n{body}'),
+        (long_form, f"#!/bin/sh\n'''exec' \"{spaced_python}\" \"$0\" \"$@\"\n' '''\n{body}"),
+        (wrapper, '#!/bin/sh\n# runs dp in a container, with python inside\necho "wrapped dp $*"\n'),
+    ):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    return plain, long_form, wrapper
+
+
+def test_steps_shell(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fake = _fake_deepmd(tmp_path / 'fake')
+    spaced = tmp_path / 'an env' / 'bin' / 'python'  # a path with a space: pip writes the #!/bin/sh form then
+    spaced.parent.mkdir(parents=True)
+    spaced.symlink_to(sys.executable)
+    for dp in _dp_scripts(tmp_path / 'dp', sys.executable, str(spaced)):
+        job = tmp_path / 'jobs' / dp.parent.name
+        job.mkdir(parents=True)
+        (job / training.LAUNCHER_FILE).write_text(training.launcher_script())
+        (job / training.STEPS_FILE).write_text(training.steps_json(STEPS))
+        script = training.steps_shell(str(dp), STEPS)
+        env = dict(os.environ, PYTHONPATH=str(fake))
+        process = subprocess.run(['sh', '-c', script], cwd=job, env=env, capture_output=True, text=True, timeout=60)
+        if dp.parent.name == 'wrapper':
+            assert 'not a Python console script' in process.stderr
+            assert (job / 'freeze.log').read_text() == 'wrapped dp --pt freeze -o model.pth\n'
+            assert not (job / training.LAUNCHER_EXECUTABLE).exists()
+        else:
+            assert process.returncode == 3, (dp, process.stdout, process.stderr)
+            assert process.stdout.count('exit code') == 5, process.stdout
+            _check_logs(job)
+            launcher = (job / training.LAUNCHER_EXECUTABLE).read_text()
+            assert launcher.startswith(dp.read_text().split('import sys')[0])
