@@ -257,6 +257,42 @@ def qe_pool_settings(mpiprocs: int, pools: int | None = None) -> dict:
 LAM_CODE_LABEL = 'hydrides-lam'
 
 
+def _ensure_python_script_code(
+    label: str, computer, executable, report, *, plugin: str, description: str, remote_hint: str, missing: str
+) -> orm.InstalledCode:
+    """The code ``label`` on ``computer`` for a script installed with the Python environment (created if needed).
+
+    Without ``executable`` on a local computer, the script beside the running interpreter is used, else the one on the
+    ``PATH``; on a remote computer its path must be given (``remote_hint`` names what to pass).
+    """
+    import sys
+
+    computer = get_computer(computer)
+    existing = _find_existing(label, computer)
+    if existing is not None:
+        if report is not None:
+            report.append(f'code {label}@{computer.label} exists (pk {existing.pk})')
+        return existing
+    if executable is None:
+        if computer.transport_type != 'core.local':
+            raise CodeSetupError(f'the computer {computer.label!r} is remote; pass the path of {remote_hint} on it')
+        beside = pathlib.Path(sys.executable).parent / label
+        executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(label)
+        if executable is None:
+            raise MissingExecutableError(missing)
+    code = orm.InstalledCode(
+        label=label,
+        computer=computer,
+        filepath_executable=str(executable),
+        default_calc_job_plugin=plugin,
+        with_mpi=False,
+        description=description,
+    ).store()
+    if report is not None:
+        report.append(f'code {label}@{computer.label} created (pk {code.pk}, {executable})')
+    return code
+
+
 def ensure_lam_code(
     computer: str | orm.Computer = 'localhost', executable: str | pathlib.Path | None = None, report: list | None = None
 ) -> orm.InstalledCode:
@@ -269,34 +305,16 @@ def ensure_lam_code(
     :param report: if a list, one line per action is appended to it.
     :raises MissingExecutableError: the script cannot be found.
     """
-    import sys
-
-    computer = get_computer(computer)
-    existing = _find_existing(LAM_CODE_LABEL, computer)
-    if existing is not None:
-        if report is not None:
-            report.append(f'code {LAM_CODE_LABEL}@{computer.label} exists (pk {existing.pk})')
-        return existing
-    if executable is None:
-        if computer.transport_type != 'core.local':
-            raise CodeSetupError(f'the computer {computer.label!r} is remote; pass the path of hydrides-lam on it')
-        beside = pathlib.Path(sys.executable).parent / LAM_CODE_LABEL
-        executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(LAM_CODE_LABEL)
-        if executable is None:
-            raise MissingExecutableError(
-                'the hydrides-lam script is not installed; run `pip install -e .` in the aiida-hydrides checkout'
-            )
-    code = orm.InstalledCode(
-        label=LAM_CODE_LABEL,
-        computer=computer,
-        filepath_executable=str(executable),
-        default_calc_job_plugin='hydrides.lam.relax',
-        with_mpi=False,
+    return _ensure_python_script_code(
+        LAM_CODE_LABEL,
+        computer,
+        executable,
+        report,
+        plugin='hydrides.lam.relax',
         description='The aiida-hydrides LAM worker (hydrides-lam relax / phonons / search)',
-    ).store()
-    if report is not None:
-        report.append(f'code {LAM_CODE_LABEL}@{computer.label} created (pk {code.pk}, {executable})')
-    return code
+        remote_hint='hydrides-lam',
+        missing='the hydrides-lam script is not installed; run `pip install -e .` in the aiida-hydrides checkout',
+    )
 
 
 #: label of the code of DeePMD's command line (``dp``: training, freezing, compression, tests)
@@ -316,32 +334,14 @@ def ensure_dp_code(
     :param report: if a list, one line per action is appended to it.
     :raises MissingExecutableError: ``dp`` cannot be found.
     """
-    import sys
-
-    computer = get_computer(computer)
-    existing = _find_existing(DP_CODE_LABEL, computer)
-    if existing is not None:
-        if report is not None:
-            report.append(f'code {DP_CODE_LABEL}@{computer.label} exists (pk {existing.pk})')
-        return existing
-    if executable is None:
-        if computer.transport_type != 'core.local':
-            raise CodeSetupError(f'the computer {computer.label!r} is remote; pass the path of dp (deepmd-kit) on it')
-        beside = pathlib.Path(sys.executable).parent / DP_CODE_LABEL
-        executable = str(beside) if os.access(beside, os.X_OK) else shutil.which(DP_CODE_LABEL)
-        if executable is None:
-            raise MissingExecutableError(
-                'the DeePMD command `dp` is not installed; install deepmd-kit 3 (`pip install -e .` in the '
-                'aiida-hydrides checkout installs it)'
-            )
-    code = orm.InstalledCode(
-        label=DP_CODE_LABEL,
-        computer=computer,
-        filepath_executable=str(executable),
-        default_calc_job_plugin='hydrides.lam.train',
-        with_mpi=False,
+    return _ensure_python_script_code(
+        DP_CODE_LABEL,
+        computer,
+        executable,
+        report,
+        plugin='hydrides.lam.train',
         description='deepmd-kit command line (dp --pt train / freeze / compress / test)',
-    ).store()
-    if report is not None:
-        report.append(f'code {DP_CODE_LABEL}@{computer.label} created (pk {code.pk}, {executable})')
-    return code
+        remote_hint='dp (deepmd-kit)',
+        missing='the DeePMD command `dp` is not installed; install deepmd-kit 3 (`pip install -e .` in the '
+        'aiida-hydrides checkout installs it)',
+    )
