@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages aiida-hydrides needs (Quantum ESPRESSO 6.7, a C++ toolchain, Python venv support,
-# Graphviz for provenance graphs).
+# Graphviz for provenance graphs, Chromium and its WebDriver for the headless-browser test of `aiida-hydrides report`).
 # Idempotent: does nothing when every program is already present.
 set -euo pipefail
 
@@ -11,6 +11,9 @@ command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
 command -v g++ >/dev/null 2>&1 || need+=(build-essential)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)  # verdi node graph generate renders with it
+# the report test opens the HTML page in a headless browser (selenium drives chromium through chromedriver)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     >/dev/null 2>&1 || need+=(python3-dev)
