@@ -28,7 +28,15 @@ from aiida import orm
 from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.extras import tag_node
 
-__all__ = ('TC_MODEL_EXTRA', 'parse_tc_key', 'predict_group', 'records_node', 'resolve_models')
+__all__ = (
+    'TC_MODEL_EXTRA',
+    'parse_tc_key',
+    'predict_group',
+    'prediction_builder',
+    'records_node',
+    'resolve_models',
+    'store_predictions',
+)
 
 #: the key of the ``hydrides`` extra holding the Tc model's prediction
 TC_MODEL_EXTRA = 'tc_model'
@@ -91,13 +99,24 @@ def predict_group(
     :raises HydridesInputError: an empty group, no models, or a prediction job that failed.
     """
     from aiida.engine import run_get_node
-    from aiida.plugins import CalculationFactory
 
     if isinstance(group, str):
         group = orm.load_group(group)
     structures = [node for node in group.nodes if isinstance(node, orm.StructureData)]
     if not structures:
         raise HydridesInputError(f'the group {group.label!r} holds no structures')
+    builder, plan = prediction_builder(structures, models, code, tc_formula, mu_star, options)
+    _, node = run_get_node(builder)
+    store_predictions(node, plan)
+    return node
+
+
+def prediction_builder(structures, models, code=None, tc_formula=None, mu_star=None, options=None) -> tuple:
+    """The builder of a ``hydrides.tc_model.predict`` job for ``structures`` with the ensemble ``models``, and the
+    plan :func:`store_predictions` needs afterwards (the input key of each structure, the models, the Tc formula and
+    μ* the model predicts). Arguments as :func:`predict_group`."""
+    from aiida.plugins import CalculationFactory
+
     resolved, tc_key = resolve_models(models)
     if tc_key is not None:
         formula_default, mu_default = parse_tc_key(tc_key)
@@ -114,26 +133,38 @@ def predict_group(
     builder.models = resolved
     for key, value in (options or {}).items():
         setattr(builder.metadata.options, key, value)
-    _, node = run_get_node(builder)
+    plan = {
+        'structures': {key: node.uuid for key, node in keys.items()},
+        'model_uuids': [resolved[key].uuid for key in sorted(resolved)],
+        'tc_formula': tc_formula or formula_default,
+        'mu_star': float(mu_star if mu_star is not None else mu_default),
+    }
+    return builder, plan
+
+
+def store_predictions(node, plan: dict) -> None:
+    """Store ``extras.hydrides.tc_model`` on each structure of a finished ``hydrides.tc_model.predict`` job ``node``
+    (``plan`` from :func:`prediction_builder`).
+
+    :raises HydridesInputError: when the job failed.
+    """
     if not node.is_finished_ok:
         raise HydridesInputError(
             f'the Tc prediction {node.pk} failed: exit status {node.exit_status}, {node.exit_message}'
         )
     predictions = node.outputs.predictions.get_dict()['predictions']
-    model_uuids = [resolved[key].uuid for key in sorted(resolved)]
-    for key, structure in keys.items():
+    for key, uuid in plan['structures'].items():
         value = predictions[key]
         tag_node(
-            structure,
+            orm.load_node(uuid),
             **{
                 TC_MODEL_EXTRA: {
                     'tc_mean_K': value['tc_mean_K'],
                     'tc_spread_K': value['tc_spread_K'],
-                    'model_uuids': model_uuids,
-                    'tc_formula': tc_formula or formula_default,
-                    'mu_star': float(mu_star if mu_star is not None else mu_default),
+                    'model_uuids': plan['model_uuids'],
+                    'tc_formula': plan['tc_formula'],
+                    'mu_star': plan['mu_star'],
                     'predict_uuid': node.uuid,
                 }
             },
         )
-    return node
