@@ -17,6 +17,7 @@ __all__ = (
     'daemon_is_running',
     'exit_interrupted',
     'follow_commands',
+    'launch',
     'run_in_process',
     'run_or_submit',
     'submit_to_daemon',
@@ -37,6 +38,29 @@ def run_or_submit(builder, daemon: bool = False, as_json: bool = False, resume_h
         submit_to_daemon(builder, as_json=as_json)
         return None
     return run_in_process(builder, resume_hint=resume_hint)
+
+
+def launch(builder, daemon: bool = False, as_json: bool = False, verbose: bool = False, resume_hint: str | None = None):
+    """What every launching command does: with ``daemon``, submit ``builder``, print how to follow it and return
+    ``None`` (the caller then returns at once); otherwise run it in this process with the console output of
+    :func:`~aiida_hydrides.cli.console.console_output` (progress lines unless ``as_json``) and return its node.
+
+    Invalid inputs caught by the port validators end the command with their message (:func:`fail`), before anything
+    runs.
+    """
+    from .console import console_output
+
+    if daemon:
+        try:
+            submit_to_daemon(builder, as_json=as_json)
+        except ValueError as exc:
+            fail(str(exc))
+        return None
+    with console_output(verbose, progress=not as_json):
+        try:
+            return run_in_process(builder, resume_hint=resume_hint)
+        except ValueError as exc:
+            fail(str(exc))
 
 
 def run_in_process(builder, resume_hint: str | None = None):

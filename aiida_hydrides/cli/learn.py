@@ -4,8 +4,7 @@ window (``ConcurrentLearningWorkChain``, ``hydrides.lam.concurrent``), run in th
 
 import click
 
-from .console import console_output
-from .launch import run_or_submit
+from .launch import launch
 from .params import options, types
 from .utils import bad_option, echo_json, fail, lam_code, load_code, load_computer, load_profile, qe_codes
 
@@ -210,22 +209,13 @@ def learn(
         fail(str(exc))
     _check_family(builder.label.settings.get_dict(), system)
 
-    if daemon:
-        try:
-            run_or_submit(builder, daemon=True, as_json=as_json)
-        except ValueError as exc:  # invalid inputs caught by the port validators
-            fail(str(exc))
-        return
-
     resume = (
         'Continue it with `aiida-hydrides learn --parent PK` (PK of the interrupted run, shown above and by `verdi '
         'process list -a`): it goes on from its last complete iteration.'
     )
-    with console_output(verbose, progress=not as_json):
-        try:
-            node = run_or_submit(builder, resume_hint=resume)
-        except ValueError as exc:
-            fail(str(exc))
+    node = launch(builder, daemon=daemon, as_json=as_json, verbose=verbose, resume_hint=resume)
+    if node is None:
+        return
 
     if 'summary' not in node.outputs:
         fail(f'ConcurrentLearningWorkChain<{node.pk}> failed ({node.exit_status}): {node.exit_message}')

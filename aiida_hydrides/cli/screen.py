@@ -3,8 +3,7 @@ process or on the daemon (``--daemon``); prints the funnel."""
 
 import click
 
-from .console import console_output
-from .launch import run_or_submit
+from .launch import launch
 from .params import options
 from .utils import bad_option, echo_json, fail, lam_code, load_code, load_computer, load_profile, qe_codes
 
@@ -182,22 +181,13 @@ def screen(
 
         builder.survivors_group = orm.Str(survivors_group)
 
-    if daemon:
-        try:
-            run_or_submit(builder, daemon=True, as_json=as_json)
-        except ValueError as exc:
-            fail(str(exc))
-        return
-
     resume = (
         'Run the same command again to go on: the phonons and DFT enthalpies already computed are reused, the rest is '
         'computed.'
     )
-    with console_output(verbose, progress=not as_json):
-        try:
-            node = run_or_submit(builder, resume_hint=resume)
-        except ValueError as exc:
-            fail(str(exc))
+    node = launch(builder, daemon=daemon, as_json=as_json, verbose=verbose, resume_hint=resume)
+    if node is None:
+        return
     if 'funnel' not in node.outputs:
         fail(f'ScreenWorkChain<{node.pk}> failed ({node.exit_status}): {node.exit_message}')
     data = summarise(node)

@@ -8,8 +8,7 @@ import click
 
 from aiida_hydrides.core.text import count
 
-from .console import console_output
-from .launch import run_or_submit
+from .launch import launch
 from .params import options, types
 from .utils import bad_option, echo_json, fail, lam_code, load_code, load_computer, load_profile
 
@@ -194,23 +193,14 @@ def search(
     except ValueError as exc:
         fail(str(exc))
 
-    if daemon:
-        try:
-            run_or_submit(builder, daemon=True, as_json=as_json)
-        except ValueError as exc:  # invalid inputs caught by the port validators
-            fail(str(exc))
-        return
-
     group = group_label or default_group_label(plan.system, pressure)
     resume = (
         f'Run the same command again to resume: the compositions finished in group {group!r} are skipped, '
         'the others are searched.'
     )
-    with console_output(verbose, progress=not as_json):
-        try:
-            node = run_or_submit(builder, resume_hint=resume)
-        except ValueError as exc:  # invalid inputs caught by the port validators
-            fail(str(exc))
+    node = launch(builder, daemon=daemon, as_json=as_json, verbose=verbose, resume_hint=resume)
+    if node is None:
+        return
 
     if not node.is_finished_ok and 'summary' not in node.outputs:
         fail(f'SystemSearchWorkChain<{node.pk}> failed ({node.exit_status}): {node.exit_message}')
