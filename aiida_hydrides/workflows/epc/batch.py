@@ -254,9 +254,9 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'relax.protocol',
             valid_type=orm.Str,
-            default=lambda: orm.Str('fast'),
+            default=lambda: orm.Str('moderate'),
             validator=_validate_protocol('hydrides.dft.enthalpy'),
-            help='Protocol of `hydrides.dft.enthalpy`.',
+            help='Protocol of `hydrides.dft.enthalpy` (default `moderate`, as the batch protocol `screening`).',
         )
         spec.input(
             'relax.overrides',
@@ -269,9 +269,9 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'epc.protocol',
             valid_type=orm.Str,
-            default=lambda: orm.Str('fast'),
+            default=lambda: orm.Str('screening'),
             validator=_validate_protocol('hydrides.epc'),
-            help='Protocol of `hydrides.epc`.',
+            help='Protocol of `hydrides.epc` (default `screening`, as the batch protocol `screening`).',
         )
         spec.input(
             'epc.overrides',
@@ -338,7 +338,8 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         :param group: a group or its label (or give ``structures``).
         :param structures: ``{name: StructureData}`` instead of a group.
         :param pressure: target pressure of the relaxations (GPa, or a string with a unit).
-        :param protocol: ``fast`` (default), ``moderate`` or ``precise`` (``workflows/protocols/epc/batch.yaml``).
+        :param protocol: ``screening`` (default), ``fast``, ``moderate`` or ``precise``
+            (``workflows/protocols/epc/batch.yaml``).
         :param overrides: overrides of the protocol, e.g. ``{'max_concurrent': 2, 'relax': {'overrides':
             {'kpoints_distance': 0.4}}, 'epc': {'overrides': {'meta_parameters': {'qpoints_mesh': [2, 2, 2]}}}}``;
             the nested overrides are checked against the protocols of ``hydrides.dft.enthalpy`` and ``hydrides.epc``.
