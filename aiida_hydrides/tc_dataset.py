@@ -75,14 +75,38 @@ def dataset_structures(entries) -> dict:
     """``{entry name: StructureData}`` of the starting structures, created (stored, tagged, grouped) where missing."""
     from aiida import orm
 
-    from aiida_hydrides.extras import HYDRIDES_EXTRA, tag_node
+    from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags, tag_node
 
     group, _ = orm.Group.collection.get_or_create(GROUP_LABEL)
+    # the tagged starting structures of these entries in the group, and those in no other group: imported from the
+    # committed archives (``verdi archive import``), they carry their tags but not the group. One with a result wins,
+    # so that an imported entry is not computed again; then the oldest.
+    query = orm.QueryBuilder().append(
+        orm.StructureData,
+        filters={
+            f'extras.{HYDRIDES_EXTRA}.kind': 'tc_dataset_structure',
+            f'extras.{HYDRIDES_EXTRA}.{ENTRY_KEY}': {'in': [entry.name for entry in entries]},
+        },
+        project=['*', f'extras.{HYDRIDES_EXTRA}.{ENTRY_KEY}'],
+        tag='structure',
+    )
+    query.append(orm.Group, with_node='structure', project=['id', 'type_string'], outerjoin=True)
+    query.order_by({'structure': {'id': 'asc'}})
+    memberships: dict = {}
+    for node, name, group_id, group_type in query.iterall():
+        # the group ``verdi archive import`` makes for what it imported does not count
+        memberships.setdefault(node.pk, (node, name, set()))[2].add(None if group_type == 'core.import' else group_id)
     found = {}
-    query = orm.QueryBuilder().append(orm.Group, filters={'id': group.pk}, tag='group')
-    query.append(orm.StructureData, with_group='group', project=['*', f'extras.{HYDRIDES_EXTRA}.{ENTRY_KEY}'])
-    for node, name in query.iterall():
-        found.setdefault(name, node)
+    for node, name, group_ids in memberships.values():
+        if group_ids - {None, group.pk}:
+            continue  # a structure of another group
+        if name not in found or ('epc' in get_tags(node) and 'epc' not in get_tags(found[name])):
+            found[name] = node
+    adopted = [
+        node for node, _, group_ids in memberships.values() if group.pk not in group_ids and node in found.values()
+    ]
+    if adopted:
+        group.add_nodes(adopted)
     structures = {}
     for entry in entries:
         node = found.get(entry.name)

@@ -85,3 +85,23 @@ def test_cli_list_and_bad_name(dataset_group, invoke):
     result = invoke('dataset', 'run', 'NotAnEntry', '--no-archive')
     assert result.exit_code != 0 and 'no dataset entry' in result.output
     assert 'Traceback' not in result.output
+
+
+def test_structures_imported_from_the_committed_archive_are_adopted(dataset_group):
+    """After ``verdi archive import`` of a committed piece, its entry counts as computed: the imported starting
+    structure (with its batch record) joins the group instead of a new one being made."""
+    import pathlib
+
+    from aiida import orm
+    from aiida.tools.archive import import_archive
+
+    from aiida_hydrides.tc_dataset import dataset_structures, pending_entries, select_entries
+
+    archive = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'tc_dataset' / 'archives' / 'piece-000.aiida'
+    import_archive(archive)
+    entries = select_entries(['H3S-MH3-Im-3m-200GPa', 'H3S-MH3-Im-3m-250GPa'])
+    structures = dataset_structures(entries)
+    imported = structures['H3S-MH3-Im-3m-200GPa']
+    assert imported.base.extras.get('hydrides')['epc']['status'] == 'done'
+    assert imported.pk in {node.pk for node in orm.load_group(dataset_group).nodes}
+    assert [entry.name for entry in pending_entries(entries)] == ['H3S-MH3-Im-3m-250GPa']
