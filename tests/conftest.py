@@ -60,3 +60,56 @@ def pseudo_family(pseudo_family_label):
     from aiida import orm
 
     return orm.load_group(pseudo_family_label)
+
+
+# -------------------------------------------------------------------------------------------- a tiny discovery
+TINY_SEARCH = {'budget': 8, 'population': 8, 'max_atoms': 7, 'formula_units': [1], 'max_steps': 150, 'seed': 1}
+TINY_EPC = {
+    'max_concurrent': 1,
+    'run_relax': False,
+    'epc': {
+        'overrides': {
+            'meta_parameters': {
+                'kpoints_mesh': [4, 4, 4],
+                'kpoints_dense_mesh': [8, 8, 8],
+                'qpoints_mesh': [2, 2, 2],
+                'matdyn_kpoints_mesh': [8, 8, 8],
+            },
+            'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
+        }
+    },
+}
+
+
+def _tiny_discovery_builder(codes, pseudo_family, campaign: str, system: str = 'Ca-Y'):
+    """A discovery of YH6 alone at tiny settings (about 2 minutes of LAM work and a few minutes of QE on 2 cores)."""
+    from aiida import orm
+
+    from aiida_hydrides.workflows.discovery.base import DiscoveryWorkChain
+
+    builder = DiscoveryWorkChain.get_builder_from_protocol(
+        codes,
+        system,
+        pressure=200.0,
+        protocol='demo',
+        overrides={
+            'search': {'overrides': {'parameters': TINY_SEARCH}},
+            'screen': {'overrides': {'phonons': {'parameters': {'mesh': [4, 4, 4]}}}},
+            'epc': {'protocol': 'fast', 'overrides': TINY_EPC},
+        },
+        compositions=['YH6'],
+        campaign=campaign,
+        pseudo_family=pseudo_family.label,
+        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}},
+    )
+    builder.epc.cutoffs = orm.List([30.0, 240.0])
+    del builder.screen.dft['code']  # the cascade stops after the LAM phonons
+    return builder
+
+
+@pytest.fixture
+def tiny_discovery_builder():
+    """``builder(codes, pseudo_family, campaign)``: a ``hydrides.discovery`` of YH6 alone at 200 GPa at tiny settings
+    (a few LAM relaxations, the LAM stages of the cascade only, one survivor through the EPC at tiny grids and
+    cutoffs without relaxation: a few minutes on 2 cores)."""
+    return _tiny_discovery_builder

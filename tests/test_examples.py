@@ -24,6 +24,7 @@ WORK_CHAIN_EXAMPLES = {
     'run_search_system.py': 'hydrides.search.system',
     'run_search_base.py': 'hydrides.search.base',
     'run_screen.py': 'hydrides.screen',
+    'run_discovery.py': 'hydrides.discovery',
 }
 
 
@@ -182,3 +183,12 @@ def test_screen_example_builder(aiida_localhost, pseudo_family, monkeypatch):
     assert builder.group.value == 'hydrides/examples/screen/Ca-Y/200GPa'
     assert builder.dft.code.label == 'pw' and builder.dft.protocol.value == 'fast'
     assert builder.phonons.parameters['supercell'] == 'auto'
+
+
+@pytest.mark.qe
+def test_discovery_example_builder(aiida_localhost, pseudo_family, monkeypatch):
+    builder = build_only('run_discovery.py', monkeypatch)
+    assert builder.system.value == 'Ca-Y' and builder.pressure.value == 200.0
+    assert builder.search.compositions.get_list() == ['CaH6', 'YH6']
+    assert builder.campaign.value == 'hydrides/examples/discovery/Ca-Y/200GPa'
+    assert builder.round1_size.value == 1 and builder.epc.epc.protocol.value == 'fast'

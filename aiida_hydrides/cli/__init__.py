@@ -26,7 +26,13 @@ COMMANDS = {
     'models': 'aiida_hydrides.cli.models:models',
     'processes': 'aiida_hydrides.cli.processes:processes',
     'dataset': 'aiida_hydrides.cli.dataset:dataset',
+    'rank': 'aiida_hydrides.cli.rank:rank',
+    'discover': 'aiida_hydrides.cli.discover:discover',
+    'status': 'aiida_hydrides.cli.discover:status',
     'demo': 'aiida_hydrides.cli.demo:demo',
+    'candidates': 'aiida_hydrides.cli.candidates:candidates',
+    'report': 'aiida_hydrides.cli.report:report',
+    'export': 'aiida_hydrides.cli.export:export',
 }
 
 

@@ -218,6 +218,47 @@ def _show_epc(computer='localhost'):
         click.echo(f'N(E_F)    = {dos["dos_total_states_per_ev"]:.3f} states/eV/cell (projwfc.x, both spins)')
 
 
+#: Campaign group of the demo's discovery; a second demo run reuses what it holds.
+DEMO_CAMPAIGN = 'hydrides/demo/discovery/Ca-Y/200GPa'
+#: Where the demo writes the report of its discovery.
+DEMO_REPORT_DIR = 'hydrides-demo-report'
+
+
+def _show_discovery(computer='localhost'):
+    import pathlib
+
+    from aiida.common import timezone
+
+    from aiida_hydrides.cli.discover import format_candidates
+    from aiida_hydrides.discovery import DEMO_COMPOSITIONS, demo_builder
+    from aiida_hydrides.report import write_report
+
+    since = timezone.now()
+    builder = demo_builder(computer, campaign=DEMO_CAMPAIGN)
+    click.echo(
+        f'hydrides.discovery: search of {", ".join(DEMO_COMPOSITIONS)} with the seed model, the filter cascade (LAM '
+        'hull, symmetry, atomic H, LAM phonons, DFT hull with pw.x), the best survivor through the EPC'
+    )
+    node = _run(builder, since, cache_qe=True)
+    if 'candidates' not in node.outputs:
+        raise click.ClickException(f'DiscoveryWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
+    funnel = node.outputs.funnel.get_dict()
+    search = funnel.get('search') or {}
+    click.echo(
+        f'DiscoveryWorkChain<{node.pk}>: {search.get("relaxations", 0)} relaxations, {search.get("minima", 0)} minima, '
+        f'{funnel["survivors"]} survivors of the cascade, {funnel["epc_done"]} with λ and Tc, '
+        f'{funnel["epc_unstable"]} dynamically unstable'
+    )
+    click.echo(format_candidates(node.outputs.candidates.get_dict()['candidates']))
+    report = write_report(DEMO_CAMPAIGN, pathlib.Path(DEMO_REPORT_DIR))
+    click.echo(f'report: {pathlib.Path(DEMO_REPORT_DIR).resolve() / "index.html"}')
+    click.echo(
+        f'then: aiida-hydrides candidates {DEMO_CAMPAIGN} --format csv; aiida-hydrides export {DEMO_CAMPAIGN} '
+        '-o demo.aiida'
+    )
+    return report
+
+
 #: Group of the demo's search minima; a second demo run finds the compositions finished and skips them.
 DEMO_SEARCH_GROUP = 'hydrides/demo/search/Ca-Y/200GPa'
 
@@ -290,8 +331,10 @@ def demo(system, skip_qe, skip_runs, computer, verbose):
     Compositions of a system and its hull references, hydride descriptors of known prototypes, a convex hull at
     pressure, the offline Quantum ESPRESSO set-up (codes and the ld1.x-generated pseudopotential family) stored
     in AiiDA and found again with QueryBuilder, the DFT enthalpy of H3S at 200 GPa and the electron-phonon Tc of
-    fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores), and a structure search of CaH6 and YH6
-    with the seed DeePMD model whose minima are found again with QueryBuilder.
+    fcc Al through the work chains (a few minutes of pw.x/ph.x on 2 cores), a structure search of CaH6 and YH6
+    with the seed DeePMD model whose minima are found again with QueryBuilder, and a discovery of superconductors in
+    that slice of Ca-Y-H end to end (search, filter cascade, EPC of the best survivor), with its ranked candidates and
+    an HTML report in ./hydrides-demo-report.
 
     Run again, the demo reuses the finished QE calculations (AiiDA caching) and skips the finished search, so it takes
     about a minute. Every node it makes is put in the group hydrides/demo. Ctrl-C stops it cleanly.
@@ -324,6 +367,8 @@ def demo(system, skip_qe, skip_runs, computer, verbose):
                 'chain'
             )
             _show_search(200.0, computer)
+            _title('8. Discovery of superconductors in Ca-Y-H at 200 GPa (CaH6, YH6) through hydrides.discovery')
+            _show_discovery(computer)
         except ProcessInterrupted as interruption:
             exit_interrupted(
                 interruption,
