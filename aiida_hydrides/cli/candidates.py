@@ -135,20 +135,8 @@ def _finite(ctx, param, value):
     show_default=True,
     help='Output: an aligned table, CSV or JSON (every column, full UUIDs).',
 )
-@click.option(
-    '--tc-formula',
-    type=click.Choice(['allen_dynes', 'mcmillan', 'eliashberg', 'xie_ml']),
-    default='allen_dynes',
-    show_default=True,
-    help='The Tc shown and filtered.',
-)
-@click.option(
-    '--mustar',
-    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
-    default=0.10,
-    show_default=True,
-    help='Coulomb pseudopotential mu* of that Tc (every EPC computes 0.10 and 0.13).',
-)
+@options.TC_FORMULA(help='The Tc shown and filtered.')
+@options.MUSTAR()
 @click.option(
     '--ehull-method',
     type=click.Choice(['auto', 'lam', 'dft']),

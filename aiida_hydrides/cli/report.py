@@ -20,20 +20,8 @@ from .utils import bad_option, echo_json, fail, load_profile
     default=None,
     help='Folder of the report (index.html and figures/); default: hydrides-report-<group label> here.',
 )
-@click.option(
-    '--tc-formula',
-    type=click.Choice(['allen_dynes', 'mcmillan', 'eliashberg', 'xie_ml']),
-    default='allen_dynes',
-    show_default=True,
-    help='The Tc of the figures and the table.',
-)
-@click.option(
-    '--mustar',
-    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
-    default=0.10,
-    show_default=True,
-    help='Coulomb pseudopotential mu* of that Tc (every EPC computes 0.10 and 0.13).',
-)
+@options.TC_FORMULA(help='The Tc of the figures and the table.')
+@options.MUSTAR()
 @options.JSON(help='Print the page, the figures and the notes on the figures left out as JSON.')
 def report(group, output, tc_formula, mustar, as_json):
     """Write the HTML report of GROUP (a campaign group, or any group of tagged structures): the convex hull at the

@@ -7,18 +7,20 @@ value gives one line that names the option and exit status 2.
 ==================  ====================================================================================================
 option              used by
 ==================  ====================================================================================================
-``-p/--pressure``   dft-enthalpy, epc-batch, search, relax (a number of GPa, or with a unit: 200, 200GPa, 2000kbar, 2Mbar);
+``-p/--pressure``   dft-enthalpy, epc-batch, search, relax, discover, candidates (a number of GPa, or with a unit: 200, 200GPa, 2000kbar, 2Mbar);
                     learn (its own type: a window 150-250 or a list 150,200,250)
-``--protocol``      dft-enthalpy, epc, epc-batch, search, learn (choices read from the work chain's protocol file)
-``-Y/--computer``   dft-enthalpy, epc, epc-batch, search, learn, demo, setup, label run (the computer of the codes)
+``--protocol``      dft-enthalpy, epc, epc-batch, search, learn, discover (choices read from the work chain's protocol file)
+``-Y/--computer``   dft-enthalpy, epc, epc-batch, search, learn, discover, demo, setup, label run (computer of the codes)
 ``-X/--code``       dft-enthalpy (pw.x), search (hydrides-lam): a code instead of the one found on --computer
-``--mpiprocs``      dft-enthalpy, epc, epc-batch (MPI processes per calculation; default: the computer's default)
-``-F/--family``     dft-enthalpy, epc, epc-batch, search (pseudopotential family)
+``--mpiprocs``      dft-enthalpy, epc, epc-batch, discover (MPI processes per calculation; default: the computer's default)
+``-F/--family``     dft-enthalpy, epc, epc-batch, search, discover (pseudopotential family)
 ``--primitive``     dft-enthalpy, epc (reduce a structure file to its primitive cell; on by default)
 ``--projwfc``       epc, epc-batch (also run projwfc.x for N(E_F) per element; on by default)
-``-d/--daemon``     dft-enthalpy, epc, epc-batch, search, learn (submit to the daemon and return at once)
-``-v/--verbose``    dft-enthalpy, epc, epc-batch, search, learn, demo (all process reports and other packages' warnings)
-``-m/--model``      search, relax, phonons, learn (repeatable) (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
+``-d/--daemon``     dft-enthalpy, epc, epc-batch, search, learn, discover (submit to the daemon and return at once)
+``-v/--verbose``    dft-enthalpy, epc, epc-batch, search, learn, discover, demo (all process reports and other packages' warnings)
+``-m/--model``      search, relax, phonons, learn (repeatable), discover (DeePMD model file); with ``--head``, ``--threads``, ``--compress``
+``--tc-formula``    candidates, report (the Tc formula shown: allen_dynes, mcmillan, eliashberg, xie_ml)
+``--mustar``        candidates, report (μ* of that Tc: 0.10 or 0.13)
 ``--json``          every command with a result
 ==================  ====================================================================================================
 """
@@ -214,4 +216,20 @@ MAX_STEPS = OverridableOption(
     type=click.IntRange(min=1),
     default=None,
     help='Relaxation step limit per structure.',
+)
+
+TC_FORMULA = OverridableOption(
+    '--tc-formula',
+    type=click.Choice(['allen_dynes', 'mcmillan', 'eliashberg', 'xie_ml']),
+    default='allen_dynes',
+    show_default=True,
+    help='The Tc formula of the values shown.',
+)
+
+MUSTAR = OverridableOption(
+    '--mustar',
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=0.10,
+    show_default=True,
+    help='Coulomb pseudopotential mu* of that Tc (every EPC computes 0.10 and 0.13).',
 )
