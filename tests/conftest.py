@@ -104,6 +104,10 @@ def _tiny_discovery_builder(codes, pseudo_family, campaign: str, system: str = '
     )
     builder.epc.cutoffs = orm.List([30.0, 240.0])
     del builder.screen.dft['code']  # the cascade stops after the LAM phonons
+    # the hull references Y and H in cells of two atoms (with the seed model, 1-atom H cells collapse)
+    builder.screen.search_parameters = orm.Dict(
+        {'budget': 8, 'population': 8, 'max_atoms': 4, 'formula_units': [2], 'max_steps': 100}
+    )
     return builder
 
 

@@ -30,10 +30,13 @@ from .utils import calculation_options, echo_json, fail, lam_code, load_computer
 @click.option('--budget', type=click.IntRange(min=1), default=None, help='Search relaxations per composition.')
 @click.option('--max-atoms', type=click.IntRange(min=1), default=None, help='Atom budget per cell of the search.')
 @click.option(
-    '--round1', type=click.IntRange(min=1), default=None, help='Survivors through the EPC in round 1 (priority rules).'
+    '--round1',
+    type=click.IntRange(min=0),
+    default=None,
+    help='Survivors through the EPC in round 1 (priority rules); 0: no EPC.',
 )
 @click.option(
-    '--round2', type=click.IntRange(min=1), default=None, help='Survivors through the EPC in round 2 (Tc model).'
+    '--round2', type=click.IntRange(min=0), default=None, help='Survivors through the EPC in round 2 (Tc model).'
 )
 @click.option('--kappa', type=float, default=None, help='Round 2 score: predicted Tc + KAPPA x spread.')
 @click.option(

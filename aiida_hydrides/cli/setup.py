@@ -23,9 +23,54 @@ def _parse_elements(text):
 )
 @click.option(
     '--profile-name',
-    default='hydrides',
+    '--profile',
+    'profile_name',
+    default=None,
+    help='Name of the profile that --create-profile or --production creates  [default: hydrides, with --production: '
+    'hydrides-prod].',
+)
+@click.option(
+    '--production',
+    is_flag=True,
+    help='Set up a production profile: PostgreSQL storage + RabbitMQ broker (started, or installed with apt-get, when '
+    'missing), the codes and the family in it, and its daemon with --workers workers (docs/scale-out.md).',
+)
+@click.option(
+    '--workers',
+    type=click.IntRange(min=0),
+    default=4,
     show_default=True,
-    help='Name of the profile that --create-profile creates.',
+    help='With --production: daemon workers to start (0: do not start the daemon).',
+)
+@click.option(
+    '--process-slots',
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help='With --production: processes each daemon worker runs at once (daemon.worker_process_slots).',
+)
+@click.option(
+    '--database-name',
+    default=None,
+    metavar='NAME',
+    help='With --production: the PostgreSQL database to create  [default: aiida_PROFILE].',
+)
+@click.option(
+    '--database-user',
+    default=None,
+    metavar='USER',
+    help='With --production: the PostgreSQL user that owns it  [default: the database name].',
+)
+@click.option(
+    '--configure-rabbitmq',
+    is_flag=True,
+    help='With --production: disable consumer_timeout of a RabbitMQ found running too (advanced.config and the '
+    'running server; root needed). One that the set-up starts gets it anyway.',
+)
+@click.option(
+    '--no-install',
+    is_flag=True,
+    help='With --production: never run apt-get; fail with a message when PostgreSQL or RabbitMQ is not installed.',
 )
 @options.COMPUTER(help='Computer for the codes; `localhost` is created when missing.')
 @options.MPIPROCS(
@@ -65,7 +110,24 @@ def _parse_elements(text):
     show_default=True,
     help='Ultrasoft or PAW pseudopotentials for a generated family.',
 )
-def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_dir, family, elements, kind):
+def setup(
+    create_profile,
+    profile_name,
+    production,
+    workers,
+    process_slots,
+    database_name,
+    database_user,
+    configure_rabbitmq,
+    no_install,
+    computer,
+    mpiprocs,
+    pools,
+    executables_dir,
+    family,
+    elements,
+    kind,
+):
     """Prepare everything the calculations need; safe to run again (existing things are reused).
 
     \b
@@ -73,6 +135,10 @@ def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_d
     2. the computer (`localhost`: core.local + core.direct; OpenMPI allowed to run as root);
     3. the codes pw, ph, q2r, matdyn, projwfc and ld1 on that computer;
     4. the pseudopotential family with high-pressure cutoffs (see docs/pseudopotentials.md).
+
+    \b
+    With --production: PostgreSQL and RabbitMQ (started or installed when missing), the database, a profile on them
+    (set as the default one), the codes (hydrides-lam and dp too) and the family in it, and the daemon.
     """
     from aiida_hydrides.core.errors import HydridesInputError
 
@@ -80,6 +146,26 @@ def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_d
         element_list = _parse_elements(elements)
     except HydridesInputError as exc:
         fail(str(exc))
+
+    if production:
+        _setup_production(
+            profile_name,
+            workers=workers,
+            process_slots=process_slots,
+            database_name=database_name,
+            database_user=database_user,
+            configure_rabbitmq=configure_rabbitmq,
+            install=not no_install,
+            computer=computer,
+            mpiprocs=mpiprocs,
+            pools=pools,
+            executables_dir=executables_dir,
+            family=family,
+            elements=element_list,
+            kind=kind,
+        )
+        return
+    profile_name = profile_name or 'hydrides'
 
     from aiida_hydrides.profile import ProfileSetupError, ensure_localhost, ensure_profile
 
@@ -122,6 +208,17 @@ def setup(create_profile, profile_name, computer, mpiprocs, pools, executables_d
         fail(str(exc))
     _echo_family(pseudo_family, element_list)
     click.secho('setup: done', fg='green')
+
+
+def _setup_production(profile_name, **kwargs):
+    from aiida_hydrides.production import DEFAULT_PRODUCTION_PROFILE, ProductionSetupError, setup_production_profile
+
+    name = profile_name or DEFAULT_PRODUCTION_PROFILE
+    try:
+        setup_production_profile(name, report=click.echo, **kwargs)
+    except ProductionSetupError as exc:
+        fail(str(exc))
+    click.secho(f'setup --production: done; profile {name} (PostgreSQL + RabbitMQ)', fg='green')
 
 
 def _flush(report):

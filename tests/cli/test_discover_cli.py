@@ -26,7 +26,7 @@ def unchanged(aiida_localhost):
         (['Ca-U'], "'--model'", 'does not know U'),
         (['Ca-Y', '--pressure', '2000'], "'--pressure'", 'between 0 and 1000 GPa'),
         (['Ca-Y', '-c', 'CaH6,LaH10'], "'--compositions'", 'LaH10 contains La'),
-        (['Ca-Y', '--round1', '0'], "'--round1'", '0'),
+        (['Ca-Y', '--round1', '-1'], "'--round1'", '-1'),
         (['Ca-Y', '--protocol', 'huge'], "'--protocol'", 'huge'),
         (['Ca-Y', '--family', 'no-such-family'], "'--family'", 'no-such-family'),
         (['Ca-Y', '--tc-model', '/no/such/tc.pth'], "'--tc-model'", 'does not exist'),

@@ -33,7 +33,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
 from aiida_hydrides.extras import get_tags, tag_node
-from aiida_hydrides.workflows.common import validate_positive_int, validate_pressure
+from aiida_hydrides.workflows.common import validate_non_negative, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 
 __all__ = ('DiscoveryWorkChain', 'default_campaign_label')
@@ -103,15 +103,15 @@ class DiscoveryWorkChain(ProtocolMixin, WorkChain):
             'round1_size',
             valid_type=orm.Int,
             default=lambda: orm.Int(2),
-            validator=validate_positive_int,
-            help='Survivors computed in the first EPC round (chosen by the stage-1 priority rules).',
+            validator=validate_non_negative,
+            help='Survivors computed in the first EPC round (chosen by the stage-1 priority rules); 0: no EPC.',
         )
         spec.input(
             'round2_size',
             valid_type=orm.Int,
             default=lambda: orm.Int(2),
-            validator=validate_positive_int,
-            help='Survivors computed in the second EPC round (ranked by predicted Tc; needs `tc_model`).',
+            validator=validate_non_negative,
+            help='Survivors computed in the second EPC round (ranked by predicted Tc; needs `tc_model`); 0: none.',
         )
         spec.input(
             'kappa',
@@ -424,7 +424,7 @@ class DiscoveryWorkChain(ProtocolMixin, WorkChain):
         from aiida_hydrides.core.errors import HydridesInputError
         from aiida_hydrides.selection import rank_group
 
-        if not self.ctx.survivors:
+        if not self.ctx.survivors or budget == 0:
             return []
         try:
             ranking = rank_group(f'{self.ctx.campaign}/survivors', stage=stage, kappa=kappa, budget=budget)
@@ -457,7 +457,7 @@ class DiscoveryWorkChain(ProtocolMixin, WorkChain):
             )
         summary = node.outputs.summary.get_dict()
         self.ctx.funnel[f'epc_round{self.ctx.round}'] = summary.get('counts', {})
-        for record in (summary.get('structures') or {}).values():
+        for record in summary.get('structures') or []:
             for key in ('relaxed_structure_uuid', 'structure_uuid', 'epc_uuid'):
                 if record.get(key):
                     self._add(orm.load_node(record[key]))
