@@ -408,6 +408,9 @@ class DiscoveryWorkChain(ProtocolMixin, WorkChain):
         survivors = dict(node.outputs.survivors) if 'survivors' in node.outputs else {}
         self.ctx.survivors = {key: structure.uuid for key, structure in survivors.items()}
         self._add(*survivors.values())
+        # the campaign holds every minimum the cascade saw (the hull references too), so that its report and queries
+        # find the whole hull
+        self._add(*orm.load_group(f'{self.ctx.campaign}/minima').nodes)
         self.report(f'{len(survivors)} survivors of the cascade')
         return None
 
