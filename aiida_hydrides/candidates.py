@@ -47,6 +47,8 @@ from aiida_hydrides.extras import HYDRIDES_EXTRA
 
 __all__ = (
     'COLUMNS',
+    'DISPLAY',
+    'NUMERIC',
     'EHULL_METHODS',
     'SORT_KEYS',
     'CandidatesError',
@@ -81,6 +83,30 @@ COLUMNS = (
     'rank',
     'stage',
     'status',
+)
+#: how the columns are shown: column -> (short header of the text table, header of the report, format of a value)
+DISPLAY = {
+    'uuid': ('uuid', 'UUID', lambda value: value[:8]),  # the report shows it whole
+    'formula': ('formula', 'formula', str),
+    'system': ('system', 'system', str),
+    'pressure_gpa': ('P/GPa', 'P (GPa)', lambda value: f'{value:g}'),
+    'space_group': ('SG', 'space group', str),
+    'natoms': ('atoms', 'atoms', str),
+    'ehull_lam_mev': ('Ehull LAM', 'E_hull LAM (meV/atom)', lambda value: f'{value:.1f}'),
+    'ehull_dft_mev': ('Ehull DFT', 'E_hull DFT (meV/atom)', lambda value: f'{value:.1f}'),
+    'tc_K': ('Tc/K', 'Tc (K)', lambda value: f'{value:.1f}'),
+    'lambda': ('lambda', 'λ', lambda value: f'{value:.2f}'),
+    'omega_log_K': ('wlog/K', 'ω_log (K)', lambda value: f'{value:.0f}'),
+    'tc_pred_K': ('Tc pred/K', 'Tc predicted (K)', lambda value: f'{value:.0f}'),
+    'tc_pred_spread_K': ('+-', '±', lambda value: f'{value:.0f}'),
+    'rank': ('rank', 'rank', str),
+    'stage': ('stage', 'stage', str),
+    'status': ('status', 'status', str),
+}
+#: the numeric columns of :data:`DISPLAY` (right-aligned in a text table)
+NUMERIC = frozenset(
+    {'pressure_gpa', 'natoms', 'ehull_lam_mev', 'ehull_dft_mev', 'tc_K', 'lambda', 'omega_log_K', 'rank'}
+    | {'tc_pred_K', 'tc_pred_spread_K'}
 )
 #: ``sort`` values: Tc (highest first), E_hull (lowest first), formula, selection rank, predicted Tc (highest first)
 SORT_KEYS = ('tc', 'ehull', 'formula', 'rank', 'tc_pred')

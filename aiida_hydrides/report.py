@@ -256,22 +256,11 @@ def _table_section(frame):
     if frame.empty:
         section.skipped.append('No candidate hydride in the group.')
         return section
-    columns = [
-        ('formula', 'formula', str),
-        ('space_group', 'space group', str),
-        ('pressure_gpa', 'P (GPa)', lambda value: f'{value:g}'),
-        ('natoms', 'atoms', str),
-        ('ehull_lam_mev', 'E_hull LAM (meV/atom)', lambda value: f'{value:.1f}'),
-        ('ehull_dft_mev', 'E_hull DFT (meV/atom)', lambda value: f'{value:.1f}'),
-        ('tc_K', 'Tc (K)', lambda value: f'{value:.1f}'),
-        ('lambda', 'λ', lambda value: f'{value:.2f}'),
-        ('omega_log_K', 'ω_log (K)', lambda value: f'{value:.0f}'),
-        ('tc_pred_K', 'Tc predicted (K)', lambda value: f'{value:.0f}'),
-        ('tc_pred_spread_K', '±', lambda value: f'{value:.0f}'),
-        ('rank', 'rank', str),
-        ('status', 'status', str),
-        ('uuid', 'UUID', str),
-    ]
+    from aiida_hydrides.candidates import DISPLAY
+
+    order = ('formula', 'space_group', 'pressure_gpa', 'natoms', 'ehull_lam_mev', 'ehull_dft_mev', 'tc_K', 'lambda')
+    order += ('omega_log_K', 'tc_pred_K', 'tc_pred_spread_K', 'rank', 'status', 'uuid')
+    columns = [(name, DISPLAY[name][1], str if name == 'uuid' else DISPLAY[name][2]) for name in order]
     import pandas as pd
 
     shown = [spec for spec in columns if frame[spec[0]].notna().any()]

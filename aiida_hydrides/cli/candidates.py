@@ -8,27 +8,26 @@ import click
 from .params import options
 from .utils import bad_option, echo_json, load_profile
 
-#: table columns: (column, header, format); columns that are empty in every row are left out
-_TABLE = (
-    ('uuid', 'uuid', lambda value: value[:8]),
-    ('formula', 'formula', str),
-    ('system', 'system', str),
-    ('pressure_gpa', 'P/GPa', lambda value: f'{value:g}'),
-    ('space_group', 'SG', str),
-    ('natoms', 'atoms', str),
-    ('ehull_lam_mev', 'Ehull LAM', lambda value: f'{value:.1f}'),
-    ('ehull_dft_mev', 'Ehull DFT', lambda value: f'{value:.1f}'),
-    ('tc_K', 'Tc/K', lambda value: f'{value:.1f}'),
-    ('lambda', 'lambda', lambda value: f'{value:.2f}'),
-    ('omega_log_K', 'wlog/K', lambda value: f'{value:.0f}'),
-    ('tc_pred_K', 'Tc pred/K', lambda value: f'{value:.0f}'),
-    ('tc_pred_spread_K', '+-', lambda value: f'{value:.0f}'),
-    ('rank', 'rank', str),
-    ('stage', 'stage', str),
-    ('status', 'status', str),
+#: the columns of the text table, in order (headers and formats: :data:`aiida_hydrides.candidates.DISPLAY`); columns
+#: that are empty in every row are left out
+_ORDER = (
+    'uuid',
+    'formula',
+    'system',
+    'pressure_gpa',
+    'space_group',
+    'natoms',
+    'ehull_lam_mev',
+    'ehull_dft_mev',
+    'tc_K',
+    'lambda',
+    'omega_log_K',
+    'tc_pred_K',
+    'tc_pred_spread_K',
+    'rank',
+    'stage',
+    'status',
 )
-_NUMERIC = {'pressure_gpa', 'natoms', 'ehull_lam_mev', 'ehull_dft_mev', 'tc_K', 'lambda', 'omega_log_K'}
-_NUMERIC |= {'tc_pred_K', 'tc_pred_spread_K', 'rank'}
 
 
 def _missing(value) -> bool:
@@ -45,7 +44,10 @@ def _missing(value) -> bool:
 def format_table(frame) -> str:
     """The rows of a candidates ``DataFrame`` as an aligned text table (E_hull in meV/atom); the columns that no
     row has a value for are left out."""
-    shown = [spec for spec in _TABLE if spec[0] in frame.columns and not frame[spec[0]].map(_missing).all()]
+    from aiida_hydrides.candidates import DISPLAY, NUMERIC
+
+    specs = [(name, DISPLAY[name][0], DISPLAY[name][2]) for name in _ORDER]
+    shown = [spec for spec in specs if spec[0] in frame.columns and not frame[spec[0]].map(_missing).all()]
     cells = [[header for _, header, _ in shown]]
     for record in frame.to_dict('records'):
         cells.append(['-' if _missing(record[name]) else fmt(record[name]) for name, _, fmt in shown])
@@ -53,7 +55,7 @@ def format_table(frame) -> str:
     lines = []
     for row in cells:
         parts = [
-            cell.rjust(width) if name in _NUMERIC else cell.ljust(width)
+            cell.rjust(width) if name in NUMERIC else cell.ljust(width)
             for cell, width, (name, _, _) in zip(row, widths, shown, strict=True)
         ]
         lines.append('  '.join(parts).rstrip())

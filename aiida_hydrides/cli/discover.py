@@ -155,22 +155,25 @@ def discover(
         fail(f'DiscoveryWorkChain<{node.pk}> finished with exit status {node.exit_status}: {node.exit_message}')
 
 
+#: the fields of a discovery's ranked candidates shown under the columns of ``aiida-hydrides candidates``
+_CANDIDATE_COLUMNS = {
+    'tc_allen_dynes_K_mu0_10': 'tc_K',
+    'tc_predicted_K': 'tc_pred_K',
+    'tc_spread_K': 'tc_pred_spread_K',
+}
+
+
 def format_candidates(rows) -> str:
-    """The ranked candidates of a discovery as a text table."""
+    """The ranked candidates of a discovery as the text table of ``aiida-hydrides candidates`` (Tc: Allen-Dynes,
+    μ* 0.10)."""
+    import pandas as pd
 
-    def number(value, digits=0):
-        return '-' if value is None else f'{value:.{digits}f}'
+    from .candidates import format_table
 
-    lines = [
-        f'{"rank":>4} {"formula":<12} {"sg":<10} {"Ehull DFT":>9} {"status":<13} {"lambda":>6} {"Tc AD":>6} {"Tc pred":>7}'
-    ]
-    for row in rows:
-        lines.append(
-            f'{row["rank"]:>4} {row["formula"]:<12} {row.get("space_group") or "-":<10} '
-            f'{number(row.get("ehull_dft_mev"), 1):>9} {row.get("status") or "-":<13} {number(row.get("lambda"), 2):>6} '
-            f'{number(row.get("tc_allen_dynes_K_mu0_10")):>6} {number(row.get("tc_predicted_K")):>7}'
-        )
-    return '\n'.join(lines)
+    columns = ['uuid', 'formula', 'space_group', 'natoms', 'ehull_lam_mev', 'ehull_dft_mev', *_CANDIDATE_COLUMNS]
+    columns += ['lambda', 'omega_log_K', 'rank', 'status']
+    frame = pd.DataFrame(list(rows), columns=columns).rename(columns=_CANDIDATE_COLUMNS)
+    return format_table(frame.astype(object).where(frame.notna(), None))
 
 
 @click.command('status')

@@ -22,7 +22,7 @@ import pathlib
 import numpy as np
 from aiida.parsers import Parser
 
-__all__ = ('LamWorkerParser',)
+__all__ = ('LamWorkerParser', 'TrainingParser')
 
 #: the scheduler's exit codes (set on the node before the parser runs) that the parser keeps when there are no results
 SCHEDULER_EXIT_CODES = ('ERROR_SCHEDULER_OUT_OF_MEMORY', 'ERROR_SCHEDULER_OUT_OF_WALLTIME')
@@ -37,6 +37,16 @@ def _finite(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def scheduler_exit_code(parser: Parser):
+    """The exit code a scheduler reported for the job of ``parser`` (out of memory or walltime), if any: the scheduler
+    sets it on the node before the parser runs."""
+    status = parser.node.exit_status
+    for label in SCHEDULER_EXIT_CODES:
+        if status is not None and status == parser.exit_codes[label].status:
+            return parser.exit_codes[label]
+    return None
 
 
 class LamWorkerParser(Parser):
@@ -108,11 +118,7 @@ class LamWorkerParser(Parser):
 
     def scheduler_exit_code(self):
         """The exit code a scheduler reported for the job (out of memory or walltime), if any."""
-        status = self.node.exit_status
-        for label in SCHEDULER_EXIT_CODES:
-            if status is not None and status == self.exit_codes[label].status:
-                return self.exit_codes[label]
-        return None
+        return scheduler_exit_code(self)
 
     def read_bytes(self, name: str) -> bytes:
         """The content of a retrieved file: from the temporary folder (``_RETRIEVE_TEMPORARY_FILES`` of the CalcJob)
@@ -139,3 +145,35 @@ class LamWorkerParser(Parser):
 
         flags = [str(flag) for flag in flags]
         return {flag: flags.count(flag) for flag in FLAGS}
+
+
+class TrainingParser(Parser):
+    """Common helpers of the parsers of the DeePMD training jobs (``hydrides.lam.train``, ``hydrides.tc_model.train``):
+    the logs come with the ``retrieved`` node, the models and checkpoints through the temporary folder."""
+
+    def open_temporary(self, kwargs: dict) -> None:
+        """Keep the temporary folder of the retrieved files (``None`` when the CalcJob listed none)."""
+        temporary = kwargs.get('retrieved_temporary_folder')
+        self._temporary = pathlib.Path(temporary) if temporary is not None else None
+
+    def _text(self, name: str) -> str:
+        return self.retrieved.base.repository.get_object_content(name, mode='r')
+
+    def _temporary_file(self, name: str) -> pathlib.Path | None:
+        """A non-empty file of the temporary folder, or ``None``."""
+        if self._temporary is None:
+            return None
+        path = self._temporary / name
+        return path if path.is_file() and path.stat().st_size > 0 else None
+
+    def _log_error(self, log: str, names: set) -> str:
+        """DeePMD's error in the log ``log`` (or that there is no such log)."""
+        from ..core.lam.training import log_error
+
+        if log not in names:
+            return f'no {log}'
+        return log_error(self._text(log))
+
+    def _scheduler_exit_code(self):
+        """The exit code a scheduler reported for the job (out of memory or walltime), if any."""
+        return scheduler_exit_code(self)

@@ -14,26 +14,23 @@ The order of the checks:
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.lam import training
-from aiida_hydrides.parsers.base import SCHEDULER_EXIT_CODES, _finite
+from aiida_hydrides.parsers.base import TrainingParser, _finite
 
 __all__ = ('LamTrainParser',)
 
 
-class LamTrainParser(Parser):
+class LamTrainParser(TrainingParser):
     """Turn the files of a training job into the model, learning curve, validation errors and summary."""
 
     def parse(self, **kwargs):
         calc = self.node.process_class
-        temporary = kwargs.get('retrieved_temporary_folder')
-        self._temporary = pathlib.Path(temporary) if temporary is not None else None
+        self.open_temporary(kwargs)
         names = set(self.retrieved.base.repository.list_object_names())
 
         if training.LCURVE_FILE not in names or not self._text(training.LCURVE_FILE).strip():
@@ -102,33 +99,6 @@ class LamTrainParser(Parser):
         return exit_code
 
     # ---------------------------------------------------------------------------------------------------------------
-
-    def _text(self, name: str) -> str:
-        return self.retrieved.base.repository.get_object_content(name, mode='r')
-
-    def _temporary_file(self, name: str) -> pathlib.Path | None:
-        if self._temporary is None:
-            return None
-        path = self._temporary / name
-        return path if path.is_file() and path.stat().st_size > 0 else None
-
-    def _log_error(self, log: str, names: set) -> str:
-        if log not in names:
-            return f'no {log}'
-        return training.log_error(self._text(log))
-
-    def _scheduler_exit_code(self):
-        status = self.node.exit_status
-        for label in SCHEDULER_EXIT_CODES:
-            if status is not None and status == self.exit_codes[label].status:
-                return self.exit_codes[label]
-        return None
-
-    def _input_config(self) -> dict:
-        try:
-            return json.loads(self.node.base.repository.get_object_content(training.INPUT_FILE, mode='r'))
-        except (OSError, FileNotFoundError, ValueError):
-            return {}
 
     def _summary(self, config, columns, rows, names, calc) -> dict:
         inputs = self.node.inputs

@@ -15,27 +15,24 @@ The order of the checks:
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.lam.training import diverged, log_error, read_lcurve, training_log_summary
 from aiida_hydrides.core.tc_model import predict, training
 from aiida_hydrides.core.tc_model.evaluation import mae
-from aiida_hydrides.parsers.base import SCHEDULER_EXIT_CODES, _finite
+from aiida_hydrides.parsers.base import TrainingParser, _finite
 
 __all__ = ('TcModelTrainParser',)
 
 
-class TcModelTrainParser(Parser):
+class TcModelTrainParser(TrainingParser):
     """Turn the files of a Tc training job into the ensemble's models, learning curves, validation and summary."""
 
     def parse(self, **kwargs):
-        temporary = kwargs.get('retrieved_temporary_folder')
-        self._temporary = pathlib.Path(temporary) if temporary is not None else None
+        self.open_temporary(kwargs)
         names = set(self.retrieved.base.repository.list_object_names())
         steps = self._steps()
         members = sorted({int(a.split('_')[1].split('.')[0]) for a in names if a.startswith('lcurve_')})
@@ -178,24 +175,3 @@ class TcModelTrainParser(Parser):
         except (OSError, FileNotFoundError, ValueError):
             return []
         return [(step['argv'], step['log']) for step in steps]
-
-    def _text(self, name: str) -> str:
-        return self.retrieved.base.repository.get_object_content(name, mode='r')
-
-    def _temporary_file(self, name: str) -> pathlib.Path | None:
-        if self._temporary is None:
-            return None
-        path = self._temporary / name
-        return path if path.is_file() and path.stat().st_size > 0 else None
-
-    def _log_error(self, log: str, names: set) -> str:
-        if log not in names:
-            return f'no {log}'
-        return log_error(self._text(log))
-
-    def _scheduler_exit_code(self):
-        status = self.node.exit_status
-        for label in SCHEDULER_EXIT_CODES:
-            if status is not None and status == self.exit_codes[label].status:
-                return self.exit_codes[label]
-        return None
