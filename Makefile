@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared)
 PYTEST_ARGS ?=
+# one test process per core (pytest-xdist; one test file at a time per process, the slow files first)
+PYTEST_WORKERS ?= auto
 export HYDRIDES_SHARED := $(SHARED)
 export OMP_NUM_THREADS ?= 1
 
@@ -34,10 +36,10 @@ demo: setup
 	$(BIN)/aiida-hydrides demo
 
 test: setup lint
-	$(BIN)/python -m pytest -ra --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -ra --durations=15 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: venv
-	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -ra -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 benchmarks: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

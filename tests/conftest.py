@@ -12,6 +12,21 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA_DIR = pathlib.Path(__file__).resolve().parent / 'data'
 # compressed copies of the test models, made once per checkout (workers of the CalcJob tests inherit it)
 os.environ.setdefault('HYDRIDES_MODEL_CACHE', str(ROOT / 'build' / 'model-cache'))
+#: MPI processes of the pw.x / ph.x runs of the tests: 2 when the tests run one at a time; 1 when pytest-xdist runs
+#: them in parallel (`make test` runs one test process per core), so that the QE jobs of two test processes do not
+#: oversubscribe the cores. ``HYDRIDES_TEST_MPIPROCS`` overrides it.
+QE_MPIPROCS = int(os.environ.get('HYDRIDES_TEST_MPIPROCS') or (1 if os.environ.get('PYTEST_XDIST_WORKER') else 2))
+# MPI ranks waiting in a collective give their core away (the QE jobs of the other test process may need it)
+os.environ.setdefault('OMPI_MCA_mpi_yield_when_idle', '1')
+
+
+def pytest_collection_modifyitems(config, items):
+    """The test files with slow (real QE or training) tests run first, those of the work chains first among them:
+    with `make test`'s one test process per core (pytest-xdist, one file at a time per process), the long files then
+    run side by side and the many short ones fill the gaps at the end."""
+    slow = {item.path for item in items if item.get_closest_marker('slow')}
+    workflows = ROOT / 'tests' / 'workflows'
+    items.sort(key=lambda item: (item.path not in slow, workflows not in item.path.parents))
 
 
 @pytest.fixture(scope='session')
@@ -42,7 +57,13 @@ def qe_codes(aiida_localhost, require_qe):
     """The QE codes registered on the test computer, keyed by short name ('pw', 'ph', 'q2r', 'matdyn', ...)."""
     from aiida_hydrides.codes import ensure_codes
 
-    return ensure_codes(computer=aiida_localhost, mpiprocs=2)
+    return ensure_codes(computer=aiida_localhost, mpiprocs=QE_MPIPROCS)
+
+
+@pytest.fixture(scope='session')
+def qe_resources() -> dict:
+    """The ``resources`` option of the QE jobs of the tests (:data:`QE_MPIPROCS` MPI processes)."""
+    return {'num_machines': 1, 'num_mpiprocs_per_machine': QE_MPIPROCS}
 
 
 @pytest.fixture(scope='session')
@@ -72,7 +93,7 @@ TINY_EPC = {
             'meta_parameters': {
                 'kpoints_mesh': [4, 4, 4],
                 'kpoints_dense_mesh': [8, 8, 8],
-                'qpoints_mesh': [2, 2, 2],
+                'qpoints_mesh': [1, 1, 1],  # the zone centre alone: the plumbing, not the physics
                 'matdyn_kpoints_mesh': [8, 8, 8],
             },
             'scf': {'pw': {'parameters': {'SYSTEM': {'degauss': 0.05}}}},
@@ -100,7 +121,7 @@ def _tiny_discovery_builder(codes, pseudo_family, campaign: str, system: str = '
         compositions=['YH6'],
         campaign=campaign,
         pseudo_family=pseudo_family.label,
-        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}},
+        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': QE_MPIPROCS}},
     )
     builder.epc.cutoffs = orm.List([30.0, 240.0])
     del builder.screen.dft['code']  # the cascade stops after the LAM phonons

@@ -86,7 +86,10 @@ def test_pw_runs_on_localhost(qe_codes):
             }
         ),
         'parallelization': orm.Dict(qe_parallelization(2)),
-        'metadata': {'options': {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 300}},
+        # two processes, whatever the computer's default (1 while the tests run in parallel)
+        'metadata': {
+            'options': {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}, 'max_wallclock_seconds': 300}
+        },
     }
     _, node = run_get_node(CalculationFactory('quantumespresso.pw'), **inputs)
     assert node.is_finished_ok, node.exit_message

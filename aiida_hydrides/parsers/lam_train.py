@@ -100,6 +100,12 @@ class LamTrainParser(TrainingParser):
 
     # ---------------------------------------------------------------------------------------------------------------
 
+    def _input_config(self) -> dict:
+        try:
+            return json.loads(self.node.base.repository.get_object_content(training.INPUT_FILE, mode='r'))
+        except (OSError, FileNotFoundError, ValueError):
+            return {}
+
     def _summary(self, config, columns, rows, names, calc) -> dict:
         inputs = self.node.inputs
         model = config.get('model', {})

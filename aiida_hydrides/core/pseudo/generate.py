@@ -91,9 +91,13 @@ def find_ld1(executable: str = 'ld1.x') -> str:
     return path
 
 
-def ld1_environment() -> dict:
-    """Environment for ld1.x: one OpenMP thread; root may initialise OpenMPI (ld1.x is linked against MPI)."""
+def ld1_environment(workdir: str | os.PathLike | None = None) -> dict:
+    """Environment for ld1.x: one OpenMP thread; root may initialise OpenMPI (ld1.x is linked against MPI). With
+    ``workdir``, OpenMPI keeps its session directory there (``TMPDIR``): several ld1.x started at the same moment
+    would otherwise race to create the same one in /tmp ("File exists")."""
     env = dict(os.environ)
+    if workdir is not None:
+        env['TMPDIR'] = str(workdir)
     env.setdefault('OMP_NUM_THREADS', '1')
     env.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
     env.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
@@ -150,7 +154,7 @@ def generate_pseudo(
                 capture_output=True,
                 text=True,
                 cwd=workdir,
-                env=ld1_environment(),
+                env=ld1_environment(workdir),
                 timeout=timeout,
                 check=False,
             )

@@ -6,7 +6,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 
-def _builder(lam_code, group, pw_code=None, **overrides):
+def _builder(lam_code, group, pw_code=None, mpiprocs=1, **overrides):
     from aiida_hydrides.models import seed_model_path
     from aiida_hydrides.workflows.screen.base import ScreenWorkChain
 
@@ -17,7 +17,7 @@ def _builder(lam_code, group, pw_code=None, **overrides):
         model=seed_model_path(),
         protocol='fast',
         overrides={'dft': {'max_concurrent': 1}, **overrides},
-        dft_options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}},
+        dft_options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}},
     )
 
 
@@ -27,7 +27,7 @@ def _count(cls) -> int:
 
 @pytest.mark.slow
 @pytest.mark.qe
-def test_screen_cascade(aiida_localhost, qe_codes, pseudo_family, screen_cells, store_group):
+def test_screen_cascade(aiida_localhost, qe_codes, qe_resources, pseudo_family, screen_cells, store_group):
     from aiida_hydrides.calculations.lam_phonons import LamPhononsCalculation
     from aiida_hydrides.codes import ensure_lam_code
     from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
@@ -35,7 +35,7 @@ def test_screen_cascade(aiida_localhost, qe_codes, pseudo_family, screen_cells, 
     aiida_localhost.set_minimum_job_poll_interval(1.0)
     lam_code = ensure_lam_code(aiida_localhost)
     nodes = store_group('test/screen/Ca-Y/200GPa', screen_cells)
-    builder = _builder(lam_code, 'test/screen/Ca-Y/200GPa', qe_codes['pw'])
+    builder = _builder(lam_code, 'test/screen/Ca-Y/200GPa', qe_codes['pw'], qe_resources['num_mpiprocs_per_machine'])
     builder.survivors_group = orm.Str('test/screen/survivors')
     _, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
@@ -103,7 +103,7 @@ def test_screen_cascade(aiida_localhost, qe_codes, pseudo_family, screen_cells, 
 
     # again: the phonons and DFT enthalpies are reused, the group does not grow
     phonon_jobs, dft_runs = _count(LamPhononsCalculation), _count(DftEnthalpyWorkChain)
-    builder = _builder(lam_code, 'test/screen/Ca-Y/200GPa', qe_codes['pw'])
+    builder = _builder(lam_code, 'test/screen/Ca-Y/200GPa', qe_codes['pw'], qe_resources['num_mpiprocs_per_machine'])
     builder.survivors_group = orm.Str('test/screen/survivors')
     _, again = run_get_node(builder)
     assert again.is_finished_ok, (again.exit_status, again.exit_message)
