@@ -84,7 +84,8 @@ COLUMNS = (
     'stage',
     'status',
 )
-#: how the columns are shown: column -> (short header of the text table, header of the report, format of a value)
+#: how the columns are shown, in their order: column -> (short header of the text table, header of the report, format
+#: of a value)
 DISPLAY = {
     'uuid': ('uuid', 'UUID', lambda value: value[:8]),  # the report shows it whole
     'formula': ('formula', 'formula', str),

@@ -8,27 +8,6 @@ import click
 from .params import options
 from .utils import bad_option, echo_json, load_profile
 
-#: the columns of the text table, in order (headers and formats: :data:`aiida_hydrides.candidates.DISPLAY`); columns
-#: that are empty in every row are left out
-_ORDER = (
-    'uuid',
-    'formula',
-    'system',
-    'pressure_gpa',
-    'space_group',
-    'natoms',
-    'ehull_lam_mev',
-    'ehull_dft_mev',
-    'tc_K',
-    'lambda',
-    'omega_log_K',
-    'tc_pred_K',
-    'tc_pred_spread_K',
-    'rank',
-    'stage',
-    'status',
-)
-
 
 def _missing(value) -> bool:
     if value is None:
@@ -46,7 +25,7 @@ def format_table(frame) -> str:
     row has a value for are left out."""
     from aiida_hydrides.candidates import DISPLAY, NUMERIC
 
-    specs = [(name, DISPLAY[name][0], DISPLAY[name][2]) for name in _ORDER]
+    specs = [(name, short, fmt) for name, (short, _, fmt) in DISPLAY.items()]  # in the order of the columns
     shown = [spec for spec in specs if spec[0] in frame.columns and not frame[spec[0]].map(_missing).all()]
     cells = [[header for _, header, _ in shown]]
     for record in frame.to_dict('records'):
