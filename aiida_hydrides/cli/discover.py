@@ -173,7 +173,7 @@ def format_candidates(rows) -> str:
     columns = ['uuid', 'formula', 'space_group', 'natoms', 'ehull_lam_mev', 'ehull_dft_mev', *_CANDIDATE_COLUMNS]
     columns += ['lambda', 'omega_log_K', 'rank', 'status']
     frame = pd.DataFrame(list(rows), columns=columns).rename(columns=_CANDIDATE_COLUMNS)
-    return format_table(frame.astype(object).where(frame.notna(), None))
+    return format_table(frame)  # missing values (NaN) show as '-'
 
 
 @click.command('status')

@@ -174,6 +174,6 @@ class TrainingParser(Parser):
             return f'no {log}'
         return log_error(self._text(log))
 
-    def _scheduler_exit_code(self):
+    def scheduler_exit_code(self):
         """The exit code a scheduler reported for the job (out of memory or walltime), if any."""
         return scheduler_exit_code(self)

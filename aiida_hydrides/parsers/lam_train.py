@@ -34,7 +34,7 @@ class LamTrainParser(TrainingParser):
         names = set(self.retrieved.base.repository.list_object_names())
 
         if training.LCURVE_FILE not in names or not self._text(training.LCURVE_FILE).strip():
-            scheduler = self._scheduler_exit_code()
+            scheduler = self.scheduler_exit_code()
             if scheduler is not None:
                 return scheduler
             return self.exit_codes.ERROR_TRAINING_FAILED.format(message=self._log_error(calc.TRAIN_LOG, names))
@@ -56,7 +56,7 @@ class LamTrainParser(TrainingParser):
         disp = max(int(config.get('training', {}).get('disp_freq', 1)), 1)
         last_step = int(rows[-1, columns.index('step')]) if 'step' in columns else steps
         if steps and last_step < max(1, steps // disp * disp):  # DeePMD displays the multiples of disp_freq
-            scheduler = self._scheduler_exit_code()
+            scheduler = self.scheduler_exit_code()
             if scheduler is not None:
                 return scheduler
             return self.exit_codes.ERROR_TRAINING_INCOMPLETE.format(

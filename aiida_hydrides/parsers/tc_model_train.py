@@ -48,7 +48,7 @@ class TcModelTrainParser(TrainingParser):
         for member in range(count):
             files = training.member_files(member)
             if files['lcurve'] not in names or not self._text(files['lcurve']).strip():
-                scheduler = self._scheduler_exit_code()
+                scheduler = self.scheduler_exit_code()
                 if scheduler is not None:
                     return scheduler
                 return self.exit_codes.ERROR_TRAINING_FAILED.format(
