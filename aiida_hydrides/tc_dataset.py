@@ -39,6 +39,8 @@ __all__ = (
 
 #: the group of the starting structures
 GROUP_LABEL = 'hydrides/tc-dataset'
+#: ``extras.hydrides.kind`` of a dataset group
+GROUP_KIND = 'tc_dataset'
 #: the rows, in ``data/tc_dataset``
 DATASET_FILE = 'tc_dataset.json'
 ARCHIVES_DIR = 'archives'
@@ -78,9 +80,12 @@ def dataset_structures(entries) -> dict:
     from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags, tag_node
 
     group, _ = orm.Group.collection.get_or_create(GROUP_LABEL)
-    # the tagged starting structures of these entries in the group, and those in no other group: imported from the
-    # committed archives (``verdi archive import``), they carry their tags but not the group. One with a result wins,
-    # so that an imported entry is not computed again; then the oldest.
+    if get_tags(group).get('kind') != GROUP_KIND:
+        tag_node(group, kind=GROUP_KIND)
+    # the tagged starting structures of these entries: those of this group, and those of no other dataset group, e.g.
+    # imported from the committed archives (``verdi archive import``: they carry their tags but not the group) or added
+    # to a campaign's group since. One with a result wins, so that an imported entry is not computed again; then the
+    # oldest.
     query = orm.QueryBuilder().append(
         orm.StructureData,
         filters={
@@ -90,16 +95,16 @@ def dataset_structures(entries) -> dict:
         project=['*', f'extras.{HYDRIDES_EXTRA}.{ENTRY_KEY}'],
         tag='structure',
     )
-    query.append(orm.Group, with_node='structure', project=['id', 'type_string'], outerjoin=True)
+    query.append(orm.Group, with_node='structure', project=['id', f'extras.{HYDRIDES_EXTRA}.kind'], outerjoin=True)
     query.order_by({'structure': {'id': 'asc'}})
     memberships: dict = {}
-    for node, name, group_id, group_type in query.iterall():
-        # the group ``verdi archive import`` makes for what it imported does not count
-        memberships.setdefault(node.pk, (node, name, set()))[2].add(None if group_type == 'core.import' else group_id)
+    for node, name, group_id, group_kind in query.iterall():
+        # only the groups of a dataset count: a structure of another dataset group is not one of ours
+        memberships.setdefault(node.pk, (node, name, set()))[2].add(group_id if group_kind == GROUP_KIND else None)
     found = {}
     for node, name, group_ids in memberships.values():
         if group_ids - {None, group.pk}:
-            continue  # a structure of another group
+            continue  # a structure of another dataset group
         if name not in found or ('epc' in get_tags(node) and 'epc' not in get_tags(found[name])):
             found[name] = node
     adopted = [

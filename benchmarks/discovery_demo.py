@@ -77,6 +77,13 @@ def main():
     size = folder_size(storage) - size_before
     sampled = sampled_structures(node)
     candidates = node.outputs.candidates.get_dict()['candidates']
+    # the EPC rounds start from the relaxations of the cascade's DFT stage (same settings): none is relaxed twice
+    epc_records = [
+        record
+        for batch in node.called
+        if batch.process_label == 'EpcBatchWorkChain' and 'summary' in batch.outputs
+        for record in batch.outputs.summary.get_dict().get('structures') or []
+    ]
     common = {
         'system': DEMO_SYSTEM,
         'compositions': list(DEMO_COMPOSITIONS),
@@ -86,6 +93,8 @@ def main():
         'exit_status': node.exit_status,
         'funnel': funnel,
         'sampled_structures': sampled,
+        'epc_relaxations_reused': sum(bool(record.get('relax_reused')) for record in epc_records),
+        'epc_structures': len(epc_records),
         'nodes_created': nodes,
         'database_bytes': size,
         'nodes_per_sampled_structure': round(nodes / sampled, 3) if sampled else None,

@@ -87,7 +87,7 @@ def test_cli_list_and_bad_name(dataset_group, invoke):
     assert 'Traceback' not in result.output
 
 
-def test_structures_imported_from_the_committed_archive_are_adopted(dataset_group):
+def test_structures_imported_from_the_committed_archive_are_adopted(dataset_group, monkeypatch):
     """After ``verdi archive import`` of a committed piece, its entry counts as computed: the imported starting
     structure (with its batch record) joins the group instead of a new one being made."""
     import pathlib
@@ -99,9 +99,20 @@ def test_structures_imported_from_the_committed_archive_are_adopted(dataset_grou
 
     archive = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'tc_dataset' / 'archives' / 'piece-000.aiida'
     import_archive(archive)
+    # a campaign that took the imported structure in does not make it another dataset's
+    query = orm.QueryBuilder().append(
+        orm.StructureData,
+        filters={'extras.hydrides.dataset_entry': 'H3S-MH3-Im-3m-200GPa', 'extras.hydrides.epc.status': 'done'},
+    )
+    orm.Group(label=f'test/campaign/{dataset_group}').store().add_nodes(query.first()[0])
     entries = select_entries(['H3S-MH3-Im-3m-200GPa', 'H3S-MH3-Im-3m-250GPa'])
     structures = dataset_structures(entries)
     imported = structures['H3S-MH3-Im-3m-200GPa']
     assert imported.base.extras.get('hydrides')['epc']['status'] == 'done'
     assert imported.pk in {node.pk for node in orm.load_group(dataset_group).nodes}
     assert [entry.name for entry in pending_entries(entries)] == ['H3S-MH3-Im-3m-250GPa']
+    # a structure of another dataset group is not one of this dataset's
+    import aiida_hydrides.tc_dataset
+
+    monkeypatch.setattr(aiida_hydrides.tc_dataset, 'GROUP_LABEL', f'{dataset_group}-other')
+    assert dataset_structures(entries)['H3S-MH3-Im-3m-200GPa'].pk != imported.pk

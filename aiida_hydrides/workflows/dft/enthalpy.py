@@ -23,7 +23,65 @@ from aiida_hydrides.extras import get_tags, symmetry_tags, tag_node
 from aiida_hydrides.workflows.common import CleanWorkdirMixin, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin, qe_protocol, recursive_merge
 
-__all__ = ('DftEnthalpyWorkChain',)
+__all__ = ('DftEnthalpyWorkChain', 'find_dft_relaxation', 'protocol_tag')
+
+
+def protocol_tag(name: str | None, pseudo_family: str | None, overrides: dict | None = None) -> dict:
+    """The ``protocol`` tag of a DFT-relaxed structure: protocol name, family and, where there were any, overrides."""
+    tag = {'name': name, 'pseudo_family': pseudo_family}
+    if overrides:
+        tag['overrides'] = overrides
+    return tag
+
+
+def find_dft_relaxation(uuid: str, pressure: float, protocol: str, pseudo_family: str, overrides: dict | None = None):
+    """The ``(relaxed StructureData, its hydrides tags)`` of a finished ``hydrides.dft.enthalpy`` run at ``pressure``
+    (GPa) with these protocol, family and overrides on the structure ``uuid`` itself (e.g. ``aiida-hydrides
+    dft-enthalpy PK``, a batch's relaxation) or on its symmetrized cell (the screen's DFT stage), or ``None``.
+
+    The screen reuses it for its DFT hull; the EPC batch reuses it instead of relaxing the structure again."""
+    from aiida_hydrides.extras import HYDRIDES_EXTRA
+
+    wanted = protocol_tag(protocol, pseudo_family, overrides)
+    kind = 'dft_relaxed'
+    direct = orm.QueryBuilder().append(
+        orm.StructureData,
+        filters={f'extras.{HYDRIDES_EXTRA}.kind': kind, f'extras.{HYDRIDES_EXTRA}.source_uuid': uuid},
+        project=['*', f'extras.{HYDRIDES_EXTRA}'],
+        tag='relaxed',
+    )
+    direct.order_by({'relaxed': {'id': 'desc'}})
+    symmetrized = orm.QueryBuilder()
+    symmetrized.append(orm.StructureData, filters={'uuid': uuid}, tag='candidate')
+    symmetrized.append(
+        orm.CalcFunctionNode,
+        with_incoming='candidate',
+        filters={'attributes.process_label': 'symmetrize_structure'},
+        tag='symmetrize',
+    )
+    symmetrized.append(orm.StructureData, with_incoming='symmetrize', tag='ideal')
+    symmetrized.append(
+        DftEnthalpyWorkChain, with_incoming='ideal', filters={'attributes.exit_status': 0}, tag='workchain'
+    )
+    symmetrized.append(
+        orm.StructureData,
+        with_incoming='workchain',
+        edge_filters={'label': 'relaxed_structure'},
+        project=['*', f'extras.{HYDRIDES_EXTRA}'],
+        tag='relaxed',
+    )
+    symmetrized.order_by({'relaxed': {'id': 'desc'}})
+    for query in (direct, symmetrized):
+        for node, tags in query.iterall():
+            tags = tags or {}
+            if (
+                tags.get('kind') == kind
+                and tags.get('protocol') == wanted
+                and abs(float(tags.get('pressure_gpa', -1)) - float(pressure)) < 1e-6
+                and tags.get('enthalpy_dft_ev') is not None
+            ):
+                return node, tags
+    return None
 
 
 def validate_pressure_tolerance(value, _):
@@ -76,6 +134,13 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             valid_type=orm.Str,
             required=False,
             help='Name of the protocol the inputs were built with, recorded in `output_parameters`.',
+        )
+        spec.input(
+            'protocol_overrides',
+            valid_type=orm.Dict,
+            required=False,
+            help='The overrides the inputs were built with (`get_builder_from_protocol`), recorded with the protocol '
+            'on the relaxed structure, so that a relaxation is reused only where its settings are the same.',
         )
         spec.input(
             'clean_workdir',
@@ -235,6 +300,8 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
         builder.pressure_tolerance = orm.Float(inputs['pressure_tolerance'])
         builder.pseudo_family = orm.Str(family.label)
         builder.protocol = orm.Str(protocol)
+        if overrides:
+            builder.protocol_overrides = orm.Dict(overrides)
         builder.clean_workdir = orm.Bool(inputs['clean_workdir'])
         builder.relax = relax
         builder.scf = scf
@@ -426,7 +493,11 @@ class DftEnthalpyWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             'formula': reduced,
             'pressure_gpa': summary['target_pressure_GPa'],
             'enthalpy_dft_ev': summary['enthalpy_per_atom_eV'],
-            'protocol': {'name': summary.get('protocol'), 'pseudo_family': summary.get('pseudo_family')},
+            'protocol': protocol_tag(
+                summary.get('protocol'),
+                summary.get('pseudo_family'),
+                self.inputs.protocol_overrides.get_dict() if 'protocol_overrides' in self.inputs else None,
+            ),
             'source_uuid': self.inputs.structure.uuid,
             'workchain_uuid': self.node.uuid,
             **symmetry_tags(structure),

@@ -18,7 +18,10 @@ status, ...}``; ``settings_hash`` is the fingerprint (:func:`aiida_hydrides.core
 settings that change the result: the pressure, whether the structure is relaxed, the relaxation and EPC protocols and
 overrides, the pseudopotential family and explicit cutoffs (not the codes, resources or ``max_concurrent``). A failed
 EPC is computed again; its relaxation, when it succeeded, is reused (the relaxed structure is tagged with the
-``relax_settings_hash`` of the relaxation's settings and the ``source_uuid`` of the input structure).
+``relax_settings_hash`` of the relaxation's settings and the ``source_uuid`` of the input structure). A structure
+that any ``hydrides.dft.enthalpy`` run relaxed at the same pressure with the same protocol, overrides and family is not
+relaxed again either: e.g. the survivors of ``hydrides.screen``, whose DFT stage relaxed their symmetrized cells (the
+discovery's EPC rounds, when the batch's relaxation protocol is the screen's DFT protocol).
 An EPC run outside a batch (``aiida-hydrides epc``) is never reused: it records neither its protocol nor how its
 structure was relaxed.
 
@@ -515,8 +518,25 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         found = query.first()
         return found[0] if found else None
 
+    def _relax_overrides(self) -> dict | None:
+        """The overrides of ``hydrides.dft.enthalpy`` for the relaxations: ``relax.overrides`` and the cutoffs."""
+        overrides = self._overrides('relax')
+        if 'cutoffs' in self.inputs:
+            ecutwfc, ecutrho = self.inputs.cutoffs.get_list()
+            system = {'pw': {'parameters': {'SYSTEM': {'ecutwfc': ecutwfc, 'ecutrho': ecutrho}}}}
+            cutoff_overrides = {
+                'relax': {'base_relax': copy.deepcopy(system), 'base_init_relax': copy.deepcopy(system)},
+                'scf': copy.deepcopy(system),
+            }
+            overrides = recursive_merge(cutoff_overrides, overrides)
+        return overrides or None
+
     def _find_relaxed(self, uuid):
-        """A structure relaxed by a batch with these relaxation settings from the structure ``uuid``, or ``None``."""
+        """A structure relaxed from the structure ``uuid`` with these relaxation settings, or ``None``: by a batch,
+        or by any ``hydrides.dft.enthalpy`` run with the same protocol, overrides, family and pressure on the structure
+        or on its symmetrized cell (the DFT stage of the screen that made the structure a survivor)."""
+        from aiida_hydrides.workflows.dft.enthalpy import find_dft_relaxation
+
         query = orm.QueryBuilder().append(
             orm.StructureData,
             filters={
@@ -528,6 +548,11 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         )
         query.order_by({'relaxed': {'ctime': 'desc'}})
         found = query.first()
+        if found:
+            return found[0]
+        found = find_dft_relaxation(
+            uuid, self.inputs.pressure.value, self.inputs.relax.protocol.value, self.ctx.family, self._relax_overrides()
+        )
         return found[0] if found else None
 
     @staticmethod
@@ -580,22 +605,13 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
 
         record = self.ctx.records[key]
         structure = orm.load_node(uuid=record['uuid'])
-        overrides = self._overrides('relax')
-        if 'cutoffs' in self.inputs:
-            ecutwfc, ecutrho = self.inputs.cutoffs.get_list()
-            system = {'pw': {'parameters': {'SYSTEM': {'ecutwfc': ecutwfc, 'ecutrho': ecutrho}}}}
-            cutoff_overrides = {
-                'relax': {'base_relax': copy.deepcopy(system), 'base_init_relax': copy.deepcopy(system)},
-                'scf': copy.deepcopy(system),
-            }
-            overrides = recursive_merge(cutoff_overrides, overrides)
         try:
             builder = DftEnthalpyWorkChain.get_builder_from_protocol(
                 self.inputs.codes.pw,
                 structure,
                 pressure=self.inputs.pressure.value,
                 protocol=self.inputs.relax.protocol.value,
-                overrides=overrides or None,
+                overrides=self._relax_overrides(),
                 options=self.inputs.get('options', None),
                 pseudo_family=self.ctx.family,
             )

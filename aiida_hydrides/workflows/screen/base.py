@@ -108,6 +108,18 @@ def _validate_dft_protocol(node, _):
     return None
 
 
+def _validate_dft_overrides(node, _):
+    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
+
+    if node is None:
+        return None
+    try:
+        DftEnthalpyWorkChain.check_overrides(node.get_dict())
+    except ValueError as exception:
+        return f'dft.overrides: {exception}'
+    return None
+
+
 def _validate_search_parameters(node, _):
     from aiida_hydrides.calculations.search import validate_search_parameters
 
@@ -221,6 +233,14 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             default=lambda: orm.Int(4),
             validator=validate_positive_int,
             help='Most `hydrides.dft.enthalpy` work chains running at a time.',
+        )
+        spec.input(
+            'dft.overrides',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_dft_overrides,
+            help='Overrides of that protocol (keys of workflows/protocols/dft/enthalpy.yaml), e.g. '
+            '`{kpoints_distance: 0.4}`; recorded on the relaxed structures, which are reused only with the same ones.',
         )
         spec.input('dft.options', valid_type=dict, non_db=True, required=False, help='metadata.options of pw.x.')
         spec.input(
@@ -345,6 +365,8 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         dft = inputs['dft']
         builder.dft.protocol = orm.Str(dft['protocol'])
         builder.dft.max_concurrent = orm.Int(dft['max_concurrent'])
+        if dft.get('overrides'):
+            builder.dft.overrides = orm.Dict(dft['overrides'])
         if pw_code is not None:
             builder.dft.code = pw_code
         if pseudo_family is not None:
@@ -737,52 +759,24 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
 
     def _find_dft(self, uuid):
         """``{enthalpy_per_atom, structure_uuid}`` of an earlier ``hydrides.dft.enthalpy`` run at this pressure,
-        protocol and family on the structure ``uuid`` itself (e.g. ``aiida-hydrides dft-enthalpy PK``) or on its
-        symmetrized cell (an earlier screening), or ``None``."""
-        from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
+        protocol, overrides and family on the structure ``uuid`` itself (e.g. ``aiida-hydrides dft-enthalpy PK``) or on
+        its symmetrized cell (an earlier screening), or ``None``."""
+        from aiida_hydrides.workflows.dft.enthalpy import find_dft_relaxation
 
-        wanted = {
-            'kind': DFT_KIND,
-            'protocol': {'name': self.inputs.dft.protocol.value, 'pseudo_family': self.ctx.family},
+        found = find_dft_relaxation(
+            uuid, self.ctx.pressure, self.inputs.dft.protocol.value, self.ctx.family, self._dft_overrides()
+        )
+        if found is None:
+            return None
+        node, tags = found
+        return {
+            'enthalpy_per_atom': float(tags['enthalpy_dft_ev']),
+            'structure_uuid': node.uuid,
+            'wall_s': _process_time(tags.get('workchain_uuid')),
         }
-        direct = orm.QueryBuilder().append(
-            orm.StructureData,
-            filters={f'extras.{HYDRIDES_EXTRA}.kind': DFT_KIND, f'extras.{HYDRIDES_EXTRA}.source_uuid': uuid},
-            project=['uuid', f'extras.{HYDRIDES_EXTRA}'],
-        )
-        symmetrized = orm.QueryBuilder()
-        symmetrized.append(orm.StructureData, filters={'uuid': uuid}, tag='candidate')
-        symmetrized.append(
-            orm.CalcFunctionNode,
-            with_incoming='candidate',
-            filters={'attributes.process_label': 'symmetrize_structure'},
-            tag='symmetrize',
-        )
-        symmetrized.append(orm.StructureData, with_incoming='symmetrize', tag='ideal')
-        symmetrized.append(
-            DftEnthalpyWorkChain, with_incoming='ideal', filters={'attributes.exit_status': 0}, tag='workchain'
-        )
-        symmetrized.append(
-            orm.StructureData,
-            with_incoming='workchain',
-            edge_filters={'label': 'relaxed_structure'},
-            project=['uuid', f'extras.{HYDRIDES_EXTRA}'],
-        )
-        for query in (direct, symmetrized):
-            for structure_uuid, tags in query.iterall():
-                tags = tags or {}
-                if (
-                    tags.get('kind') == wanted['kind']
-                    and tags.get('protocol') == wanted['protocol']
-                    and abs(float(tags.get('pressure_gpa', -1)) - self.ctx.pressure) < 1e-6
-                    and tags.get('enthalpy_dft_ev') is not None
-                ):
-                    return {
-                        'enthalpy_per_atom': float(tags['enthalpy_dft_ev']),
-                        'structure_uuid': structure_uuid,
-                        'wall_s': _process_time(tags.get('workchain_uuid')),
-                    }
-        return None
+
+    def _dft_overrides(self) -> dict | None:
+        return self.inputs.dft.overrides.get_dict() if 'overrides' in self.inputs.dft else None
 
     def should_submit_dft(self):
         return bool(self.ctx.dft_todo)
@@ -813,6 +807,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
                 structure,
                 pressure=self.ctx.pressure,
                 protocol=self.inputs.dft.protocol.value,
+                overrides=self._dft_overrides(),
                 options=self.inputs.dft.get('options', None),
                 pseudo_family=self.ctx.family,
             )

@@ -217,6 +217,39 @@ def test_setup_reuses_a_relaxation_but_not_a_failed_epc(fake_codes, pseudo_famil
     assert other.ctx.settings_hash != first.ctx.settings_hash and other.ctx.todo_relax == ['al']
 
 
+def test_setup_reuses_a_relaxation_with_the_same_settings_from_outside_the_batch(fake_codes, pseudo_family):
+    """A relaxation of the structure by any ``hydrides.dft.enthalpy`` run (e.g. the screen's DFT stage) with the
+    batch's pressure, protocol, family and overrides (the cutoffs included) saves the batch its relaxation; one with
+    other overrides does not."""
+    from aiida_hydrides.extras import tag_node
+    from aiida_hydrides.workflows.dft.enthalpy import protocol_tag
+
+    structure = fcc_al().store()
+    process = _instantiate(tiny_builder(fake_codes, pseudo_family, structures={'al': structure}))
+    process.setup()
+    assert process.ctx.todo_relax == ['al']
+    overrides = process._relax_overrides()
+    assert overrides['kpoints_distance'] == 0.5
+    assert overrides['scf']['pw']['parameters']['SYSTEM']['ecutwfc'] == TINY_CUTOFFS[0]
+
+    def relaxed_with(overrides):
+        node = fcc_al().store()
+        tags = {'kind': 'dft_relaxed', 'pressure_gpa': 0.0, 'enthalpy_dft_ev': -1.0, 'source_uuid': structure.uuid}
+        tag_node(node, protocol=protocol_tag('fast', pseudo_family.label, overrides), **tags)
+        return node
+
+    relaxed_with({**overrides, 'kpoints_distance': 0.3})
+    again = _instantiate(tiny_builder(fake_codes, pseudo_family, structures={'al': structure}))
+    again.setup()
+    assert again.ctx.todo_relax == ['al']
+
+    relaxed = relaxed_with(overrides)
+    again = _instantiate(tiny_builder(fake_codes, pseudo_family, structures={'al': structure}))
+    again.setup()
+    assert again.ctx.todo_relax == [] and again.ctx.todo_epc == ['al']
+    assert again.ctx.epc_input['al'] == relaxed.uuid and again.ctx.records['al']['relax_reused'] is True
+
+
 # ----------------------------------------------------------------------------------------------- real QE
 @pytest.mark.slow
 def test_batch_real_qe(qe_codes, pseudo_family):

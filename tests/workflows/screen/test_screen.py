@@ -165,13 +165,19 @@ def test_screen_refuses_bad_groups(aiida_localhost, screen_cells, store_group, s
     assert _count(LamPhononsCalculation) == before
 
 
-def test_unknown_threshold_refused_at_the_port(aiida_localhost):
+def test_unknown_threshold_and_dft_override_refused_at_the_port(aiida_localhost):
     from aiida_hydrides.codes import ensure_lam_code
     from aiida_hydrides.workflows.screen.base import ScreenWorkChain
 
     builder = ScreenWorkChain.get_builder_from_protocol(ensure_lam_code(aiida_localhost), 'any')
     with pytest.raises(ValueError, match=r"thresholds: unknown parameters \['ehull_max'\]"):
         builder.thresholds = orm.Dict({'ehull_max': 10.0})
+    with pytest.raises(ValueError, match='dft.overrides: .*kpoint_distance'):
+        builder.dft.overrides = orm.Dict({'kpoint_distance': 0.4})
+    builder = ScreenWorkChain.get_builder_from_protocol(
+        ensure_lam_code(aiida_localhost), 'any', overrides={'dft': {'overrides': {'kpoints_distance': 0.4}}}
+    )
+    assert builder.dft.overrides.get_dict() == {'kpoints_distance': 0.4}
 
 
 def test_screen_searches_missing_references_and_resumes_phonons(aiida_localhost, screen_cells, store_group):
