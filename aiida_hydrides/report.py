@@ -118,17 +118,29 @@ def _hull_sections(writer, frame, structures, roots):
                     for uuid, (counts, enthalpy, entry_pressure) in enthalpies.items()
                     if abs(entry_pressure - pressure) < 1e-6 and set(counts) <= allowed
                 ]
-                label = f'Convex hull of {name} at {pressure:g} GPa with {method} enthalpies'
+                shown, shown_name, note = elements, name, ''
+                # an element without its reference at this method (the cascade computes DFT only within the
+                # survivors' subsystems): the hull of the subsystem whose references are all there
+                references = {
+                    next(iter(enthalpies[uuid][0])) for _, _, uuid in entries if len(enthalpies[uuid][0]) == 1
+                }
+                lacking = elements - references
+                if lacking and 'H' in references and elements & references:
+                    shown = elements & references
+                    shown_name = '-'.join(sorted(shown)) + '-H'
+                    note = f'; the {shown_name} subsystem: no {method} enthalpy of {", ".join(sorted(lacking))}'
+                    entries = [entry for entry in entries if set(enthalpies[entry[2]][0]) <= shown | {'H'}]
+                label = f'Convex hull of {shown_name} at {pressure:g} GPa with {method} enthalpies'
                 if not any(len(counts) > 1 for counts, _, _ in (enthalpies[uuid] for _, _, uuid in entries)):
                     section.skipped.append(f'{label} left out: no compound has a {method} enthalpy.')
                     continue
                 try:
-                    figure = hull_figure(entries, sorted(elements), title=f'{name}, {pressure:g} GPa, {method}')
+                    figure = hull_figure(entries, sorted(shown), title=f'{shown_name}, {pressure:g} GPa, {method}')
                 except HydridesInputError as exception:
                     section.skipped.append(f'{label} left out: {exception}')
                     continue
-                stem = _stem('hull', method.lower(), name, f'{pressure:g}GPa')
-                section.figures.append(writer.save(figure, stem, f'{label} ({len(entries)} structures).'))
+                stem = _stem('hull', method.lower(), shown_name, f'{pressure:g}GPa')
+                section.figures.append(writer.save(figure, stem, f'{label} ({len(entries)} structures{note}).'))
     return section
 
 

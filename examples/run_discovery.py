@@ -1,10 +1,10 @@
 """End-to-end discovery on a slice of Ca-Y-H at 200 GPa: the ``hydrides.discovery`` work chain with its ``demo``
 protocol.
 
-The shipped LAM searches CaH6 and YH6 (24 relaxations each, cells of two formula units); the filter cascade keeps the
+The shipped LAM searches CaH6 and YH6 (24 relaxations each, cells of one formula unit); the filter cascade keeps the
 candidates on the LAM hull with high symmetry, atomic hydrogen and no LAM imaginary mode, then checks them with pw.x
 on the DFT hull (searching the hull references it needs); the best survivor by the stage-1 priority rules goes through
-``hydrides.epc.batch`` (fast protocol). About 20 minutes on 2 cores. Everything goes into the campaign group
+``hydrides.epc.batch`` (fast protocol at demonstration grids, on the cascade's relaxation). About 17 minutes on 2 cores. Everything goes into the campaign group
 ``hydrides/examples/discovery/Ca-Y/200GPa``; run it again and nothing done is done twice.
 
     verdi run examples/run_discovery.py

@@ -150,6 +150,37 @@ def test_report_without_epc_says_why_figures_are_left_out(tmp_path):
     assert 'α²F figures left out: no candidate has a finished electron-phonon calculation yet' in notes
 
 
+def test_dft_hull_of_the_subsystem_whose_references_were_computed(tmp_path):
+    """The cascade computes DFT only within its survivors' subsystems: with DFT for Y, H and YH6 but not for Ca, the
+    DFT hull of Y-H is drawn, and says why it is not that of Ca-Y-H."""
+    from test_candidates import REFERENCES, _structure
+
+    from aiida_hydrides.extras import tag_node
+    from aiida_hydrides.report import write_report
+
+    _, nodes = make_campaign(with_h3s=False)
+    calcium = _structure('Ca')  # a Ca minimum of the LAM search, never relaxed with DFT
+    tag_node(
+        calcium,
+        kind='search_minimum',
+        method='lam',
+        formula='Ca',
+        system='Ca-Y',
+        pressure_gpa=200.0,
+        enthalpy_lam_ev=REFERENCES['lam']['Ca'],
+        natoms=1,
+    )
+    group = orm.Group(label=f'{nodes["Y"].uuid[:8]}/dft-subsystem').store()
+    group.add_nodes([calcium, *(nodes[formula] for formula in ('Y', 'H', 'YH6', 'CaH6'))])
+    result = write_report(group, tmp_path)
+    assert {'hull_lam_Ca-Y-H_200GPa', 'hull_dft_Y-H_200GPa'} <= set(result.figures)
+    page = (tmp_path / 'index.html').read_text()
+    assert (
+        'Convex hull of Y-H at 200 GPa with DFT enthalpies (3 structures; the Y-H subsystem: no DFT enthalpy of Ca)'
+        in page
+    )
+
+
 def test_cli_report(campaign, tmp_path):
     from click.testing import CliRunner
 

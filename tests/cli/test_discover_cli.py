@@ -64,6 +64,12 @@ def test_discovery_builder_of_the_demo_protocol(aiida_localhost, pseudo_family):
     assert builder.search.compositions.get_list() == ['CaH6']
     assert builder.screen.search_missing.value is True
     assert builder.epc.epc.protocol.value == 'fast' and builder.epc.max_concurrent.value == 1
+    # the EPC round relaxes with the settings of the cascade's DFT stage: it reuses its relaxations
+    assert builder.epc.relax.protocol.value == builder.screen.dft.protocol.value
+    assert builder.epc.relax.overrides.get_dict() == builder.screen.dft.overrides.get_dict()
+    # the composition search in cells of one formula unit, the hull references in cells of two atoms
+    assert builder.search.parameters.get_dict()['formula_units'] == [1]
+    assert builder.screen.search_parameters.get_dict()['formula_units'] == [2]
     assert builder.model.filename.endswith('.pth')
     with pytest.raises(ValueError, match="needs a 'ph' code"):
         DiscoveryWorkChain.get_builder_from_protocol({'lam': codes['lam'], 'pw': codes['pw']}, 'Ca-Y')

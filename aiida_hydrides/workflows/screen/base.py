@@ -142,7 +142,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
     candidates as outputs."""
 
     _protocol_name = 'screen/base'
-    _protocol_free_keys = ('thresholds', 'dft.overrides')
+    _protocol_free_keys = ('thresholds', 'dft.overrides', 'search_parameters')
 
     @classmethod
     def define(cls, spec):
@@ -374,6 +374,8 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
         if dft_options:
             builder.dft.options = dict(dft_options)
         builder.search_missing = orm.Bool(inputs.get('search_missing', False))
+        if inputs.get('search_parameters'):
+            builder.search_parameters = orm.Dict(inputs['search_parameters'])
         return builder
 
     # -- set-up ----------------------------------------------------------------------------------------------------

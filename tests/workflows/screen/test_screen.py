@@ -174,10 +174,10 @@ def test_unknown_threshold_and_dft_override_refused_at_the_port(aiida_localhost)
         builder.thresholds = orm.Dict({'ehull_max': 10.0})
     with pytest.raises(ValueError, match='dft.overrides: .*kpoint_distance'):
         builder.dft.overrides = orm.Dict({'kpoint_distance': 0.4})
-    builder = ScreenWorkChain.get_builder_from_protocol(
-        ensure_lam_code(aiida_localhost), 'any', overrides={'dft': {'overrides': {'kpoints_distance': 0.4}}}
-    )
+    overrides = {'dft': {'overrides': {'kpoints_distance': 0.4}}, 'search_parameters': {'formula_units': [2]}}
+    builder = ScreenWorkChain.get_builder_from_protocol(ensure_lam_code(aiida_localhost), 'any', overrides=overrides)
     assert builder.dft.overrides.get_dict() == {'kpoints_distance': 0.4}
+    assert builder.search_parameters.get_dict() == {'formula_units': [2]}
 
 
 def test_screen_searches_missing_references_and_resumes_phonons(aiida_localhost, screen_cells, store_group):
