@@ -8,6 +8,10 @@ from aiida_hydrides.core.errors import HydridesInputError
 from aiida_hydrides.core.tc_dataset import DATASET_ENTRIES
 from aiida_hydrides.extras import tag_node
 
+#: entries computed last: never in the committed archives that other tests of the session import into the profile
+#: (an imported entry with a result is adopted, and is no longer pending)
+LAST = DATASET_ENTRIES[-3:]
+
 
 @pytest.fixture
 def dataset_group(aiida_profile, monkeypatch):
@@ -26,24 +30,24 @@ def test_structures_made_once_tagged_and_grouped(dataset_group):
 
     from aiida_hydrides.tc_dataset import dataset_structures
 
-    entries = DATASET_ENTRIES[:3]
+    entries = LAST
     first = dataset_structures(entries)
     again = dataset_structures(entries)
     assert {name: node.pk for name, node in first.items()} == {name: node.pk for name, node in again.items()}
     assert len(orm.load_group(dataset_group).nodes) == 3
     query = orm.QueryBuilder().append(orm.Group, filters={'label': dataset_group}, tag='group')
-    query.append(
-        orm.StructureData, with_group='group', filters={'extras.hydrides.dataset_entry': DATASET_ENTRIES[0].name}
-    )
+    query.append(orm.StructureData, with_group='group', filters={'extras.hydrides.dataset_entry': LAST[0].name})
     assert query.count() == 1
     (node,) = query.first()
-    assert node.get_formula(mode='hill_compact') == 'H3S' and node.base.extras.get('hydrides')['pressure_gpa'] == 200
+    assert (
+        node.get_formula(mode='hill_compact') == 'CaH12Mg' and node.base.extras.get('hydrides')['pressure_gpa'] == 200
+    )
 
 
 def test_pending_entries_follow_the_batch_records(dataset_group):
     from aiida_hydrides.tc_dataset import dataset_structures, pending_entries
 
-    entries = DATASET_ENTRIES[:3]
+    entries = LAST
     structures = dataset_structures(entries)
     assert pending_entries(entries) == list(entries)
     # an EPC of another protocol is not a result of this one; a skipped record carries the status it reused
@@ -57,11 +61,15 @@ def test_pending_entries_follow_the_batch_records(dataset_group):
 
 
 def test_rows_already_written_are_kept(dataset_group, tmp_path):
-    from aiida_hydrides.tc_dataset import DATASET_FILE, write_rows
+    from aiida_hydrides.tc_dataset import DATASET_FILE, dataset_rows, write_rows
 
-    (tmp_path / DATASET_FILE).write_text(json.dumps({'rows': [{'name': DATASET_ENTRIES[1].name, 'status': 'stable'}]}))
+    # the profile is the session's: it may hold entries imported from the committed archives by other tests
+    in_profile = dataset_rows('screening')
+    kept = {'name': LAST[1].name, 'status': 'stable'}
+    (tmp_path / DATASET_FILE).write_text(json.dumps({'rows': [kept]}))
     content = json.loads(write_rows(tmp_path).read_text())
-    assert content['rows_count'] == 1 and content['stable'] == 1
+    assert kept in content['rows'] and content['rows_count'] == 1 + len(in_profile)
+    assert content['stable'] == 1 + sum(row['status'] == 'stable' for row in in_profile)
     assert content['entries'] == len(DATASET_ENTRIES) and content['protocol'] == 'screening'
 
 
@@ -81,7 +89,9 @@ def test_cli_list_and_bad_name(dataset_group, invoke):
     result = invoke('dataset', 'list', '--json')
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
-    assert len(records) == len(DATASET_ENTRIES) and {record['state'] for record in records} == {'pending'}
+    assert [record['name'] for record in records] == [entry.name for entry in DATASET_ENTRIES]
+    states = {record['name']: record['state'] for record in records}
+    assert set(states.values()) <= {'pending', 'computed'} and {states[entry.name] for entry in LAST} == {'pending'}
     result = invoke('dataset', 'run', 'NotAnEntry', '--no-archive')
     assert result.exit_code != 0 and 'no dataset entry' in result.output
     assert 'Traceback' not in result.output
@@ -99,12 +109,18 @@ def test_structures_imported_from_the_committed_archive_are_adopted(dataset_grou
 
     archive = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'tc_dataset' / 'archives' / 'piece-000.aiida'
     import_archive(archive)
-    # a campaign that took the imported structure in does not make it another dataset's
     query = orm.QueryBuilder().append(
         orm.StructureData,
         filters={'extras.hydrides.dataset_entry': 'H3S-MH3-Im-3m-200GPa', 'extras.hydrides.epc.status': 'done'},
     )
-    orm.Group(label=f'test/campaign/{dataset_group}').store().add_nodes(query.first()[0])
+    (node,) = query.first()
+    # as just imported: the profile is the session's, and the dataset groups of other tests may have adopted it
+    others = orm.QueryBuilder().append(orm.StructureData, filters={'id': node.pk}, tag='structure')
+    others.append(orm.Group, with_node='structure', filters={'extras.hydrides.kind': 'tc_dataset'})
+    for (group,) in others.all():
+        group.remove_nodes(node)
+    # a campaign that took the imported structure in does not make it another dataset's
+    orm.Group(label=f'test/campaign/{dataset_group}').store().add_nodes(node)
     entries = select_entries(['H3S-MH3-Im-3m-200GPa', 'H3S-MH3-Im-3m-250GPa'])
     structures = dataset_structures(entries)
     imported = structures['H3S-MH3-Im-3m-200GPa']

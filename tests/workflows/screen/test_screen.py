@@ -16,7 +16,8 @@ def _builder(lam_code, group, pw_code=None, mpiprocs=1, **overrides):
         pw_code=pw_code,
         model=seed_model_path(),
         protocol='fast',
-        overrides={'dft': {'max_concurrent': 1}, **overrides},
+        # DFT at k spacing 0.5/Å: the cascade, not the enthalpies (YH6 stays on the hull of Y and H)
+        overrides={'dft': {'max_concurrent': 1, 'overrides': {'kpoints_distance': 0.5}}, **overrides},
         dft_options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}},
     )
 
@@ -66,6 +67,9 @@ def test_screen_cascade(aiida_localhost, qe_codes, qe_resources, pseudo_family, 
     assert survivor['passed'] is True and survivor['failed_stage'] is None
     assert survivor['lam_phonons']['value'] <= 3.0
     assert survivor['dft_hull']['value'] <= 50.0
+    # the relaxed structures record the overrides with the protocol (a relaxation is reused only with the same ones)
+    relaxed = orm.load_node(uuid=screen('YH6-Im-3m')['dft_hull']['dft_structure_uuid'])
+    assert relaxed.base.extras.get('hydrides')['protocol']['overrides'] == {'kpoints_distance': 0.5}
     assert survivor['lam_phonons']['force_constants_uuid']
     assert 'screen' not in (orm.load_node(nodes['Ca'].pk).base.extras.get('hydrides'))  # references are not screened
     failed_phonons = (  # among this test's structures: other tests of the session screen structures too
