@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from aiida_hydrides.core.units import pressure_error
 
-__all__ = ('CleanWorkdirMixin', 'validate_pressure', 'validate_positive_int', 'validate_non_negative')
+__all__ = (
+    'CleanWorkdirMixin',
+    'overrides_validator',
+    'validate_non_negative',
+    'validate_positive_int',
+    'validate_pressure',
+)
 
 
 def validate_pressure(node, _):
@@ -29,6 +35,25 @@ def validate_non_negative(node, _):
     if node is not None and not node.value >= 0:
         return f'must be >= 0, got {node.value}'
     return None
+
+
+def overrides_validator(workchain_name: str, label: str | None = None):
+    """A validator of a ``Dict`` input holding overrides of the protocol of the work chain ``workchain_name`` (entry
+    point); its message starts with ``label`` (default: ``overrides of `<workchain_name>```)."""
+    label = label or f'overrides of `{workchain_name}`'
+
+    def validator(node, _):
+        from aiida.plugins import WorkflowFactory
+
+        if node is None:
+            return None
+        try:
+            WorkflowFactory(workchain_name).check_overrides(node.get_dict())
+        except ValueError as exception:
+            return f'{label}: {exception}'
+        return None
+
+    return validator
 
 
 class CleanWorkdirMixin:

@@ -48,7 +48,7 @@ from aiida_hydrides.core.epc_batch import (
 )
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA
 from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags, tag_node
-from aiida_hydrides.workflows.common import validate_positive_int, validate_pressure
+from aiida_hydrides.workflows.common import overrides_validator, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin, recursive_merge
 
 __all__ = ('EpcBatchWorkChain',)
@@ -117,21 +117,6 @@ def _validate_protocol(workchain_name):
         available = list(WorkflowFactory(workchain_name).get_available_protocols())
         if node.value not in available:
             return f'unknown protocol {node.value!r} of `{workchain_name}`; choose one of {", ".join(available)}'
-        return None
-
-    return validator
-
-
-def _validate_overrides(workchain_name):
-    def validator(node, _):
-        from aiida.plugins import WorkflowFactory
-
-        if node is None:
-            return None
-        try:
-            WorkflowFactory(workchain_name).check_overrides(node.get_dict())
-        except ValueError as exception:
-            return f'overrides of `{workchain_name}`: {exception}'
         return None
 
     return validator
@@ -265,7 +250,7 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
             'relax.overrides',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_overrides('hydrides.dft.enthalpy'),
+            validator=overrides_validator('hydrides.dft.enthalpy'),
             help='Overrides of that protocol (keys of workflows/protocols/dft/enthalpy.yaml).',
         )
         spec.input_namespace('epc', help='The electron-phonon calculations (`hydrides.epc`).')
@@ -280,7 +265,7 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
             'epc.overrides',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_overrides('hydrides.epc'),
+            validator=overrides_validator('hydrides.epc'),
             help='Overrides of that protocol (keys of workflows/protocols/epc/base.yaml).',
         )
         spec.input(
@@ -548,6 +533,7 @@ class EpcBatchWorkChain(ProtocolMixin, WorkChain):
         )
         query.order_by({'relaxed': {'ctime': 'desc'}})
         found = query.first()
+        # relaxed by a batch: its structures carry the hash, those relaxed before overrides were recorded too
         if found:
             return found[0]
         found = find_dft_relaxation(

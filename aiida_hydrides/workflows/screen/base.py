@@ -48,7 +48,7 @@ from aiida_hydrides.calculations.functions.screen import (
 from aiida_hydrides.core.screening import CHEAP_STAGES
 from aiida_hydrides.core.units import MAX_PRESSURE_GPA
 from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags, symmetry_tags, tag_node
-from aiida_hydrides.workflows.common import validate_positive_int, validate_pressure
+from aiida_hydrides.workflows.common import overrides_validator, validate_positive_int, validate_pressure
 from aiida_hydrides.workflows.protocols import ProtocolMixin
 from aiida_hydrides.workflows.screen.candidates import (
     CANDIDATE_KINDS,
@@ -105,18 +105,6 @@ def _validate_dft_protocol(node, _):
 
     if node is not None and node.value not in DftEnthalpyWorkChain.get_available_protocols():
         return f'unknown DFT protocol {node.value!r}; choose one of {", ".join(DftEnthalpyWorkChain.get_available_protocols())}'
-    return None
-
-
-def _validate_dft_overrides(node, _):
-    from aiida_hydrides.workflows.dft.enthalpy import DftEnthalpyWorkChain
-
-    if node is None:
-        return None
-    try:
-        DftEnthalpyWorkChain.check_overrides(node.get_dict())
-    except ValueError as exception:
-        return f'dft.overrides: {exception}'
     return None
 
 
@@ -238,7 +226,7 @@ class ScreenWorkChain(ProtocolMixin, WorkChain):
             'dft.overrides',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_dft_overrides,
+            validator=overrides_validator('hydrides.dft.enthalpy', label='dft.overrides'),
             help='Overrides of that protocol (keys of workflows/protocols/dft/enthalpy.yaml), e.g. '
             '`{kpoints_distance: 0.4}`; recorded on the relaxed structures, which are reused only with the same ones.',
         )
