@@ -16,10 +16,16 @@ project's ``count_space_compositions()``) with about 167 relaxed structures each
 
 Writes ``results/campaign_projection.json``: value = projected hours on this machine with the current settings (all
 cores); the baseline's figure and the naive projection (36.4 M structures at the measured Ca-Y system-search rate)
-beside it. The GPU projection is added by running with ``--gpu`` on a machine with one (not measured here when
-none is available; the field says so).
+beside it. No GPU projection is made on a machine without one (the field ``gpu`` says so).
 
-Usage: python benchmarks/campaign_projection.py [--budget 12] [--threads 1]
+``--float32`` adds the configuration ``float32``: the current settings with float32 model calls, which tells what
+the float32 copy changes alone (the cost per call and the optimizer steps per relaxation). ``--fast MODEL`` adds a
+configuration, ``fast``: the current settings with a model of the cheaper architecture
+(``ARCH=fast scripts/train_seed_model.sh``, shipped as ``aiida_hydrides/models/seed-fast``); its projection is reported
+under ``fast_hours``. ``--reuse`` takes the configurations already measured in the committed result (same model file,
+budget, threads and step limit) instead of measuring them again.
+
+Usage: python benchmarks/campaign_projection.py [--budget 12] [--threads 1] [--float32] [--fast MODEL] [--reuse]
 """
 
 import argparse
@@ -34,6 +40,13 @@ parser.add_argument('--budget', type=int, default=12, help='relaxations per comp
 parser.add_argument('--threads', type=int, default=1)
 parser.add_argument('--max-steps', type=int, default=200)
 parser.add_argument('--model', default=None)
+parser.add_argument('--fast', default=None, help='a model of the fast architecture, measured as the configuration fast')
+parser.add_argument('--reuse', action='store_true', help='reuse the configurations of the committed result')
+parser.add_argument(
+    '--float32',
+    action='store_true',
+    help='also measure the current settings with float32 model calls (configuration float32)',
+)
 parser.add_argument('--configuration', default=None, help=argparse.SUPPRESS)  # one configuration in its own process
 args = parser.parse_args()
 
@@ -57,8 +70,12 @@ COMPOSITIONS = (
 )
 STRUCTURES_PER_COMPOSITION = 167
 CONFIGURATIONS = {
-    'current': {'precision': 'float32', 'nlist': 'auto', 'hopeless_mev': None},
+    # the search's settings now: float64 model calls (SEARCH_PRECISION), vesin neighbour lists
+    'current': {'precision': 'float64', 'nlist': 'auto', 'hopeless_mev': None},
     'earlier': {'precision': 'float64', 'nlist': 'native', 'hopeless_mev': 0.0},
+    # the current settings with float32 model calls (--float32): what the float32 copy changes, alone
+    'float32': {'precision': 'float32', 'nlist': 'auto', 'hopeless_mev': None},
+    'fast': {'precision': 'float64', 'nlist': 'auto', 'hopeless_mev': None},  # with the --fast model
 }
 
 
@@ -161,14 +178,47 @@ def project(model: dict, cores: int) -> dict:
     }
 
 
+def reusable(model_files: dict) -> dict:
+    """Measurements of the committed result that a run with the same settings would repeat, by configuration."""
+    from _common import RESULTS_DIR, model_md5
+
+    path = RESULTS_DIR / 'campaign_projection.json'
+    if not path.is_file():
+        return {}
+    committed = json.loads(path.read_text())
+    # results written before these fields were recorded ran with the defaults and one model for both configurations
+    recorded = (
+        committed.get('budget_per_composition'),
+        committed.get('threads', parser.get_default('threads')),
+        committed.get('max_steps', parser.get_default('max_steps')),
+    )
+    same = recorded == (args.budget, args.threads, args.max_steps)
+    md5s = committed.get('model_md5_by_configuration') or dict.fromkeys(
+        ('current', 'earlier'), committed.get('model_md5')
+    )
+    return {
+        name: item
+        for name, item in (committed.get('measurements') or {}).items()
+        if same and name in model_files and md5s.get(name) == model_md5(str(model_files[name]))
+    }
+
+
 def main() -> None:
-    from _common import pick_model, write_result
+    from _common import model_md5, pick_model, write_result
 
     model, kind = pick_model(args.model)
-    measured = {}
-    for name in CONFIGURATIONS:
+    model_files = {name: model for name in ('current', 'earlier')}
+    if args.float32:
+        model_files['float32'] = model
+    if args.fast:
+        model_files['fast'] = pathlib.Path(args.fast).resolve()
+    measured = reusable(model_files) if args.reuse else {}
+    for name in model_files:
+        if name in measured:
+            print(f'{name}: measurements of the committed result reused', flush=True)
+            continue
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), DP_INTRA_OP_PARALLELISM_THREADS=str(args.threads))
-        command = [sys.executable, __file__, '--configuration', name, '--model', str(model)]
+        command = [sys.executable, __file__, '--configuration', name, '--model', str(model_files[name])]
         command += ['--budget', str(args.budget), '--threads', str(args.threads), '--max-steps', str(args.max_steps)]
         process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if process.returncode != 0:
@@ -211,6 +261,16 @@ def main() -> None:
         projection=projections,
         naive_projection=naive,
         gpu={'measured': False, 'note': 'no GPU on this machine; run this script on a GPU machine to add it'},
+        fast_hours=round(projections['fast']['hours_on_this_machine'], 1) if 'fast' in projections else None,
+        fast_speedup_vs_current=(
+            projections['current']['hours_on_this_machine'] / projections['fast']['hours_on_this_machine']
+            if 'fast' in projections
+            else None
+        ),
+        float32_hours=round(projections['float32']['hours_on_this_machine'], 1) if 'float32' in projections else None,
+        model_md5_by_configuration={name: model_md5(str(path)) for name, path in model_files.items()},
+        threads=args.threads,
+        max_steps=args.max_steps,
         measurements=measured,
         budget_per_composition=args.budget,
         model=str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model),

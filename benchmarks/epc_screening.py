@@ -135,26 +135,33 @@ def check_structure(name: str, mpiprocs: int):
     return node.outputs.relaxed_structure, node
 
 
-def run_epc(name: str, protocol: str, structure, mpiprocs: int):
-    """The finished ``hydrides.epc`` of check ``name`` with ``protocol``: found in the profile or run now."""
+def run_epc(name: str, protocol: str, structure, mpiprocs: int, overrides: dict | None = None, key: str = ''):
+    """The finished ``hydrides.epc`` of check ``name`` with ``protocol`` (and ``overrides``, a candidate tagged
+    ``key``): found in the profile or run now."""
     from aiida_hydrides.pseudos import ensure_pseudo_family
     from aiida_hydrides.workflows.epc.base import ElectronPhononWorkChain
 
-    key = f'epc_screening/{name}/{protocol}'
+    key = key or f'epc_screening/{name}/{protocol}'
     node = _find(key)
     family = ensure_pseudo_family()
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}}
     builder = ElectronPhononWorkChain.get_builder_from_protocol(
-        _codes(mpiprocs), structure, protocol=protocol, options=options, pseudo_family=family, npool=mpiprocs
+        _codes(mpiprocs),
+        structure,
+        protocol=protocol,
+        overrides=overrides,
+        options=options,
+        pseudo_family=family,
+        npool=mpiprocs,
     )
     settings = settings_of(builder)
     if node is None:
-        print(f'{name} {protocol}: {settings}', flush=True)
+        print(f'{key}: {settings}', flush=True)
         start = time.perf_counter()
         node = _run_tagged(builder, key)
-        print(f'{name} {protocol}: exit {node.exit_status} after {time.perf_counter() - start:.0f} s', flush=True)
+        print(f'{key}: exit {node.exit_status} after {time.perf_counter() - start:.0f} s', flush=True)
     else:
-        print(f'{name} {protocol}: reusing work chain {node.pk}', flush=True)
+        print(f'{key}: reusing work chain {node.pk}', flush=True)
     return node, settings
 
 
@@ -242,6 +249,22 @@ def candidates(name: str) -> list[dict]:
     return found
 
 
+def candidate_overrides(settings: list[str]) -> dict:
+    """Protocol overrides from ``KEY=VALUE`` strings: meta parameters (grids as ``3,3,3``), ``degauss`` of the scf."""
+    meta, overrides = {}, {}
+    for item in settings:
+        key, _, value = item.partition('=')
+        if not value:
+            raise SystemExit(f'--set {item!r}: expected KEY=VALUE')
+        if key == 'degauss':
+            overrides['scf'] = {'pw': {'parameters': {'SYSTEM': {'degauss': float(value)}}}}
+        elif key.endswith('_mesh'):
+            meta[key] = [int(part) for part in value.split(',')]
+        else:
+            meta[key] = value if key == 'pseudo_stringency' else float(value)
+    return {**overrides, 'meta_parameters': meta} if meta else overrides
+
+
 def compare(name: str, results: dict) -> dict:
     """The benchmark fields of check ``name`` from the summaries of both protocols."""
     moderate, screening = results['moderate'], results['screening']
@@ -290,12 +313,34 @@ def main(argv=None):
         help='a committed result of benchmarks/epc_h3s.py (same structure, moderate protocol) to compare with when '
         'the profile has no moderate run of the check',
     )
+    parser.add_argument(
+        '--try',
+        dest='candidate',
+        metavar='NAME',
+        default=None,
+        help='run a candidate instead of the protocols: the screening protocol with --set overrides, tagged '
+        'epc_screening/<check>/candidate-NAME (listed under "candidates" of the result)',
+    )
+    parser.add_argument(
+        '--set',
+        dest='settings',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='meta parameters of the candidate (e.g. qpoints_mesh=3,3,3 kpoints_distance=0.45) or degauss=RY',
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     from aiida import load_profile
 
     load_profile()
     structure, _ = check_structure(args.check, args.mpiprocs)
+    if args.candidate:
+        overrides = candidate_overrides(args.settings)
+        key = f'epc_screening/{args.check}/candidate-{args.candidate}'
+        node, settings = run_epc(args.check, 'screening', structure, args.mpiprocs, overrides, key)
+        print(f'{key}: ' + ', '.join(f'{k}={v}' for k, v in summary(node, settings).items() if k != 'workchain_uuid'))
+        return 0 if node.is_finished_ok else 1
     results = {}
     for protocol in args.protocols:
         if protocol == 'moderate' and args.moderate_result and _find(f'epc_screening/{args.check}/moderate') is None:

@@ -10,8 +10,10 @@ A float32 copy (:func:`inference_model` with ``precision='float32'``) is the sam
 the model definition stored in the frozen file, with ``precision`` float32 in the descriptor and the fitting network
 and the weights rounded to float32; the output statistics (energy bias) stay float64. On the seed model it changes
 energies by about 0.01 meV/atom and forces by about 2 meV/Å, far below the model's own error (tens of meV/atom,
-hundreds of meV/Å), and a call costs about a quarter less; the structure search evaluates its model this way by
-default (:data:`SEARCH_PRECISION`), while relaxations for reporting and phonons keep float64.
+hundreds of meV/Å), and a call costs up to a quarter less. It is not the search's default (:data:`SEARCH_PRECISION`):
+near convergence the force changes between optimizer steps are of the size of float32 rounding, and L-BFGS then
+needs more steps (the campaign benchmark, same searches, one thread: 7117 steps in float32 against 5849 in float64,
+at the same cost per call), so a search in float32 takes longer and ends in other minima.
 
 The cache is ``$HYDRIDES_MODEL_CACHE`` or ``~/.cache/aiida-hydrides/models``; entries are named by the SHA-256 of
 the model file, the tabulation stride and the precision, so a changed model is converted again and concurrent workers
@@ -38,8 +40,9 @@ DEFAULT_STRIDE = 0.01
 COMPRESS_BY_DEFAULT = True
 #: Floating-point precisions a model can be evaluated in (``float64``: as trained and shipped).
 PRECISIONS = ('float64', 'float32')
-#: The precision of the structure search's model calls when its parameters do not say.
-SEARCH_PRECISION = 'float32'
+#: The precision of the structure search's model calls when its parameters do not say (float32 takes more optimizer
+#: steps per relaxation than it saves per call; see the module docstring).
+SEARCH_PRECISION = 'float64'
 
 
 def cache_dir() -> pathlib.Path:

@@ -51,6 +51,10 @@ CRYSTAL_SYSTEMS = {
 
 _GROUPS: dict = {}
 _QUICK_CRYSTAL = []
+#: whether space group ``number`` can hold ``numbers`` atoms per species in its conventional cell, by
+#: ``(number, numbers)``: PyXtal's Wyckoff check, the same for every composition with these counts (see
+#: :func:`compatible_groups`)
+_COMPATIBLE: dict[tuple[int, tuple[int, ...]], bool] = {}
 #: PyXtal's own retry counts (40 lattices x 10 placements) can take a minute for a hard draw; a failed draw is
 #: cheaper to replace with a fresh space group.
 LATTICE_ATTEMPTS = 4
@@ -165,6 +169,56 @@ def check_formula_units(formula_units) -> tuple[int, ...] | None:
     return tuple(values)
 
 
+def wyckoff_cache_dir():
+    """Folder of the on-disk Wyckoff compatibility cache: ``$XDG_CACHE_HOME/aiida-hydrides/wyckoff`` (default
+    ``~/.cache``)."""
+    import os
+    import pathlib
+
+    return pathlib.Path(os.environ.get('XDG_CACHE_HOME', '~/.cache')).expanduser() / 'aiida-hydrides' / 'wyckoff'
+
+
+def compatible_groups(counts: Iterable[int], groups: Iterable[int]) -> list[int]:
+    """The space groups of ``groups`` whose Wyckoff positions can hold ``counts`` atoms per species in a primitive
+    cell (PyXtal's ``Group.check_compatible`` on the conventional cell).
+
+    The answer depends on the counts only, not on the elements, and costs seconds for cells of tens of atoms (every
+    group, every split of the counts over its Wyckoff positions): a campaign asks it again for every pair of metals.
+    So it is kept in this process and in a file per counts under :func:`wyckoff_cache_dir` (written atomically; a
+    folder that cannot be written leaves the process cache alone).
+    """
+    import json
+    import os
+    import tempfile
+
+    counts = tuple(int(count) for count in counts)
+    groups = [int(number) for number in groups]
+    path = wyckoff_cache_dir() / f'{"-".join(map(str, counts))}.json'
+    missing = [number for number in groups if (number, counts) not in _COMPATIBLE]
+    if missing and path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            for number, fits in stored.items():
+                _COMPATIBLE[(int(number), counts)] = bool(fits)
+        except (OSError, ValueError, AttributeError):
+            pass  # a broken cache file is computed again and rewritten
+        missing = [number for number in groups if (number, counts) not in _COMPATIBLE]
+    if missing:
+        for number in missing:
+            group = _group(number)
+            numbers = [count * group.cellsize() for count in counts]
+            _COMPATIBLE[(number, counts)] = bool(group.check_compatible(numbers)[0])
+        known = {str(number): fits for (number, key), fits in _COMPATIBLE.items() if key == counts}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile('w', dir=path.parent, suffix='.tmp', delete=False) as handle:
+                json.dump(known, handle)
+            os.replace(handle.name, path)
+        except OSError:
+            pass
+    return [number for number in groups if _COMPATIBLE[(number, counts)]]
+
+
 class RandomStructureGenerator:
     """Random symmetric structures of one composition (see the module docstring for the procedure)."""
 
@@ -227,11 +281,7 @@ class RandomStructureGenerator:
         for units in range(1, self.max_atoms // self.atoms_per_formula_unit + 1):
             if self.formula_units is not None and units not in self.formula_units:
                 continue
-            fitting = []
-            for number in groups:
-                group = _group(number)
-                if group.check_compatible(list(counts * units * group.cellsize()))[0]:
-                    fitting.append(number)
+            fitting = compatible_groups(counts * units, groups)
             if fitting:
                 compatible[units] = fitting
         return compatible

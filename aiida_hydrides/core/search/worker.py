@@ -3,7 +3,7 @@
 Input: a JSON list of compositions (formulas such as ``"CaYH12"`` or element -> count objects such as
 ``{"Ca": 1, "Y": 1, "H": 12}``; each is searched with its reduced formula as the formula unit), the model file and
 a JSON object of parameters (the fields of :class:`~aiida_hydrides.core.search.engine.SearchSettings` plus
-``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``precision`` (``float32`` by default, see
+``window_mev``, ``head``, ``threads``, ``rules``, ``compress``, ``precision`` (``float64`` by default, see
 :mod:`aiida_hydrides.core.lam.compress`) and ``max_wall_s``).
 
 Output:

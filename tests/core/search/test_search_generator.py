@@ -122,3 +122,32 @@ def test_pyxtal_default_tolerances_are_built_once():
     assert first is second
     assert first.get_tol('Y', 'H') == Tol_matrix(prototype='atomic').get_tol('Y', 'H')
     assert operations.Tol_matrix(('H', 'H', 0.8)) is not first  # custom tolerances are never shared
+
+
+def test_wyckoff_compatibility_is_cached_by_counts(tmp_path, monkeypatch):
+    """The space groups that fit a composition's counts are computed once per counts, whatever the elements: in the
+    process and in a file under the cache folder that another process reads; a broken file is computed again."""
+    import json
+
+    from aiida_hydrides.core.search import generator
+
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    monkeypatch.setattr(generator, '_COMPATIBLE', {})
+    groups = list(range(195, 231))  # the cubic groups
+    first = generator.compatible_groups((1, 1, 12), groups)
+    assert 221 in first and set(first) <= set(groups)  # Pm-3m holds the ordered sodalite CaYH12
+    path = tmp_path / 'aiida-hydrides' / 'wyckoff' / '1-1-12.json'
+    assert json.loads(path.read_text()) == {str(n): n in first for n in groups}
+
+    monkeypatch.setattr(generator, '_COMPATIBLE', {})  # a new process: the file answers, PyXtal is not asked
+    monkeypatch.setattr(generator, '_group', lambda number: pytest.fail(f'group {number} computed again'))
+    assert generator.compatible_groups((1, 1, 12), groups) == first
+    by_elements = RandomStructureGenerator('MgScH12', max_atoms=14, formula_units=[1], space_groups=groups)
+    assert by_elements.compatible == {1: first}
+
+    monkeypatch.undo()
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    monkeypatch.setattr(generator, '_COMPATIBLE', {})
+    path.write_text('{not json')
+    assert generator.compatible_groups((1, 1, 12), groups) == first
+    assert json.loads(path.read_text()) == {str(n): n in first for n in groups}

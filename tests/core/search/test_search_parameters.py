@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.lam.compress import SEARCH_PRECISION
 from aiida_hydrides.core.search.engine import SearchSettings
 from aiida_hydrides.core.search.worker import (
     SEARCH_FIELDS,
@@ -34,7 +35,7 @@ def test_parameters_become_settings():
     )
     assert settings.pressure_gpa == 150 and settings.budget == 8 and settings.seed is None
     assert settings.fmax == SearchSettings().fmax and settings.learning is False
-    assert options == {'window_mev': 100.0, 'head': 'h', 'precision': 'float32'}
+    assert options == {'window_mev': 100.0, 'head': 'h', 'precision': SEARCH_PRECISION}
 
 
 @pytest.mark.parametrize(
