@@ -38,6 +38,7 @@ WORK="${WORK:-$ROOT/build/seed_training}"
 THREADS="${THREADS:-1}"
 INIT="${INIT:-}"
 STAGE="${STAGE:-}"
+ARCH="${ARCH:-standard}"
 if [[ -z "$INIT" && -n "$STAGE" && "$STAGE" != scratch ]]; then
     echo "Error: STAGE=$STAGE starts from a trained model: set INIT to a frozen .pth" >&2
     exit 1
@@ -68,14 +69,17 @@ ROUND_ARGS=()
 [[ -n "${ROUNDS:-}" ]] && ROUND_ARGS=(--rounds "$ROUNDS")
 "$PY" -m aiida_hydrides.cli label split "$WORK/data" --data-dir "$DATA" "${ROUND_ARGS[@]}" | tee "$WORK/split.log"
 
-echo "== 2/5 neighbour statistics (rcut 5.0 A) -> sel"
-"$DP" --pt neighbor-stat -s "$WORK/data/train" -r 5.0 -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
+RCUT="$("$PY" -c "import sys; from aiida_hydrides.core import seed_configs as s
+sys.exit(f'Error: ARCH={sys.argv[1]} is not one of {\", \".join(s.SEED_ARCHITECTURES)}') \
+    if sys.argv[1] not in s.SEED_ARCHITECTURES else print(s.SEED_ARCHITECTURES[sys.argv[1]]['rcut'])" "$ARCH")"
+echo "== 2/5 neighbour statistics (rcut $RCUT A, architecture $ARCH) -> sel"
+"$DP" --pt neighbor-stat -s "$WORK/data/train" -r "$RCUT" -t H Ca Y > "$WORK/neighbor_stat.log" 2>&1
 grep -E 'max_nbor_size|min_nbor_dist' "$WORK/neighbor_stat.log" || true
 
-"$PY" - "$WORK" "$STEPS" "$STAGE" "$INIT" <<'EOF'
+"$PY" - "$WORK" "$STEPS" "$STAGE" "$INIT" "$ARCH" <<'EOF'
 import json, pathlib, sys
 from aiida_hydrides.core import seed_configs
-work, steps, stage, init = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, steps, stage, init, architecture = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 split = json.loads((work / 'data' / 'split.json').read_text())
 neighbors = seed_configs.parse_neighbor_stat((work / 'neighbor_stat.log').read_text())
 # a further stage keeps the descriptor (sel, type_one_side, precision) of the model it starts from
@@ -88,7 +92,9 @@ if init:
     precision = seed_configs.model_precision(init)
     if precision is not None:
         kept['precision'] = precision
-config = seed_configs.training_input(split['train'], split['heldout'], neighbors, steps=steps, stage=stage, **kept)
+config = seed_configs.training_input(
+    split['train'], split['heldout'], neighbors, steps=steps, stage=stage, architecture=architecture, **kept
+)
 # paths relative to the training folder, so that input.json is readable anywhere
 config['training']['training_data']['systems'] = [str(pathlib.Path(p).relative_to(work).as_posix()) for p in split['train']]
 config['training']['training_data']['systems'] = ['../' + p for p in config['training']['training_data']['systems']]

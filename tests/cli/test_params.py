@@ -2,6 +2,7 @@
 command that takes the option; the pressure, protocol and structure types; the same options everywhere."""
 
 import pathlib
+import re
 
 import click
 import pytest
@@ -92,6 +93,19 @@ def test_missing_model_file(invoke, command, tmp_path):
     args = [arg if arg != TINY_MODEL else tmp_path / 'missing.pth' for arg in COMMAND_ARGS[command]]
     result = invoke(command, *args)
     assert_bad_option(result, "'-m' / '--model'", 'does not exist')
+
+
+def test_model_by_shipped_name(tmp_path):
+    """``--model seed`` is the shipped seed model's file; a folder or an unknown name is refused by the option."""
+    from aiida_hydrides.models import SEED_FAST_MODEL, SEED_MODEL, seed_model_path
+
+    assert types.ModelType().convert('seed', None, None) == str(SEED_MODEL)
+    assert types.ModelType().convert('seed-fast', None, None) == str(SEED_FAST_MODEL) == str(seed_model_path('fast'))
+    with pytest.raises(ValueError, match='standard, fast'):
+        seed_model_path('huge')
+    for value, shown in ((tmp_path, 'is a folder'), ('seed-huge', 'not the name of a shipped model (seed, seed-fast)')):
+        with pytest.raises(click.BadParameter, match=re.escape(shown)):
+            types.ModelType().convert(str(value), None, None)
 
 
 @pytest.mark.parametrize('command', ['dft-enthalpy', 'epc'])

@@ -280,6 +280,19 @@ def test_training_input_and_neighbor_stat():
         seed_configs.parse_neighbor_stat('nothing here')
 
 
+def test_training_input_architectures():
+    """``fast``: a shorter cut-off and a narrower embedding than ``standard``; an unknown name is refused by name."""
+    standard = seed_configs.training_input(['t'], ['h'], [186, 20, 18])
+    fast = seed_configs.training_input(['t'], ['h'], [120, 12, 12], architecture='fast')
+    assert standard['model']['descriptor']['rcut'] == seed_configs.SEED_RCUT == 5.0
+    assert standard['_architecture'] == 'standard' and fast['_architecture'] == 'fast'
+    assert fast['model']['descriptor']['rcut'] < standard['model']['descriptor']['rcut']
+    assert fast['model']['descriptor']['neuron'][-1] < standard['model']['descriptor']['neuron'][-1]
+    assert fast['model']['descriptor']['sel'] == seed_configs.selection_from_neighbors([120, 12, 12])
+    with pytest.raises(HydridesInputError, match='standard, fast'):
+        seed_configs.training_input(['t'], ['h'], [186, 20, 18], architecture='huge')
+
+
 def test_energy_stage_training_input():
     scratch = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000)
     energy = seed_configs.training_input(['t'], ['h'], [186, 20, 18], steps=4000, stage='energy')

@@ -183,8 +183,9 @@ MODEL = OverridableOption(
     '-m',
     '--model',
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=str),
-    help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow).',
+    type=types.ModelType(),
+    help='DeePMD model file (.pth frozen, .pt checkpoint, .pb TensorFlow), or a shipped model: seed (the seed model '
+    'of Ca-Y-H) or seed-fast (its fast architecture).',
 )
 
 HEAD = OverridableOption('--head', default=None, help='Head of a multi-head model.')

@@ -14,6 +14,7 @@ import click
 
 __all__ = (
     'IntegerListType',
+    'ModelType',
     'PressureType',
     'PressureWindowType',
     'ProtocolType',
@@ -61,6 +62,40 @@ class PressureWindowType(click.ParamType):
         except ValueError as exception:  # InvalidPressureError is a ValueError
             self.fail(str(exception), param, ctx)
         return str(value).strip()
+
+
+class ModelType(click.ParamType):
+    """A DeePMD model: a file, or the name of a model shipped with aiida-hydrides (``seed``, the default seed model,
+    or ``seed-fast``, its fast architecture; :data:`aiida_hydrides.models.SHIPPED_MODELS`). Converted to the path as
+    a string."""
+
+    name = 'model'
+    #: names of the shipped models -> their architecture in ``SHIPPED_MODELS``
+    SHIPPED = {'seed': 'standard', 'seed-fast': 'fast'}
+
+    def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click's signature
+        return 'FILE|seed|seed-fast'
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, pathlib.Path):
+            value = str(value)
+        if value in self.SHIPPED:
+            from aiida_hydrides.models import seed_model_path
+
+            try:
+                return str(seed_model_path(self.SHIPPED[value]))
+            except FileNotFoundError as exception:
+                self.fail(str(exception), param, ctx)
+        path = pathlib.Path(value)
+        if path.is_dir():
+            self.fail(f'{value!r} is a folder, not a model file', param, ctx)
+        if not path.is_file():
+            self.fail(
+                f'{value!r} does not exist, and it is not the name of a shipped model ({", ".join(self.SHIPPED)})',
+                param,
+                ctx,
+            )
+        return str(path)
 
 
 class IntegerListType(click.ParamType):
