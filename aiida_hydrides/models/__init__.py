@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-__all__ = ('SEED_FAST_MODEL', 'SEED_MODEL', 'SHIPPED_MODELS', 'seed_model_path')
+__all__ = ('SEED_FAST_MODEL', 'SEED_MODEL', 'SHIPPED_MODELS', 'SHIPPED_MODEL_NAMES', 'seed_model_path')
 
 _HERE = pathlib.Path(__file__).resolve().parent
 #: The frozen seed model (se_e2_a, type map H Ca Y), trained by ``scripts/train_seed_model.sh`` on ``data/seed``.
@@ -15,6 +15,8 @@ SEED_MODEL = _HERE / 'seed' / 'seed_se_e2_a.pth'
 SEED_FAST_MODEL = _HERE / 'seed-fast' / 'seed_se_e2_a.pth'
 #: the shipped models by architecture name
 SHIPPED_MODELS = {'standard': SEED_MODEL, 'fast': SEED_FAST_MODEL}
+#: the names the command line takes for the shipped models (``--model seed``) -> their architecture
+SHIPPED_MODEL_NAMES = {'seed': 'standard', 'seed-fast': 'fast'}
 
 
 def seed_model_path(architecture: str = 'standard') -> pathlib.Path:

@@ -66,12 +66,10 @@ class PressureWindowType(click.ParamType):
 
 class ModelType(click.ParamType):
     """A DeePMD model: a file, or the name of a model shipped with aiida-hydrides (``seed``, the default seed model,
-    or ``seed-fast``, its fast architecture; :data:`aiida_hydrides.models.SHIPPED_MODELS`). Converted to the path as
-    a string."""
+    or ``seed-fast``, its fast architecture; :data:`aiida_hydrides.models.SHIPPED_MODEL_NAMES`). Converted to the
+    path as a string."""
 
     name = 'model'
-    #: names of the shipped models -> their architecture in ``SHIPPED_MODELS``
-    SHIPPED = {'seed': 'standard', 'seed-fast': 'fast'}
 
     def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click's signature
         return 'FILE|seed|seed-fast'
@@ -79,11 +77,11 @@ class ModelType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, pathlib.Path):
             value = str(value)
-        if value in self.SHIPPED:
-            from aiida_hydrides.models import seed_model_path
+        from aiida_hydrides.models import SHIPPED_MODEL_NAMES, seed_model_path
 
+        if value in SHIPPED_MODEL_NAMES:
             try:
-                return str(seed_model_path(self.SHIPPED[value]))
+                return str(seed_model_path(SHIPPED_MODEL_NAMES[value]))
             except FileNotFoundError as exception:
                 self.fail(str(exception), param, ctx)
         path = pathlib.Path(value)
@@ -91,7 +89,7 @@ class ModelType(click.ParamType):
             self.fail(f'{value!r} is a folder, not a model file', param, ctx)
         if not path.is_file():
             self.fail(
-                f'{value!r} does not exist, and it is not the name of a shipped model ({", ".join(self.SHIPPED)})',
+                f'{value!r} does not exist, and it is not the name of a shipped model ({", ".join(SHIPPED_MODEL_NAMES)})',
                 param,
                 ctx,
             )
