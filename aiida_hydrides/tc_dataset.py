@@ -26,8 +26,10 @@ from aiida_hydrides.core.errors import HydridesInputError
 
 __all__ = (
     'DATASET_FILE',
+    'DATASET_PROTOCOLS',
     'DEFAULT_PROTOCOL',
     'GROUP_LABEL',
+    'REFERENCE_PROTOCOL',
     'dataset_rows',
     'dataset_structures',
     'default_data_dir',
@@ -46,6 +48,10 @@ DATASET_FILE = 'tc_dataset.json'
 ARCHIVES_DIR = 'archives'
 #: the ``hydrides.epc.batch`` protocol of the dataset
 DEFAULT_PROTOCOL = 'screening'
+#: the batch protocol of the reference subset, against which the dataset's error is measured
+REFERENCE_PROTOCOL = 'moderate'
+#: the protocols ``run_dataset`` computes: the dataset's and the reference's
+DATASET_PROTOCOLS = (DEFAULT_PROTOCOL, REFERENCE_PROTOCOL)
 #: ``extras.hydrides`` key naming the entry of a starting structure
 ENTRY_KEY = 'dataset_entry'
 #: statuses of the batch's ``epc`` record that are results (``skipped`` rows carry the reused status)
@@ -134,14 +140,52 @@ def dataset_structures(entries) -> dict:
 
 
 def _epc_record(structure, protocol: str) -> dict | None:
-    """The batch's ``epc`` record of ``structure`` if it is a result of the EPC protocol ``protocol``."""
+    """The result record (``done`` or ``unstable``) of ``structure`` with the EPC protocol ``protocol``, or None.
+
+    The structure's own ``epc`` record is the latest batch's; when that batch ran another protocol (a reference run
+    with ``moderate`` after the ``screening`` one), the latest EPC work chain of ``protocol`` that a batch launched for
+    this structure and tagged with its result is taken instead.
+    """
     from aiida_hydrides.extras import get_tags
 
     record = get_tags(structure).get('epc') or {}
-    if (record.get('protocol') or {}).get('name') != protocol:
+    if (record.get('protocol') or {}).get('name') == protocol:
+        status = record.get('reused_status') if record.get('status') == 'skipped' else record.get('status')
+        if status in RESULT_STATUSES:
+            return {**record, 'status': status}
+    return _tagged_epc_record(structure, protocol)
+
+
+def _tagged_epc_record(structure, protocol: str) -> dict | None:
+    """The record of the latest EPC work chain of ``protocol`` tagged by a batch with a result for ``structure``."""
+    from aiida import orm
+
+    from aiida_hydrides.extras import HYDRIDES_EXTRA, get_tags
+    from aiida_hydrides.workflows.epc.batch import EPC_KIND
+
+    query = orm.QueryBuilder().append(
+        orm.WorkChainNode,
+        filters={
+            f'extras.{HYDRIDES_EXTRA}.kind': EPC_KIND,
+            f'extras.{HYDRIDES_EXTRA}.source_uuid': structure.uuid,
+            f'extras.{HYDRIDES_EXTRA}.protocol.name': protocol,
+            f'extras.{HYDRIDES_EXTRA}.status': {'in': list(RESULT_STATUSES)},
+        },
+        tag='epc',
+    )
+    query.order_by({'epc': {'ctime': 'desc'}})
+    found = query.first(flat=True)
+    if found is None:
         return None
-    status = record.get('reused_status') if record.get('status') == 'skipped' else record.get('status')
-    return {**record, 'status': status} if status in RESULT_STATUSES else None
+    tags = get_tags(found)
+    return {
+        'status': tags['status'],
+        'protocol': tags.get('protocol'),
+        'batch_uuid': tags.get('batch_uuid'),
+        'epc_uuid': found.uuid,
+        'relaxed_structure_uuid': tags.get('structure_uuid'),
+        'min_frequency_cm': tags.get('min_frequency_cm'),
+    }
 
 
 def _epc_protocol(batch_protocol: str) -> str:
@@ -240,29 +284,46 @@ def dataset_rows(protocol: str = DEFAULT_PROTOCOL, entries=None) -> list[dict]:
     return rows
 
 
-def write_rows(data_dir=None, protocol: str = DEFAULT_PROTOCOL) -> pathlib.Path:
+def _merged_rows(computed: list[dict], kept: list[dict]) -> list[dict]:
+    """The ``computed`` rows and those of ``kept`` whose entry has none, in dataset order."""
+    rows = {row['name']: row for row in computed}
+    for row in kept:
+        rows.setdefault(row['name'], row)
+    order = {entry.name: index for index, entry in enumerate(core.DATASET_ENTRIES)}
+    return sorted(rows.values(), key=lambda row: order.get(row['name'], len(order)))
+
+
+def write_rows(data_dir=None) -> pathlib.Path:
     """Write the rows of the profile's finished entries to ``<data_dir>/tc_dataset.json``; return the path.
 
-    Rows already in the file whose entry has no result in this profile are kept (a dataset grown on several machines
-    and imported from the archives keeps every row).
+    ``rows`` are the dataset's (batch protocol :data:`DEFAULT_PROTOCOL`); ``reference`` holds the entries computed
+    again with :data:`REFERENCE_PROTOCOL` and the comparison of the two on them (the dataset's error bars). Rows
+    already in the file whose entry has no result in this profile are kept (a dataset grown on several machines and
+    imported from the archives keeps every row).
     """
     data_dir = pathlib.Path(data_dir or default_data_dir())
     path = data_dir / DATASET_FILE
-    rows = {row['name']: row for row in dataset_rows(protocol)}
-    if path.exists():
-        for row in json.loads(path.read_text()).get('rows', []):
-            rows.setdefault(row['name'], row)
-    order = {entry.name: index for index, entry in enumerate(core.DATASET_ENTRIES)}
-    ordered = sorted(rows.values(), key=lambda row: order.get(row['name'], len(order)))
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    ordered = _merged_rows(dataset_rows(DEFAULT_PROTOCOL), existing.get('rows', []))
+    reference = _merged_rows(dataset_rows(REFERENCE_PROTOCOL), (existing.get('reference') or {}).get('rows', []))
     content = {
         'description': 'Hydride Tc dataset of aiida-hydrides: known prototypes with substituted metals at 150-250 GPa, '
         'relaxed with hydrides.dft.enthalpy and computed with hydrides.epc (batch protocol '
-        f'{protocol!r}); made with `aiida-hydrides dataset run`',
-        'protocol': protocol,
+        f'{DEFAULT_PROTOCOL!r}); made with `aiida-hydrides dataset run`',
+        'protocol': DEFAULT_PROTOCOL,
         'entries': len(core.DATASET_ENTRIES),
         'rows_count': len(ordered),
         'stable': sum(row['status'] == 'stable' for row in ordered),
         'rows': ordered,
+        'reference': {
+            'description': f'entries computed again with the batch protocol {REFERENCE_PROTOCOL!r} '
+            f'(`aiida-hydrides dataset run --protocol {REFERENCE_PROTOCOL}`) and the {DEFAULT_PROTOCOL!r} rows '
+            'compared with them: signed relative errors (screening - reference) / reference',
+            'protocol': REFERENCE_PROTOCOL,
+            'rows_count': len(reference),
+            'comparison': core.compare_protocols(ordered, reference),
+            'rows': reference,
+        },
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f'.{path.name}.tmp')
@@ -301,6 +362,11 @@ def run_dataset(
 
     if chunk < 1:
         raise HydridesInputError(f'the chunk must hold at least one structure, got {chunk}')
+    if protocol not in DATASET_PROTOCOLS:
+        raise HydridesInputError(
+            f'the dataset is computed with the protocol {DEFAULT_PROTOCOL!r} and checked with {REFERENCE_PROTOCOL!r}, '
+            f'not {protocol!r}'
+        )
     data_dir = pathlib.Path(data_dir or default_data_dir())
     entries = select_entries(names, limit=None)
     pending = pending_entries(entries, protocol)
@@ -335,7 +401,7 @@ def run_dataset(
         piece = None
         if archive:
             piece = write_archive([node], data_dir / ARCHIVES_DIR / f'piece-{_next_piece(data_dir):03d}.aiida')
-        write_rows(data_dir, protocol)
+        write_rows(data_dir)
         ran.append(
             {
                 'batch_uuid': node.uuid,

@@ -23,6 +23,7 @@ def dataset():
       aiida-hydrides dataset list                 # the entries and which have a result
       aiida-hydrides dataset run --limit 4        # compute the next 4 pending entries (cheapest first)
       aiida-hydrides dataset run CaH6-MH6-Im-3m-150GPa
+      aiida-hydrides dataset run H3S-MH3-Im-3m-200GPa --protocol moderate   # the reference subset
       aiida-hydrides dataset export               # rewrite tc_dataset.json from the profile
     """
 
@@ -30,12 +31,14 @@ def dataset():
 @dataset.command('list')
 @options.JSON()
 def list_entries(as_json):
-    """The entries, their size and their state in the profile (pending, stable, unstable)."""
+    """The entries, their size and their state in the profile (pending or computed) with the dataset's protocol and
+    with the reference protocol."""
     load_profile()
     from aiida_hydrides.core.tc_dataset import DATASET_ENTRIES
-    from aiida_hydrides.tc_dataset import DEFAULT_PROTOCOL, pending_entries
+    from aiida_hydrides.tc_dataset import DEFAULT_PROTOCOL, REFERENCE_PROTOCOL, pending_entries
 
     pending = {entry.name for entry in pending_entries(DATASET_ENTRIES, DEFAULT_PROTOCOL)}
+    reference = {entry.name for entry in pending_entries(DATASET_ENTRIES, REFERENCE_PROTOCOL)}
     records = [
         {
             'name': entry.name,
@@ -44,16 +47,23 @@ def list_entries(as_json):
             'pressure_gpa': entry.pressure_gpa,
             'natoms': entry.natoms,
             'state': 'pending' if entry.name in pending else 'computed',
+            'reference_state': 'pending' if entry.name in reference else 'computed',
         }
         for entry in DATASET_ENTRIES
     ]
     if as_json:
         echo_json(records)
         return
-    click.echo(f'{"entry":<30} {"atoms":>5} {"state":<9}')
+    click.echo(f'{"entry":<30} {"atoms":>5} {DEFAULT_PROTOCOL:<10} {REFERENCE_PROTOCOL:<10}')
     for record in records:
-        click.echo(f'{record["name"]:<30} {record["natoms"]:>5} {record["state"]:<9}')
-    click.echo(f'{len(records) - len(pending)} of {len(records)} computed')
+        click.echo(
+            f'{record["name"]:<30} {record["natoms"]:>5} {record["state"]:<10} '
+            + ('computed' if record['reference_state'] == 'computed' else '-')
+        )
+    click.echo(
+        f'{len(records) - len(pending)} of {len(records)} computed; '
+        f'{len(records) - len(reference)} computed again with {REFERENCE_PROTOCOL!r}'
+    )
 
 
 @dataset.command('run')
@@ -73,20 +83,32 @@ def list_entries(as_json):
     show_default=True,
     help='Relaxations and EPC work chains running at a time within a chunk.',
 )
+@click.option(
+    '--protocol',
+    default=None,
+    help="Batch protocol: the dataset's (default, 'screening'), or the reference protocol ('moderate') to compute "
+    "entries again and measure the dataset's error on them (the 'reference' section of tc_dataset.json).",
+)
 @options.COMPUTER()
 @options.MPIPROCS()
 @click.option('--no-archive', is_flag=True, help='Do not write an AiiDA archive piece per chunk.')
 @_DATA_DIR
 @options.VERBOSE()
-def run(names, limit, chunk, max_concurrent, computer, mpiprocs, no_archive, data_dir, verbose):
+def run(names, limit, chunk, max_concurrent, protocol, computer, mpiprocs, no_archive, data_dir, verbose):
     """Compute the pending entries NAMES (default: all), cheapest first; Ctrl-C stops, a new run goes on."""
     load_profile()
     from aiida_hydrides.core.errors import HydridesInputError
     from aiida_hydrides.processes import ProcessInterrupted
-    from aiida_hydrides.tc_dataset import run_dataset, select_entries
+    from aiida_hydrides.tc_dataset import DATASET_PROTOCOLS, DEFAULT_PROTOCOL, run_dataset, select_entries
 
     from .console import console_output
 
+    protocol = protocol or DEFAULT_PROTOCOL
+    if protocol not in DATASET_PROTOCOLS:
+        raise click.BadParameter(
+            f'{protocol!r} is not one of the dataset protocols: {", ".join(map(repr, DATASET_PROTOCOLS))}',
+            param_hint='--protocol',
+        )
     try:
         select_entries(list(names) or None, limit=limit)
     except HydridesInputError as exception:
@@ -97,6 +119,7 @@ def run(names, limit, chunk, max_concurrent, computer, mpiprocs, no_archive, dat
             summary = run_dataset(
                 names=list(names) or None,
                 limit=limit,
+                protocol=protocol,
                 chunk=chunk,
                 max_concurrent=max_concurrent,
                 computer=computer_node.label,

@@ -32,7 +32,17 @@ from .prototypes import (
     tetragonal_mh4,
 )
 
-__all__ = ('DATASET_ENTRIES', 'LITERATURE', 'DatasetEntry', 'LiteratureValue', 'dataset_entry', 'literature_for')
+__all__ = (
+    'COMPARED_QUANTITIES',
+    'DATASET_ENTRIES',
+    'LITERATURE',
+    'DatasetEntry',
+    'LiteratureValue',
+    'compare_protocols',
+    'compare_with_literature',
+    'dataset_entry',
+    'literature_for',
+)
 
 #: the element whose size the default lattice parameters of the prototypes were chosen for
 _REFERENCE_METAL = {'sodalite': 'Ca', 'mh4': 'Ca', 'mh3': 'Y', 'mh10': 'La', 'mh9': 'Y', 'abh8': 'La'}
@@ -267,3 +277,124 @@ def literature_for(formula: str, prototype: str, pressure_gpa: float, tolerance_
         and value.prototype == prototype
         and abs(value.pressure_gpa - pressure_gpa) <= tolerance_gpa
     ]
+
+
+#: the quantities of a row compared between two protocols: name -> path in the row
+COMPARED_QUANTITIES: dict[str, tuple[str, ...]] = {
+    'lambda': ('lambda',),
+    'omega_log_K': ('omega_log_K',),
+    'tc_allen_dynes_K_mu0_10': ('tc_K', 'allen_dynes_mu0_10'),
+    'tc_allen_dynes_K_mu0_13': ('tc_K', 'allen_dynes_mu0_13'),
+}
+
+
+def _lookup(row: dict, path: tuple[str, ...]):
+    value = row
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
+
+
+def compare_protocols(rows: list[dict], reference_rows: list[dict]) -> dict:
+    """The rows of one protocol against those of a reference protocol, entry by entry (same ``name``).
+
+    Per entry present in both: the signed relative error ``(value - reference) / reference`` of each of
+    :data:`COMPARED_QUANTITIES` (where both are dynamically stable), whether the two agree on the stability, and the
+    ratio of the EPC wall times. ``summary`` holds, per quantity, the median and the largest absolute relative error
+    over the entries, the median and largest wall-time ratio and the number of entries whose stability agrees.
+    """
+    by_name = {row['name']: row for row in rows}
+    entries = []
+    for reference in reference_rows:
+        row = by_name.get(reference['name'])
+        if row is None:
+            continue
+        record: dict = {
+            'name': reference['name'],
+            'status': row.get('status'),
+            'reference_status': reference.get('status'),
+            'stability_agrees': row.get('status') == reference.get('status'),
+        }
+        if row.get('epc_wall_s') and reference.get('epc_wall_s'):
+            record['wall_time_ratio'] = round(row['epc_wall_s'] / reference['epc_wall_s'], 4)
+        if row.get('status') == reference.get('status') == 'stable':
+            errors = {}
+            for name, path in COMPARED_QUANTITIES.items():
+                value, expected = _lookup(row, path), _lookup(reference, path)
+                if isinstance(value, (int, float)) and isinstance(expected, (int, float)) and expected:
+                    errors[name] = round((value - expected) / expected, 4)
+            record['relative_errors'] = errors
+            record['values'] = {name: _lookup(row, path) for name, path in COMPARED_QUANTITIES.items()}
+            record['reference_values'] = {name: _lookup(reference, path) for name, path in COMPARED_QUANTITIES.items()}
+        entries.append(record)
+    summary: dict = {'entries': len(entries), 'stability_agrees': sum(entry['stability_agrees'] for entry in entries)}
+    for name in COMPARED_QUANTITIES:
+        errors = [abs(entry['relative_errors'][name]) for entry in entries if name in entry.get('relative_errors', {})]
+        summary[name] = {
+            'compared': len(errors),
+            'median_abs_relative_error': _median(errors),
+            'max_abs_relative_error': max(errors) if errors else None,
+        }
+    ratios = [entry['wall_time_ratio'] for entry in entries if 'wall_time_ratio' in entry]
+    summary['wall_time_ratio'] = {'median': _median(ratios), 'max': max(ratios) if ratios else None}
+    return {'entries': entries, 'summary': summary}
+
+
+#: the row's Tc key of each formula of :class:`LiteratureValue` (``tc_K`` of a row)
+_ROW_TC_KEY = {'mcmillan': 'mcmillan', 'allen_dynes': 'allen_dynes', 'eliashberg': 'eliashberg'}
+
+
+def compare_with_literature(rows: list[dict]) -> list[dict]:
+    """Our values beside the published ones (:data:`LITERATURE`) for every row whose compound has one.
+
+    The Tc is compared with the formula and μ* of the publication; where the publication does not say which formula
+    (``tc_formula`` None), every formula of the row is listed beside it. λ and ω_log are listed where published.
+    """
+    comparisons = []
+    for row in rows:
+        for value in literature_for(row['formula'], row['prototype'], row['pressure_gpa']):
+            record: dict = {
+                'name': row['name'],
+                'source': value.source,
+                'literature_pressure_gpa': value.pressure_gpa,
+                'literature_status': value.status,
+                'status': row.get('status'),
+                'tc_formula': value.tc_formula,
+                'tc': [],
+            }
+            formulas = [value.tc_formula] if value.tc_formula else list(_ROW_TC_KEY)
+            for mustar, published in value.tc_K:
+                label = f'{mustar:.2f}'.replace('.', '_')
+                for formula in formulas:
+                    ours = _lookup(row, ('tc_K', f'{_ROW_TC_KEY[formula]}_mu{label}'))
+                    record['tc'].append(
+                        {
+                            'mustar': mustar,
+                            'formula': formula,
+                            'published_K': published,
+                            'ours_K': ours,
+                            'relative_difference': round((ours - published) / published, 4)
+                            if isinstance(ours, (int, float))
+                            else None,
+                        }
+                    )
+            for name, published in (('lambda', value.lam), ('omega_log_K', value.omega_log_K)):
+                if published is not None:
+                    ours = row.get(name)
+                    record[name] = {
+                        'published': published,
+                        'ours': ours,
+                        'relative_difference': round((ours - published) / published, 4)
+                        if isinstance(ours, (int, float))
+                        else None,
+                    }
+            comparisons.append(record)
+    return comparisons

@@ -132,3 +132,40 @@ def test_structures_imported_from_the_committed_archive_are_adopted(dataset_grou
 
     monkeypatch.setattr(aiida_hydrides.tc_dataset, 'GROUP_LABEL', f'{dataset_group}-other')
     assert dataset_structures(entries)['H3S-MH3-Im-3m-200GPa'].pk != imported.pk
+
+
+def test_a_reference_run_does_not_hide_the_dataset_result(dataset_group, tmp_path):
+    """The structure's record names the latest batch: after a reference (moderate) batch, the screening result is
+    found through the EPC work chain its batch tagged, and the file gets both, with their comparison."""
+    from aiida import orm
+
+    from aiida_hydrides.tc_dataset import DATASET_FILE, dataset_structures, pending_entries, write_rows
+
+    entries = LAST[:1]
+    (structure,) = dataset_structures(entries).values()
+    epc = orm.WorkChainNode().store()
+    tag_node(
+        epc,
+        kind='epc',
+        source_uuid=structure.uuid,
+        structure_uuid=structure.uuid,
+        status='unstable',
+        protocol={'name': 'screening', 'relax': 'moderate'},
+        min_frequency_cm=-250.0,
+    )
+    tag_node(structure, epc={'status': 'failed', 'protocol': {'name': 'moderate'}})
+    assert pending_entries(entries, 'screening') == [] and pending_entries(entries, 'moderate') == list(entries)
+    tag_node(structure, epc={'status': 'unstable', 'protocol': {'name': 'moderate'}, 'epc_uuid': epc.uuid})
+    assert pending_entries(entries, 'moderate') == []
+    content = json.loads(write_rows(tmp_path).read_text())
+    assert content['protocol'] == 'screening' and content['reference']['protocol'] == 'moderate'
+    assert LAST[0].name in {row['name'] for row in content['rows']}
+    assert LAST[0].name in {row['name'] for row in content['reference']['rows']}
+    (compared,) = [e for e in content['reference']['comparison']['entries'] if e['name'] == LAST[0].name]
+    assert compared['stability_agrees'] and 'relative_errors' not in compared
+    assert (tmp_path / DATASET_FILE).exists()
+
+
+def test_cli_run_names_a_protocol_outside_the_dataset(dataset_group, invoke):
+    result = invoke('dataset', 'run', LAST[0].name, '--protocol', 'fast', '--no-archive')
+    assert result.exit_code != 0 and '--protocol' in result.output and 'Traceback' not in result.output
