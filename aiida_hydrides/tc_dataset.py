@@ -212,6 +212,7 @@ def _row(entry, structure, record: dict) -> dict:
     from aiida import orm
 
     from aiida_hydrides.extras import get_tags
+    from aiida_hydrides.timing import qe_cpu_seconds
 
     epc = orm.load_node(record['epc_uuid'])
     relaxed = orm.load_node(record['relaxed_structure_uuid']) if record.get('relaxed_structure_uuid') else structure
@@ -238,6 +239,7 @@ def _row(entry, structure, record: dict) -> dict:
         'protocol': tags.get('protocol'),
         'relax_wall_s': tags.get('relax_wall_s'),
         'epc_wall_s': tags.get('epc_wall_s'),
+        'epc_cpu_s': qe_cpu_seconds(epc),
         'epc_uuid': epc.uuid,
         'relaxed_structure_uuid': relaxed.uuid,
     }

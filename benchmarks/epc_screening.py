@@ -21,13 +21,14 @@ finished ones of the profile instead of running them again. Run one structure at
 import argparse
 import os
 import pathlib
-import re
 import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(1, str(pathlib.Path(__file__).resolve().parent.parent))  # the package, also when not installed
 from epc_h3s import h3s_structure, settings_of, step_times  # noqa: E402
+
+from aiida_hydrides.timing import qe_cpu_seconds  # noqa: E402
 
 from _common import write_result  # noqa: E402
 
@@ -44,33 +45,6 @@ CHECKS = {
 }
 #: the quantities compared, as keys of the `tc` output
 COMPARED = ('lambda', 'omega_log_K') + tuple(f'tc_allen_dynes_K_mu{mu}' for mu in MUSTARS)
-_CPU_LINE = re.compile(r'^\s*(PWSCF|PHONON|Q2R|MATDYN)\s*:\s*(.+?)CPU\s+(.+?)WALL\s*$', re.MULTILINE)
-
-
-def _seconds(text: str) -> float:
-    """QE's clock format (``1h 2m 3.4s``, ``12m34.56s``, ``16.40s``) in seconds."""
-    total = 0.0
-    for value, unit in re.findall(r'([\d.]+)\s*([hms])', text):
-        total += float(value) * {'h': 3600.0, 'm': 60.0, 's': 1.0}[unit]
-    return total
-
-
-def qe_cpu_seconds(node) -> float:
-    """CPU seconds (per MPI process) that the QE programs of a work chain print at the end of their output."""
-    from aiida import orm
-
-    total = 0.0
-    for calc in node.called_descendants:
-        if not isinstance(calc, orm.CalcJobNode) or 'retrieved' not in calc.outputs:
-            continue
-        try:
-            text = calc.outputs.retrieved.base.repository.get_object_content('aiida.out')
-        except (FileNotFoundError, OSError):
-            continue
-        matches = _CPU_LINE.findall(text)
-        if matches:
-            total += _seconds(matches[-1][1])
-    return round(total, 1)
 
 
 def _find(key: str):

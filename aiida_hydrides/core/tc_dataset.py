@@ -308,8 +308,10 @@ def compare_protocols(rows: list[dict], reference_rows: list[dict]) -> dict:
 
     Per entry present in both: the signed relative error ``(value - reference) / reference`` of each of
     :data:`COMPARED_QUANTITIES` (where both are dynamically stable), whether the two agree on the stability, and the
-    ratio of the EPC wall times. ``summary`` holds, per quantity, the median and the largest absolute relative error
-    over the entries, the median and largest wall-time ratio and the number of entries whose stability agrees.
+    ratios of the EPC wall times and of the CPU times the QE programs printed (``epc_cpu_s``: unlike the wall time it
+    does not grow when other jobs share the cores). ``summary`` holds, per quantity, the median and the largest
+    absolute relative error over the entries, the median and largest time ratios and the number of entries whose
+    stability agrees.
     """
     by_name = {row['name']: row for row in rows}
     entries = []
@@ -323,8 +325,9 @@ def compare_protocols(rows: list[dict], reference_rows: list[dict]) -> dict:
             'reference_status': reference.get('status'),
             'stability_agrees': row.get('status') == reference.get('status'),
         }
-        if row.get('epc_wall_s') and reference.get('epc_wall_s'):
-            record['wall_time_ratio'] = round(row['epc_wall_s'] / reference['epc_wall_s'], 4)
+        for key, name in (('epc_wall_s', 'wall_time_ratio'), ('epc_cpu_s', 'cpu_time_ratio')):
+            if row.get(key) and reference.get(key):
+                record[name] = round(row[key] / reference[key], 4)
         if row.get('status') == reference.get('status') == 'stable':
             errors = {}
             for name, path in COMPARED_QUANTITIES.items():
@@ -343,8 +346,9 @@ def compare_protocols(rows: list[dict], reference_rows: list[dict]) -> dict:
             'median_abs_relative_error': _median(errors),
             'max_abs_relative_error': max(errors) if errors else None,
         }
-    ratios = [entry['wall_time_ratio'] for entry in entries if 'wall_time_ratio' in entry]
-    summary['wall_time_ratio'] = {'median': _median(ratios), 'max': max(ratios) if ratios else None}
+    for name in ('wall_time_ratio', 'cpu_time_ratio'):
+        ratios = [entry[name] for entry in entries if name in entry]
+        summary[name] = {'median': _median(ratios), 'max': max(ratios) if ratios else None}
     return {'entries': entries, 'summary': summary}
 
 

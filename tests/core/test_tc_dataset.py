@@ -51,8 +51,9 @@ def test_lookup_by_name_and_literature():
         dataset_entry('XH6')
 
 
-def _row(name, status='stable', lam=2.0, omega=1000.0, tc10=200.0, tc13=180.0, wall=100.0):
+def _row(name, status='stable', lam=2.0, omega=1000.0, tc10=200.0, tc13=180.0, wall=100.0, cpu=None):
     return {
+        'epc_cpu_s': cpu if cpu is not None else wall,
         'name': name,
         'status': status,
         'lambda': lam,
@@ -65,7 +66,12 @@ def _row(name, status='stable', lam=2.0, omega=1000.0, tc10=200.0, tc13=180.0, w
 def test_protocols_compared_entry_by_entry():
     from aiida_hydrides.core.tc_dataset import compare_protocols
 
-    rows = [_row('a', lam=1.8, omega=1100.0, wall=25.0), _row('b', status='unstable'), _row('c'), _row('only-ours')]
+    rows = [
+        _row('a', lam=1.8, omega=1100.0, wall=25.0, cpu=20.0),
+        _row('b', status='unstable'),
+        _row('c'),
+        _row('only-ours'),
+    ]
     reference = [_row('a'), _row('b', status='unstable'), _row('c', status='unstable')]
     comparison = compare_protocols(rows, reference)
     by_name = {entry['name']: entry for entry in comparison['entries']}
@@ -73,7 +79,7 @@ def test_protocols_compared_entry_by_entry():
     assert by_name['a']['relative_errors'] == pytest.approx(
         {'lambda': -0.1, 'omega_log_K': 0.1, 'tc_allen_dynes_K_mu0_10': 0.0, 'tc_allen_dynes_K_mu0_13': 0.0}
     )
-    assert by_name['a']['wall_time_ratio'] == 0.25
+    assert by_name['a']['wall_time_ratio'] == 0.25 and by_name['a']['cpu_time_ratio'] == 0.2
     assert by_name['b']['stability_agrees'] and 'relative_errors' not in by_name['b']
     assert not by_name['c']['stability_agrees']
     summary = comparison['summary']
@@ -99,3 +105,12 @@ def test_literature_compared_with_its_own_formula_and_mustar():
     assert by_mustar[0.10]['relative_difference'] == 0.0
     assert by_mustar[0.13]['relative_difference'] == pytest.approx((172.0 - 191.0) / 191.0, abs=1e-4)
     assert record['lambda']['relative_difference'] == 0.0
+
+
+def test_cpu_seconds_of_a_qe_output():
+    from aiida_hydrides.core.qe_timing import clock_seconds, cpu_seconds
+
+    assert clock_seconds('1h 2m 3.5s') == 3723.5 and clock_seconds('16.40s') == 16.4
+    output = 'PWSCF        :      1.20s CPU      2.00s WALL\n...\n     PHONON       :   9m30.21s CPU  22m23.35s WALL\n'
+    assert cpu_seconds(output) == pytest.approx(570.21)
+    assert cpu_seconds('stopped before the end') is None
