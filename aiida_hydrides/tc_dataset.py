@@ -33,6 +33,7 @@ __all__ = (
     'dataset_rows',
     'dataset_structures',
     'default_data_dir',
+    'entry_epc',
     'pending_entries',
     'run_dataset',
     'select_entries',
@@ -186,6 +187,15 @@ def _tagged_epc_record(structure, protocol: str) -> dict | None:
         'relaxed_structure_uuid': tags.get('structure_uuid'),
         'min_frequency_cm': tags.get('min_frequency_cm'),
     }
+
+
+def entry_epc(name: str, protocol: str = DEFAULT_PROTOCOL):
+    """The ``hydrides.epc`` work chain of the result of entry ``name`` with the batch protocol ``protocol``, or None."""
+    from aiida import orm
+
+    (entry,) = select_entries([name])
+    record = _epc_record(dataset_structures([entry])[name], _epc_protocol(protocol))
+    return orm.load_node(record['epc_uuid']) if record and record.get('epc_uuid') else None
 
 
 def _epc_protocol(batch_protocol: str) -> str:

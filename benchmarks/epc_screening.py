@@ -30,7 +30,7 @@ from epc_h3s import h3s_structure, settings_of, step_times  # noqa: E402
 
 from aiida_hydrides.timing import qe_cpu_seconds  # noqa: E402
 
-from _common import write_result  # noqa: E402
+from _common import RESULTS_DIR, write_result  # noqa: E402
 
 BENCHMARK_EXTRA = 'hydrides_benchmark'
 TARGET_ERROR = 0.10
@@ -42,6 +42,14 @@ CHECKS = {
     'cah6-150': ('Im-3m CaH6, 150 GPa (bcc primitive, 7 atoms), relaxed with moderate', 150.0),
     'cah6-200': ('Im-3m CaH6, 200 GPa (bcc primitive, 7 atoms), relaxed with moderate', 200.0),
     'cayh12-200': ('Pm-3m CaYH12, 200 GPa (ordered sodalite, 14 atoms), relaxed with moderate', 200.0),
+}
+#: the Tc dataset's entry of each check: with --from-dataset the two EPC work chains are those of the entry's row and
+#: of its reference row (`aiida-hydrides dataset run NAME` and `... --protocol moderate`), on the same relaxed cell
+DATASET_ENTRY = {
+    'h3s-200': 'H3S-MH3-Im-3m-200GPa',
+    'cah6-150': 'CaH6-MH6-Im-3m-150GPa',
+    'cah6-200': 'CaH6-MH6-Im-3m-200GPa',
+    'cayh12-200': 'CaYH12-ABH12-Pm-3m-200GPa',
 }
 #: the quantities compared, as keys of the `tc` output
 COMPARED = ('lambda', 'omega_log_K') + tuple(f'tc_allen_dynes_K_mu{mu}' for mu in MUSTARS)
@@ -275,6 +283,49 @@ def compare(name: str, results: dict) -> dict:
     }
 
 
+def from_dataset(name: str) -> int:
+    """Write the result of check ``name`` from the Tc dataset's rows of its entry (both protocols); the earlier result
+    file's own runs are kept under ``earlier``."""
+    import json
+
+    from aiida_hydrides.tc_dataset import DEFAULT_PROTOCOL, REFERENCE_PROTOCOL, entry_epc
+
+    entry = DATASET_ENTRY[name]
+    results = {}
+    for protocol in (DEFAULT_PROTOCOL, REFERENCE_PROTOCOL):
+        node = entry_epc(entry, protocol)
+        if node is None:
+            option = '' if protocol == DEFAULT_PROTOCOL else f' --protocol {protocol}'
+            print(f'{entry} has no {protocol} result in this profile: run `aiida-hydrides dataset run {entry}{option}`')
+            return 1
+        results[protocol] = summary(node, settings_of(node.inputs))
+    fields = compare(name, results)
+    fields['system'] = (
+        f'{CHECKS[name][0].split(",")[0]}, {CHECKS[name][1]:g} GPa: Tc dataset entry {entry}, relaxed with moderate'
+    )
+    fields['source'] = 'the Tc dataset (data/tc_dataset): the screening row and its moderate reference row'
+    fields['cpu_per_wall'] = {
+        protocol: round(result['qe_cpu_time_s'] / result['wall_time_s'], 2)
+        for protocol, result in results.items()
+        if result.get('qe_cpu_time_s') and result.get('wall_time_s')
+    }
+    fields['time_note'] = (
+        'QE CPU time (per MPI process) over wall time per protocol: near 0.9 on free cores, lower when the run shared '
+        'its cores with other jobs; the CPU-time ratio is then the fair measure of the cost'
+    )
+    path = RESULTS_DIR / f'epc_screening_{name.replace("-", "_")}.json'
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        fields['earlier'] = earlier.get('earlier') or {
+            key: earlier.get(key)
+            for key in ('system', 'relative_errors', 'wall_time_ratio', 'cpu_time_ratio', 'protocols', 'candidates')
+        }
+    fields['candidates'] = candidates(name)
+    path = write_result(f'epc_screening_{name.replace("-", "_")}', **fields)
+    print(f'{path}: max relative error {fields["value"]}, CPU-time ratio {fields.get("cpu_time_ratio")}')
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('check', choices=sorted(CHECKS), help='the check structure')
@@ -286,6 +337,12 @@ def main(argv=None):
         default=None,
         help='a committed result of benchmarks/epc_h3s.py (same structure, moderate protocol) to compare with when '
         'the profile has no moderate run of the check',
+    )
+    parser.add_argument(
+        '--from-dataset',
+        action='store_true',
+        help="compare the Tc dataset's EPC work chains of the check's entry (screening row against its moderate "
+        'reference row, same relaxed cell, same machine) instead of running the check structure',
     )
     parser.add_argument(
         '--try',
@@ -308,6 +365,8 @@ def main(argv=None):
     from aiida import load_profile
 
     load_profile()
+    if args.from_dataset:
+        return from_dataset(args.check)
     structure, _ = check_structure(args.check, args.mpiprocs)
     if args.candidate:
         overrides = candidate_overrides(args.settings)
