@@ -139,7 +139,7 @@ def test_a_reference_run_does_not_hide_the_dataset_result(dataset_group, tmp_pat
     found through the EPC work chain its batch tagged, and the file gets both, with their comparison."""
     from aiida import orm
 
-    from aiida_hydrides.tc_dataset import DATASET_FILE, dataset_structures, pending_entries, write_rows
+    from aiida_hydrides.tc_dataset import DATASET_FILE, dataset_structures, entry_epc, pending_entries, write_rows
 
     entries = LAST[:1]
     (structure,) = dataset_structures(entries).values()
@@ -155,6 +155,7 @@ def test_a_reference_run_does_not_hide_the_dataset_result(dataset_group, tmp_pat
     )
     tag_node(structure, epc={'status': 'failed', 'protocol': {'name': 'moderate'}})
     assert pending_entries(entries, 'screening') == [] and pending_entries(entries, 'moderate') == list(entries)
+    assert entry_epc(LAST[0].name, 'screening').pk == epc.pk and entry_epc(LAST[0].name, 'moderate') is None
     tag_node(structure, epc={'status': 'unstable', 'protocol': {'name': 'moderate'}, 'epc_uuid': epc.uuid})
     assert pending_entries(entries, 'moderate') == []
     content = json.loads(write_rows(tmp_path).read_text())
