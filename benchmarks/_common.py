@@ -112,3 +112,33 @@ def set_model_threads(threads: int) -> None:
             'MKL_NUM_THREADS': '1',
         }
     )
+
+
+def load_json(path: pathlib.Path, what: str):
+    """The content of the JSON file ``path`` (the ``what`` of the benchmark, named in the message); a missing or
+    unreadable file raises :class:`aiida_hydrides.core.errors.HydridesInputError`."""
+    from aiida_hydrides.core.errors import HydridesInputError
+
+    if not path.is_file():
+        raise HydridesInputError(f'the {what} {path} is missing')
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exception:
+        raise HydridesInputError(f'cannot read the {what} {path}: {exception}') from None
+
+
+def run_reporting_input_errors(run, args, describe) -> int:
+    """``run(args)`` (which writes a result and returns its path), then print ``describe(path, result)``; an input
+    error (:class:`~aiida_hydrides.core.errors.HydridesInputError`) is printed as ``Error: ...`` and gives exit
+    status 1 instead of a traceback."""
+    import sys
+
+    from aiida_hydrides.core.errors import HydridesInputError
+
+    try:
+        path = run(args)
+    except HydridesInputError as exception:
+        print(f'Error: {exception}', file=sys.stderr)
+        return 1
+    print(describe(path, json.loads(path.read_text())))
+    return 0

@@ -19,7 +19,6 @@ Usage: python benchmarks/tc_dataset.py [--dataset data/tc_dataset/tc_dataset.jso
 """
 
 import argparse
-import json
 import pathlib
 import sys
 from collections import defaultdict
@@ -34,7 +33,7 @@ from aiida_hydrides.core.elements import DEFAULT_METALS  # noqa: E402
 from aiida_hydrides.core.errors import HydridesInputError  # noqa: E402
 from aiida_hydrides.core.tc_dataset import DATASET_ENTRIES, compare_protocols, compare_with_literature  # noqa: E402
 
-from _common import write_result  # noqa: E402
+from _common import load_json, run_reporting_input_errors, write_result  # noqa: E402
 
 RESULT_NAME = 'tc_dataset'
 #: the issue's figures
@@ -49,14 +48,9 @@ def parse_args(argv=None):
 
 
 def _load(path: pathlib.Path) -> dict:
-    if not path.is_file():
-        raise HydridesInputError(f'the dataset {path} is missing: run `aiida-hydrides dataset run` first')
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as exception:
-        raise HydridesInputError(f'cannot read the dataset {path}: {exception}') from None
+    content = load_json(path, 'dataset')
     if not isinstance(content, dict) or not isinstance(content.get('rows'), list):
-        raise HydridesInputError(f'{path} has no `rows` list (a tc_dataset.json)')
+        raise HydridesInputError(f'{path} has no `rows` list (a tc_dataset.json): run `aiida-hydrides dataset run`')
     return content
 
 
@@ -117,18 +111,14 @@ def run(args) -> pathlib.Path:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        path = run(args)
-    except HydridesInputError as exception:
-        print(f'Error: {exception}', file=sys.stderr)
-        return 1
-    result = json.loads(path.read_text())
-    print(
-        f'{path}: {result["value"]} of {result["entries"]} structures ({result["stable"]} stable), '
-        f'{result["reference"]["rows"]} computed again with {result["reference"]["protocol"]!r}'
+    return run_reporting_input_errors(
+        run,
+        parse_args(argv),
+        lambda path, result: (
+            f'{path}: {result["value"]} of {result["entries"]} structures ({result["stable"]} stable), '
+            f'{result["reference"]["rows"]} computed again with {result["reference"]["protocol"]!r}'
+        ),
     )
-    return 0
 
 
 if __name__ == '__main__':

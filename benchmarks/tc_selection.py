@@ -21,7 +21,6 @@ Usage: python benchmarks/tc_selection.py [--dataset data/tc_dataset/tc_dataset.j
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -34,7 +33,7 @@ from aiida_hydrides.core.errors import HydridesInputError  # noqa: E402
 from aiida_hydrides.core.tc_model.records import records_from_dataset_rows  # noqa: E402
 from aiida_hydrides.core.tc_model.selection import Stage1Rules, replay  # noqa: E402
 
-from _common import write_result  # noqa: E402
+from _common import load_json, run_reporting_input_errors, write_result  # noqa: E402
 
 RESULT_NAME = 'tc_selection'
 
@@ -53,18 +52,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _load_json(path: pathlib.Path, what: str):
-    if not path.is_file():
-        raise HydridesInputError(f'the {what} {path} is missing')
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exception:
-        raise HydridesInputError(f'cannot read the {what} {path}: {exception}') from None
-
-
 def run(args) -> pathlib.Path:
-    dataset = _load_json(pathlib.Path(args.dataset), 'dataset')
-    predictions = _load_json(pathlib.Path(args.predictions), 'out-of-fold predictions')
+    dataset = load_json(pathlib.Path(args.dataset), 'dataset')
+    predictions = load_json(pathlib.Path(args.predictions), 'out-of-fold predictions')
     if not isinstance(dataset, dict) or not isinstance(dataset.get('rows'), list):
         raise HydridesInputError(f'{args.dataset} has no `rows` list (a tc_dataset.json)')
     if not isinstance(predictions, dict) or not all(isinstance(value, dict) for value in predictions.values()):
@@ -123,19 +113,15 @@ def run(args) -> pathlib.Path:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        path = run(args)
-    except HydridesInputError as exception:
-        print(f'Error: {exception}', file=sys.stderr)
-        return 1
-    content = json.loads(path.read_text())
-    print(
-        f'{path}: two-stage {content["value"]:.3f}, stage 1 only {content["stage1_only"]:.3f}, '
-        f'random {content["target"]:.3f} (top {content["top"]["count"]} of {content["n_records"]}, '
-        f'budget {content["budget"]})'
+    return run_reporting_input_errors(
+        run,
+        parse_args(argv),
+        lambda path, content: (
+            f'{path}: two-stage {content["value"]:.3f}, stage 1 only {content["stage1_only"]:.3f}, '
+            f'random {content["target"]:.3f} (top {content["top"]["count"]} of {content["n_records"]}, '
+            f'budget {content["budget"]})'
+        ),
     )
-    return 0
 
 
 if __name__ == '__main__':
