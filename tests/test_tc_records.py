@@ -62,7 +62,17 @@ def test_records_of_a_group_of_structures(dataset_archives):
     group = orm.Group(label=_label('tc-records')).store()
     assert records_from_graph(group=group.label) == []
     group.add_nodes(epc.inputs.structure)  # the relaxed structure the EPC ran on
-    assert [record.name for record in records_from_graph(group=group.label)] == [f'epc:{epc.uuid}']
+    # every finished EPC run on it: the dataset's (screening) and, where imported, its moderate reference
+    query = orm.QueryBuilder().append(orm.StructureData, filters={'id': epc.inputs.structure.pk}, tag='structure')
+    query.append(
+        orm.WorkChainNode,
+        with_incoming='structure',
+        filters={'attributes.exit_status': 0, 'attributes.process_label': 'ElectronPhononWorkChain'},
+        project='uuid',
+    )
+    expected = {f'epc:{uuid}' for uuid in query.all(flat=True)}
+    names = [record.name for record in records_from_graph(group=group.label)]
+    assert f'epc:{epc.uuid}' in names and set(names) == expected and len(names) == len(expected)
     with pytest.raises(HydridesInputError, match='no group'):
         records_from_graph(group='no/such/group/anywhere')
 
