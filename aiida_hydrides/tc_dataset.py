@@ -58,7 +58,7 @@ ENTRY_KEY = 'dataset_entry'
 #: statuses of the batch's ``epc`` record that are results (``skipped`` rows carry the reused status)
 RESULT_STATUSES = ('done', 'unstable')
 MUSTAR_LABELS = ('0_10', '0_13')
-TC_FORMULAS = ('mcmillan', 'allen_dynes', 'eliashberg')
+TC_FORMULAS = core.ROW_TC_FORMULAS
 
 
 def default_data_dir() -> pathlib.Path:

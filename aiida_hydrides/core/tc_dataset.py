@@ -31,11 +31,13 @@ from .prototypes import (
     sodalite_mh6_primitive,
     tetragonal_mh4,
 )
+from .superconductivity import mustar_label
 
 __all__ = (
     'COMPARED_QUANTITIES',
     'DATASET_ENTRIES',
     'LITERATURE',
+    'ROW_TC_FORMULAS',
     'DatasetEntry',
     'LiteratureValue',
     'compare_protocols',
@@ -352,8 +354,13 @@ def compare_protocols(rows: list[dict], reference_rows: list[dict]) -> dict:
     return {'entries': entries, 'summary': summary}
 
 
-#: the row's Tc key of each formula of :class:`LiteratureValue` (``tc_K`` of a row)
-_ROW_TC_KEY = {'mcmillan': 'mcmillan', 'allen_dynes': 'allen_dynes', 'eliashberg': 'eliashberg'}
+#: the Tc formulas of a row's ``tc_K`` (keys ``<formula>_mu<μ* label>``), also the names of :class:`LiteratureValue`
+ROW_TC_FORMULAS = ('mcmillan', 'allen_dynes', 'eliashberg')
+
+
+def _relative(value, reference: float) -> float | None:
+    """``(value - reference) / reference`` rounded to 4 decimals, None when ``value`` is not a number."""
+    return round((value - reference) / reference, 4) if isinstance(value, (int, float)) else None
 
 
 def compare_with_literature(rows: list[dict]) -> list[dict]:
@@ -374,20 +381,17 @@ def compare_with_literature(rows: list[dict]) -> list[dict]:
                 'tc_formula': value.tc_formula,
                 'tc': [],
             }
-            formulas = [value.tc_formula] if value.tc_formula else list(_ROW_TC_KEY)
+            formulas = [value.tc_formula] if value.tc_formula else list(ROW_TC_FORMULAS)
             for mustar, published in value.tc_K:
-                label = f'{mustar:.2f}'.replace('.', '_')
                 for formula in formulas:
-                    ours = _lookup(row, ('tc_K', f'{_ROW_TC_KEY[formula]}_mu{label}'))
+                    ours = _lookup(row, ('tc_K', f'{formula}_mu{mustar_label(mustar)}'))
                     record['tc'].append(
                         {
                             'mustar': mustar,
                             'formula': formula,
                             'published_K': published,
                             'ours_K': ours,
-                            'relative_difference': round((ours - published) / published, 4)
-                            if isinstance(ours, (int, float))
-                            else None,
+                            'relative_difference': _relative(ours, published),
                         }
                     )
             for name, published in (('lambda', value.lam), ('omega_log_K', value.omega_log_K)):
@@ -396,9 +400,7 @@ def compare_with_literature(rows: list[dict]) -> list[dict]:
                     record[name] = {
                         'published': published,
                         'ours': ours,
-                        'relative_difference': round((ours - published) / published, 4)
-                        if isinstance(ours, (int, float))
-                        else None,
+                        'relative_difference': _relative(ours, published),
                     }
             comparisons.append(record)
     return comparisons
