@@ -149,6 +149,16 @@ def test_concurrent_example_builder(aiida_localhost, pseudo_family, monkeypatch)
 
 
 @pytest.mark.qe
+def test_concurrent_from_scratch_example_builder(aiida_localhost, pseudo_family, monkeypatch):
+    """The from-scratch example runs about an hour: its builder starts without models and without a training set."""
+    builder = build_only('run_concurrent_from_scratch.py', monkeypatch)
+    assert builder.system.value == 'Li-Mg' and builder.pressures.get_list() == [150.0, 250.0]
+    assert not builder.get('models') and builder.get('training_set') is None
+    assert builder.initial.parameters['max_frames'] == 24 and builder.train.scratch_parameters['steps'] == 2000
+    assert builder.train.scratch_parameters['model']['descriptor']['sel'] == 'auto:1.5'
+
+
+@pytest.mark.qe
 def test_epc_batch_example_builder(aiida_localhost, pseudo_family, monkeypatch):
     """The EPC batch example runs minutes of QE (the batch runs for real at a tiny protocol in
     tests/workflows/epc/test_batch.py): only its group and builder are checked."""

@@ -44,6 +44,14 @@ ENTRY_POINT = 'hydrides.lam.concurrent'
     "run's last ensemble].",
 )
 @click.option(
+    '--from-scratch',
+    is_flag=True,
+    default=False,
+    help='Start without models: label the first frames of the system (prototypes and random cells of its '
+    'compositions, pristine and rattled) with pw.x and train the ensemble from scratch on them (or on '
+    '--training-set). The default for a system the seed model does not cover.',
+)
+@click.option(
     '--training-set',
     'training_set_id',
     default=None,
@@ -110,6 +118,7 @@ def learn(
     iterations,
     compositions,
     model,
+    from_scratch,
     training_set_id,
     parent_id,
     protocol,
@@ -150,6 +159,8 @@ def learn(
         raise click.UsageError('give the SYSTEM (e.g. Ca-Y), or --parent PK to continue a run')
     if trust is not None and not trust[0] < trust[1]:
         bad_option('trust', f'the trust window needs LO < HI, got {trust[0]:g} {trust[1]:g}')
+    if from_scratch and (model or parent_id is not None):
+        bad_option('from_scratch', 'a run from scratch starts without models: leave out --model and --parent')
 
     overrides = {}
     if points is not None:
@@ -178,7 +189,13 @@ def learn(
     if pressure is not None:
         pressures = parse_pressures(pressure, protocol_inputs['pressure_points'])
     if system is not None:
-        _check_exploration(system, formulas, protocol_inputs, pressures, model)
+        plan = _check_exploration(system, formulas, protocol_inputs, pressures, model)
+        if not from_scratch and not model and parent_id is None and not _seed_model_covers(plan):
+            from_scratch = True
+            click.echo(
+                f'The seed model does not cover {plan.system}: starting from scratch (the first frames of the system '
+                'are labelled with pw.x and the ensemble is trained on them from scratch).'
+            )
 
     load_profile()
     parent = _load_parent(parent_id) if parent_id is not None else None
@@ -204,6 +221,7 @@ def learn(
             protocol=protocol,
             overrides=overrides,
             parent=parent_id,
+            from_scratch=from_scratch,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -258,6 +276,14 @@ def _check_exploration(system, formulas, protocol_inputs, pressures, models):
         except (LamModelError, SearchInputError) as exc:
             bad_option('model', str(exc))
     return plan
+
+
+def _seed_model_covers(plan) -> bool:
+    """Whether the seed model's type map holds every element of the exploration."""
+    from aiida_hydrides.core.lam.model import model_type_map
+    from aiida_hydrides.models import seed_model_path
+
+    return set(plan.elements) <= set(model_type_map(seed_model_path()))
 
 
 def _load_parent(identifier) -> dict:
@@ -333,6 +359,13 @@ def _echo_table(data):
                 f'{entry["iteration"]:>4} {name:<10} {stage.get("n_frames", 0):>7} '
                 f'{shares.get("accurate", 0):>9.1%} {shares.get("candidate", 0):>10.1%} {shares.get("failed", 0):>7.1%} '
                 f'{labelled:>8} {hours:>7} {rmse if name == entry.get("stage") else "-":>19}'
+            )
+        if not entry.get('stages'):  # iteration 0 of a run from scratch: the first frames, no deviation
+            hours = f'{labels.get("pw_wall_hours", 0.0):.2f}' if labels else '-'
+            frames = labels.get('n_candidates', '-') if labels else '-'
+            click.echo(
+                f'{entry["iteration"]:>4} {entry.get("stage", "initial"):<10} {frames:>7} {"-":>9} {"-":>10} {"-":>7} '
+                f'{entry.get("labelled", 0):>8} {hours:>7} {rmse:>19}'
             )
     ensemble = ', '.join(f'{key} <{pk}>' for key, pk in data.get('ensemble', {}).items())
     click.echo(f'ensemble: {ensemble}; training set <{data.get("training_set")}>')

@@ -95,6 +95,31 @@ def test_learn_daemon_submits(invoke, aiida_localhost, pseudo_family, monkeypatc
     assert builder.label.settings['label_set'] == 'seed-v1'
 
 
+def test_learn_from_scratch(invoke, aiida_localhost, pseudo_family, monkeypatch):
+    """A system the seed model does not cover starts from scratch (said on the terminal): no models, no training set,
+    the initial frames of the protocol; ``--from-scratch`` with a model is refused naming the option."""
+    import aiida.engine
+
+    submitted = []
+
+    def fake_submit(builder, **_):
+        submitted.append(builder)
+        return types.SimpleNamespace(pk=4343, uuid='not-a-real-uuid')
+
+    monkeypatch.setattr(aiida.engine, 'submit', fake_submit)
+    result = invoke('learn', 'Li-Mg', '-p', '150-250', '--protocol', 'fast', '--daemon')
+    assert result.exit_code == 0, result.output
+    assert 'The seed model does not cover Li-Mg: starting from scratch' in result.output
+    (builder,) = submitted
+    assert not builder.get('models') and builder.get('training_set') is None
+    assert builder.initial.parameters['max_frames'] == 30 and builder.train.scratch_parameters['steps'] == 10000
+
+    before = _count()
+    refused = invoke('learn', 'Li-Mg', '--from-scratch', '-m', TINY_MODEL)
+    assert refused.exit_code == 2 and "'--from-scratch'" in refused.output and 'without models' in refused.output
+    assert 'Traceback' not in refused.output and _count() == before
+
+
 def _trained_model(run=None, member='m1'):
     """The nodes of a finished training job: its training set, model, summary and validation errors; called by
     ``run`` (a concurrent-learning work chain node) when given."""

@@ -1,6 +1,7 @@
-"""Calcfunctions of the concurrent-learning loop (``hydrides.lam.concurrent``): the training set grown by the frames
-labelled in an iteration, and the iteration's summary. Both keep the provenance graph whole: the grown set is made
-from the pw.x outputs it holds, the summary from the deviation, training and validation outputs it reports."""
+"""Calcfunctions of the concurrent-learning loop (``hydrides.lam.concurrent``): the first frames of a system without a
+model, the training set grown by (or started from) the frames labelled in an iteration, and the iteration's summary.
+They keep the provenance graph whole: a set is made from the pw.x outputs it holds, the summary from the deviation,
+training and validation outputs it reports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiida.engine import ExitCode, calcfunction
 
 from aiida_hydrides.core.errors import HydridesInputError
 
-__all__ = ('add_labelled_frames', 'label_inputs', 'summarize_iteration')
+__all__ = ('add_labelled_frames', 'label_inputs', 'make_initial_frames', 'start_training_set', 'summarize_iteration')
 
 #: the three outputs of a labelling pw.x calculation (or its input geometry) given per frame
 _FRAME_PARTS = ('structure', 'parameters', 'trajectory')
@@ -44,12 +45,9 @@ def add_labelled_frames(training_set, frame_ids, label_set, **frames):
     """
     from aiida_hydrides.core.lam.dataset import TrainingSet
     from aiida_hydrides.data.training_set import TrainingSetData
-    from aiida_hydrides.labelling import frame_from_calculation
 
     ids = list(frame_ids.get_list())
     try:
-        if set(frames) != {f'f{index:04d}_{part}' for index in range(len(ids)) for part in _FRAME_PARTS}:
-            raise HydridesInputError(f'expected the three inputs {_FRAME_PARTS} for each of the {len(ids)} frames')
         existing = training_set.get_training_set()
         if existing.label_set and existing.label_set != label_set.value:
             raise HydridesInputError(
@@ -60,19 +58,85 @@ def add_labelled_frames(training_set, frame_ids, label_set, **frames):
         repeated = sorted(frame_id for frame_id in ids if frame_id in known)
         if repeated:
             raise HydridesInputError(f'the frame ids {repeated[:5]} are already in the training set')
-        labelled = []
-        for index, frame_id in enumerate(ids):
-            calculation = frames[f'f{index:04d}_parameters'].creator
-            if calculation is None or frames[f'f{index:04d}_trajectory'].creator.uuid != calculation.uuid:
-                raise HydridesInputError(f'the outputs of frame {frame_id} do not come from one pw.x calculation')
-            if calculation.inputs.structure.uuid != frames[f'f{index:04d}_structure'].uuid:
-                raise HydridesInputError(f'the structure of frame {frame_id} is not the input of its calculation')
-            labelled.append(frame_from_calculation(calculation, frame_id))
+        labelled = _labelled_frames(ids, frames)
         new = TrainingSet.from_frames(labelled, existing.type_map, label_set=label_set.value)
         grown = TrainingSet.merge([existing, new], label_set=label_set.value)
         node = TrainingSetData(grown)
     except HydridesInputError as exc:
         return ExitCode(300, f'the labelled frames cannot be added to the training set: {exc}')
+    return {'training_set': node}
+
+
+def _labelled_frames(ids: list, frames: dict) -> list:
+    """The labelled frames of the ``fNNNN_*`` inputs (:func:`label_inputs`), checked to come from one pw.x
+    calculation each."""
+    from aiida_hydrides.labelling import frame_from_calculation
+
+    if set(frames) != {f'f{index:04d}_{part}' for index in range(len(ids)) for part in _FRAME_PARTS}:
+        raise HydridesInputError(f'expected the three inputs {_FRAME_PARTS} for each of the {len(ids)} frames')
+    labelled = []
+    for index, frame_id in enumerate(ids):
+        calculation = frames[f'f{index:04d}_parameters'].creator
+        if calculation is None or frames[f'f{index:04d}_trajectory'].creator.uuid != calculation.uuid:
+            raise HydridesInputError(f'the outputs of frame {frame_id} do not come from one pw.x calculation')
+        if calculation.inputs.structure.uuid != frames[f'f{index:04d}_structure'].uuid:
+            raise HydridesInputError(f'the structure of frame {frame_id} is not the input of its calculation')
+        labelled.append(frame_from_calculation(calculation, frame_id))
+    return labelled
+
+
+@calcfunction
+def make_initial_frames(formulas, pressures, parameters, seed):
+    """The first frames of a system that has no model (:func:`aiida_hydrides.core.lam.initial.initial_frames`):
+    prototypes and random structures of ``formulas`` at ``pressures``, pristine and rattled.
+
+    :param formulas: ``List`` of the compositions; ``pressures``: ``List`` of pressures (GPa).
+    :param parameters: ``Dict`` of :class:`~aiida_hydrides.core.lam.initial.InitialFrameSettings` fields.
+    :param seed: ``Int``, the seed of the random structures, the order of the compositions and the rattles.
+    :return: ``frames``, a structure batch (``ArrayData``) with per frame ``formula``, ``pressure_gpa``,
+        ``origin``, ``prototype``, ``rattle``, ``frame_kind`` (``'initial'``), ``frame_index`` and ``source``
+        (``p<pressure>``); exit status 300 naming the problem when no frame can be made.
+    """
+    from aiida_hydrides.core.lam.initial import InitialFrameSettings, initial_frames
+    from aiida_hydrides.data.structure_batch import structures_to_array
+
+    try:
+        settings = InitialFrameSettings.from_parameters(parameters.get_dict())
+        frames = initial_frames(formulas.get_list(), pressures.get_list(), settings, seed.value)
+    except HydridesInputError as exc:
+        return ExitCode(300, f'no initial frames: {exc}')
+    node = structures_to_array(
+        frames,
+        formula=[atoms.info['formula'] for atoms in frames],
+        pressure_gpa=[atoms.info['pressure_gpa'] for atoms in frames],
+        origin=[atoms.info['origin'] for atoms in frames],
+        prototype=[atoms.info['prototype'] for atoms in frames],
+        rattle=[atoms.info['rattle'] for atoms in frames],
+        frame_kind=['initial'] * len(frames),
+        frame_index=list(range(len(frames))),
+        source=[f'p{atoms.info["pressure_gpa"]:g}' for atoms in frames],
+    )
+    return {'frames': node}
+
+
+@calcfunction
+def start_training_set(frame_ids, label_set, type_map, **frames):
+    """A new training set of the frames labelled with pw.x (the first labels of a system without one).
+
+    :param frame_ids: ``List`` of the frame ids, in the order of the ``f0000``, ``f0001``, ... inputs.
+    :param label_set: ``Str``, the name of the DFT settings of the labels.
+    :param type_map: ``List`` of the elements of the set, in the order of the models' types.
+    :param frames: per frame ``fNNNN_structure``, ``fNNNN_parameters``, ``fNNNN_trajectory`` (:func:`label_inputs`).
+    :return: ``training_set``; exit status 300 naming the problem when a frame cannot be read.
+    """
+    from aiida_hydrides.core.lam.dataset import TrainingSet
+    from aiida_hydrides.data.training_set import TrainingSetData
+
+    try:
+        labelled = _labelled_frames(list(frame_ids.get_list()), frames)
+        node = TrainingSetData(TrainingSet.from_frames(labelled, type_map.get_list(), label_set=label_set.value))
+    except HydridesInputError as exc:
+        return ExitCode(300, f'the labelled frames cannot make a training set: {exc}')
     return {'training_set': node}
 
 

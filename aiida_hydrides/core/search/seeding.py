@@ -75,13 +75,16 @@ def prototype_seeds(
     limits: DistanceLimits | None = None,
     rng: np.random.Generator | None = None,
     orderings: int | None = None,
+    known: bool = False,
 ) -> list:
     """Prototype structures with the composition's stoichiometry, scaled to the model volume at ``pressure_gpa``.
 
     ``info``: ``origin`` (``'prototype'`` with one heavy element, ``'ordering'`` with several), ``prototype`` (the
     template name), ``formula_units`` and, for orderings, ``ordering`` (:attr:`.Ordering.label`). ``orderings`` caps
-    the ordered seeds per prototype (the first ones: smallest cells first); ``None`` keeps all. The seeds are
-    deterministic: ``rng`` is accepted for compatibility and not used.
+    the ordered seeds per prototype (the first ones: smallest cells first); ``None`` keeps all. With ``known``, a
+    composition of one heavy element also gets, after the templates, the other known prototypes of the table with
+    one heavy element whose ratio fits (e.g. the rocksalt MH, the BiF3-type MH3, the ThCr2Si2-type MH4, the MH9
+    clathrate). The seeds are deterministic: ``rng`` is accepted for compatibility and not used.
     """
     unit = formula_unit(composition)
     limits = limits or DistanceLimits()
@@ -116,6 +119,32 @@ def prototype_seeds(
             if seed is not None:
                 seed.info.update(origin='prototype', prototype=name, formula_units=units)
                 seeds.append(seed)
+    if known:
+        seeds.extend(_known_seeds(symbol, unit, hydrogen, pressure_gpa, max_atoms, limits))
+    return seeds
+
+
+def _known_seeds(symbol, unit, hydrogen, pressure_gpa, max_atoms, limits) -> list:
+    """The known prototypes of the table with one heavy element that are not search templates, the heavy sites filled
+    with ``symbol``, when their ratio fits (one cell each, as built)."""
+    seeds = []
+    for name, entry in prototypes.PROTOTYPES.items():
+        if entry.search_template or not entry.known:
+            continue
+        cell = entry.builder()
+        heavy = cell.numbers != 1
+        if len(set(cell.numbers[heavy].tolist())) != 1 or heavy.all() or len(cell) > max_atoms:
+            continue
+        if not _fits(cell, hydrogen, 1):
+            continue
+        sites = np.flatnonzero(heavy)
+        symbols = np.array(cell.get_chemical_symbols(), dtype=object)
+        symbols[sites] = symbol
+        cell.set_chemical_symbols(list(symbols))
+        seed = _finish(cell, unit, len(sites), pressure_gpa, limits)
+        if seed is not None:
+            seed.info.update(origin='prototype', prototype=name, formula_units=len(sites))
+            seeds.append(seed)
     return seeds
 
 

@@ -24,6 +24,12 @@ the same exploration; the run stops when the last stage is converged, or after `
 the missing members are first trained from model 0 on the initial training set with their own seeds and the
 ``train.bootstrap_parameters`` (a higher learning rate than the retraining, so that they spread).
 
+**From nothing**: without models, the run starts as DP-GEN's ``init`` step does (iteration 0, ``it00``): the first
+frames of the system (prototypes and random structures of its compositions at every pressure, pristine and rattled,
+``initial.parameters``, :mod:`aiida_hydrides.core.lam.initial`) are labelled with pw.x into a new training set, and
+every member is trained on it from scratch (``train.scratch_parameters``) with its own seed. Given a training set and
+no models, the members are trained from scratch on that set.
+
 **Continuing**: a run continues another (:meth:`ConcurrentLearningWorkChain.get_builder_from_protocol` with
 ``parent``): the parent's last ensemble, checkpoints and training set are the inputs, and its last summary is
 ``previous_summary``, so the iterations are numbered on and the stage is kept. Within a run, the daemon resumes the
@@ -38,6 +44,8 @@ from aiida.engine import WorkChain, if_, while_
 from aiida_hydrides.calculations.functions.lam_concurrent import (
     add_labelled_frames,
     label_inputs,
+    make_initial_frames,
+    start_training_set,
     summarize_iteration,
 )
 from aiida_hydrides.core.errors import HydridesInputError
@@ -233,6 +241,16 @@ def _validate_fraction(node, _):
     return None
 
 
+def _validate_initial_parameters(node, _):
+    from aiida_hydrides.core.lam.initial import InitialFrameSettings
+
+    try:
+        InitialFrameSettings.from_parameters(node.get_dict())
+    except (HydridesInputError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
 def _validate_train_parameters(node, _):
     parameters = node.get_dict()
     if 'seed' in parameters:
@@ -246,7 +264,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_name = 'lam/concurrent'
     #: keys of the protocol that the builder reads (not inputs of the work chain)
-    _protocol_free_keys = ('label.settings', 'label.dft', 'train.bootstrap_parameters')
+    _protocol_free_keys = ('label.settings', 'label.dft', 'train.bootstrap_parameters', 'train.scratch_parameters')
 
     @classmethod
     def define(cls, spec):
@@ -271,9 +289,11 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             'models',
             valid_type=orm.SinglefileData,
             dynamic=True,
+            required=False,
             validator=_validate_models,
             help='The initial ensemble (frozen DeePMD models), in key order; with fewer than ensemble_size models the '
-            'missing members are trained from the first one.',
+            'missing members are trained from the first one; none: the members are trained from scratch (on the '
+            'training set, or on the first frames of the system labelled with pw.x).',
         )
         spec.input_namespace(
             'checkpoints',
@@ -285,7 +305,9 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'training_set',
             valid_type=TrainingSetData,
-            help='The frames the models were trained on (e.g. the seed labels); the labelled frames are added to it.',
+            required=False,
+            help='The frames the models were trained on (e.g. the seed labels); the labelled frames are added to it. '
+            'Required with models; without models and without it the run labels the first frames of the system.',
         )
         spec.input(
             'previous_summary',
@@ -329,6 +351,15 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             valid_type=orm.Int,
             default=lambda: orm.Int(0),
             help='Base seed of the searches, the choice of candidates and the members of the ensemble.',
+        )
+        spec.input_namespace('initial', help='The first frames of a run that starts without models.')
+        spec.input(
+            'initial.parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_initial_parameters,
+            help='InitialFrameSettings: random structures per composition and pressure, rattles, rattle_sigma, '
+            'strain, max_atoms, max_frames (the labels of iteration 0); the seed is the seed input.',
         )
         spec.input_namespace('explore', help='The searches of each iteration.')
         spec.input(
@@ -393,6 +424,14 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             help='Parameters of the training of missing members from model 0 (default: train.parameters).',
         )
         spec.input(
+            'train.scratch_parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_train_parameters,
+            help="Parameters of the training from scratch of a run without models (default: the seed model's recipe "
+            "with train.parameters' steps).",
+        )
+        spec.input(
             'train.mode',
             valid_type=orm.Str,
             default=lambda: orm.Str('init'),
@@ -425,6 +464,15 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
 
         spec.outline(
             cls.setup,
+            if_(cls.should_start_from_scratch)(
+                if_(cls.should_label_initial)(
+                    cls.initial_frames,
+                    while_(cls.should_submit_labels)(cls.submit_labels),
+                    cls.collect_labels,
+                ),
+                cls.train_from_scratch,
+                cls.inspect_from_scratch,
+            ),
             if_(cls.should_bootstrap)(cls.bootstrap, cls.inspect_bootstrap),
             while_(cls.should_iterate)(
                 cls.explore,
@@ -468,6 +516,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(204, 'ERROR_PSEUDO_FAMILY', message='the labels cannot be computed: {message}')
         spec.exit_code(205, 'ERROR_INVALID_SETTINGS', message='invalid settings: {message}')
         spec.exit_code(301, 'ERROR_NO_FRAMES', message='iteration {iteration}: the searches gave no {stage} frames')
+        spec.exit_code(304, 'ERROR_NO_INITIAL_FRAMES', message='the first frames of the system: {message}')
         spec.exit_code(302, 'ERROR_NO_LABELS', message='iteration {iteration}: every labelling failed: {message}')
         spec.exit_code(303, 'ERROR_TRAINING_SET_GROWTH', message='iteration {iteration}: {message}')
         spec.exit_code(401, 'ERROR_BOOTSTRAP_FAILED', message='the training of the first members failed: {message}')
@@ -495,6 +544,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         overrides=None,
         options=None,
         parent=None,
+        from_scratch=False,
         **_,
     ):
         """Return a builder prepopulated with the inputs of ``protocol``.
@@ -517,6 +567,9 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             ...}``, merged over the protocol's.
         :param parent: a ``hydrides.lam.concurrent`` node (or PK) to continue: its last ensemble, checkpoints,
             training set and summary.
+        :param from_scratch: start without models: the members are trained from scratch on ``training_set``, or,
+            without one, on the first frames of the system labelled with pw.x (``initial.parameters``); for a
+            system no model covers.
         :raises ValueError: for an unknown protocol or override, a bad pressure, a missing file or a bad parent.
         """
         from aiida_hydrides.core.units import parse_pressures
@@ -546,7 +599,11 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         if compositions is None:
             compositions = continued.get('compositions')
 
-        if models is None:
+        if from_scratch:
+            if models or continued:
+                raise ValueError('a run from scratch starts without models: give no models and no parent')
+            models = {}
+        elif models is None:
             if continued:
                 models = continued['models']
             else:
@@ -555,11 +612,11 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
                 models = [seed_model_path()]
         if not isinstance(models, dict):
             models = {f'm{index}': model for index, model in enumerate(models)}
-        if not models:
-            raise ValueError('give at least one model')
+        if not models and not from_scratch:
+            raise ValueError('give at least one model (or start from scratch)')
         if training_set is None:
             training_set = continued.get('training_set')
-        if training_set is None:
+        if training_set is None and not from_scratch:
             from aiida_hydrides.data.training_set import training_set_from_pieces
 
             training_set = training_set_from_pieces(heldout=False)
@@ -569,10 +626,12 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         builder.pressures = orm.List(pressures)
         if compositions is not None:
             builder.compositions = orm.List(list(compositions))
-        builder.models = {key: load_model_node(model) for key, model in models.items()}
+        if models:
+            builder.models = {key: load_model_node(model) for key, model in models.items()}
         if continued.get('checkpoints'):
             builder.checkpoints = dict(continued['checkpoints'])
-        builder.training_set = training_set
+        if training_set is not None:
+            builder.training_set = training_set
         if continued.get('previous_summary') is not None:
             builder.previous_summary = continued['previous_summary']
         builder.lam_code, builder.dp_code, builder.pw_code = codes
@@ -584,6 +643,8 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         def merged_options(part):
             return recursive_merge(inputs[part].get('options', {}) or {}, (options or {}).get(part, {}) or {})
 
+        if from_scratch and training_set is None:
+            builder.initial.parameters = orm.Dict(inputs['initial']['parameters'])
         explore = inputs['explore']
         builder.explore.parameters = orm.Dict(explore['parameters'])
         builder.explore.compositions_per_job = orm.Int(explore['compositions_per_job'])
@@ -603,6 +664,8 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         builder.train.parameters = orm.Dict(train['parameters'])
         if train.get('bootstrap_parameters'):
             builder.train.bootstrap_parameters = orm.Dict(train['bootstrap_parameters'])
+        if from_scratch and train.get('scratch_parameters'):
+            builder.train.scratch_parameters = orm.Dict(train['scratch_parameters'])
         builder.train.mode = orm.Str(train['mode'])
         builder.train.validation_fraction = orm.Float(train['validation_fraction'])
         builder.train.compress = orm.Bool(train['compress'])
@@ -655,16 +718,30 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         if plan.excluded:
             self.report(f'{len(plan.excluded)} compositions left out (formula unit above max_atoms)')
 
-        # the ensemble: models in key order, renamed m0, m1, ...
-        keys = sorted(self.inputs.models, key=_natural_key)  # m2 before m10
-        if not keys:
-            return self._fail('ERROR_MODEL', message='give at least one model')
+        # the ensemble: models in key order, renamed m0, m1, ...; none: the members are trained from scratch
+        keys = sorted(self.inputs.get('models', {}) or {}, key=_natural_key)  # m2 before m10
         size = loop['ensemble_size']
         if len(keys) > size:
             self.report(f'{len(keys)} models given for an ensemble of {size}: the first {size} are used')
             keys = keys[:size]
-        training_set = self.inputs.training_set
-        data_elements = set(training_set.elements)
+        training_set = self.inputs.get('training_set')
+        if keys and training_set is None:
+            return self._fail(
+                'ERROR_TRAINING_SET',
+                message='give the training set the models were trained on (training_set): the labelled frames are '
+                'added to it',
+            )
+        data_elements = set(training_set.elements) if training_set is not None else set()
+        # the types of the models: the training set's, or (from nothing) the system's elements, hydrogen first
+        self.ctx.type_map = list(training_set.type_map) if training_set is not None else list(plan.elements)
+        if not keys and training_set is not None:
+            lacking = sorted(set(plan.elements) - set(training_set.type_map))
+            if lacking:
+                return self._fail(
+                    'ERROR_TRAINING_SET',
+                    message=f'its type map {training_set.type_map} lacks {lacking}: models trained on it from scratch '
+                    f'could not treat {plan.system}',
+                )
         for key in keys:
             node = self.inputs.models[key]
             try:
@@ -688,7 +765,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             f'm{index}': checkpoints[key].uuid for index, key in enumerate(keys) if key in checkpoints
         }
         self.ctx.mode = loop['retrain_mode']
-        if self.ctx.mode == 'finetune':
+        if self.ctx.mode == 'finetune' and keys:
             missing = [f'm{index}' for index in range(len(keys)) if f'm{index}' not in self.ctx.checkpoints]
             if missing:
                 return self._fail(
@@ -700,7 +777,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         # the labels: the label set of the training data, a family with every element
         settings = self.inputs.label.settings.get_dict()
         label_set = settings['label_set']
-        if training_set.label_set and training_set.label_set != label_set:
+        if training_set is not None and training_set.label_set and training_set.label_set != label_set:
             return self._fail(
                 'ERROR_TRAINING_SET',
                 message=f'its labels come from the DFT settings {training_set.label_set!r}, the loop labels with '
@@ -718,19 +795,23 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         # the training parameters, checked as the training jobs will check them
         elements = sorted(data_elements | set(plan.elements))
         fraction = self.inputs.train.validation_fraction.value
-        for label, node in (
-            ('train.parameters', self.inputs.train.parameters),
-            ('train.bootstrap_parameters', self.inputs.train.get('bootstrap_parameters')),
-        ):
-            if node is None:
+        checked = [('train.parameters', self.inputs.train.parameters, self.ctx.mode)]
+        if keys:
+            checked.append(('train.bootstrap_parameters', self.inputs.train.get('bootstrap_parameters'), 'init'))
+        else:
+            checked.append(('train.scratch_parameters', self._scratch_parameters(), None))
+        for label, parameters, mode in checked:
+            if parameters is None:
                 continue
+            if isinstance(parameters, orm.Dict):
+                parameters = parameters.get_dict()
             try:
                 build_training_input(
-                    {**node.get_dict(), 'seed': 0},
-                    type_map=training_set.type_map,
+                    {**parameters, 'seed': 0},
+                    type_map=self.ctx.type_map,
                     elements=elements,
                     validation_dir='validation' if fraction > 0 else None,
-                    mode=self.ctx.mode if label == 'train.parameters' else 'init',
+                    mode=mode,
                 )
             except HydridesInputError as exc:
                 return self._fail('ERROR_INVALID_SETTINGS', message=f'{label}: {exc}')
@@ -745,14 +826,20 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             stage = loop['stages'][0]
         self.ctx.stage = stage
         self.ctx.summary = self.inputs.previous_summary.uuid if 'previous_summary' in self.inputs else None
-        self.ctx.training_set = training_set.uuid
+        self.ctx.training_set = training_set.uuid if training_set is not None else None
+        self.ctx.labels = {}
         self.ctx.done = 0
         self.ctx.converged = False
         self.ctx.threshold = loop['candidate_threshold']
+        if keys:
+            start = f'{len(keys)} model(s) for an ensemble of {size}, {training_set.nframes} training frames'
+        elif training_set is not None:
+            start = f'{size} models trained from scratch on {training_set.nframes} frames'
+        else:
+            start = f'{size} models trained from scratch on the first frames of the system, labelled with pw.x'
         self.report(
             f'concurrent learning of {plan.system} at {", ".join(f"{p:g}" for p in pressures)} GPa over '
-            f'{len(plan.formulas)} compositions: {len(keys)} model(s) for an ensemble of {size}, '
-            f'{training_set.nframes} training frames, stage {stage}'
+            f'{len(plan.formulas)} compositions: {start}, stage {stage}'
             + (f', continuing after iteration {self.ctx.iteration}' if previous else '')
         )
         return None
@@ -774,7 +861,9 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             return training_set, None
         return node.outputs.train, node.outputs.validation
 
-    def _submit_training(self, member: str, parent_uuid: str, mode: str, parameters: dict, seed: int, sets, tag: str):
+    def _submit_training(
+        self, member: str, parent_uuid: str | None, mode: str | None, parameters: dict, seed: int, sets, tag: str
+    ):
         from aiida.plugins import CalculationFactory
 
         train, validation = sets
@@ -784,8 +873,9 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         if validation is not None:
             builder.validation_set = validation
         builder.parameters = orm.Dict({**parameters, 'seed': seed})
-        builder.parent_model = orm.load_node(parent_uuid)
-        builder.mode = orm.Str(mode)
+        if parent_uuid is not None:  # else from scratch
+            builder.parent_model = orm.load_node(parent_uuid)
+            builder.mode = orm.Str(mode)
         builder.compress = self.inputs.train.compress
         if 'threads' in self.inputs.train:
             builder.threads = self.inputs.train.threads
@@ -819,6 +909,95 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             self.out(f'{prefix}ensemble.{member}', orm.load_node(uuid))
         for member, uuid in self.ctx.checkpoints.items():
             self.out(f'{prefix}checkpoints.{member}', orm.load_node(uuid))
+
+    # -- from scratch ----------------------------------------------------------------------------------------------------
+    def _scratch_parameters(self) -> dict:
+        """The parameters of the training from scratch: ``train.scratch_parameters``, or the seed model's recipe with
+        the steps of ``train.parameters``."""
+        node = self.inputs.train.get('scratch_parameters')
+        if node is not None:
+            return node.get_dict()
+        steps = self.inputs.train.parameters.get('steps')
+        return {'steps': steps} if steps else {}
+
+    def should_start_from_scratch(self):
+        """Whether the run starts without models (every member is trained from scratch)."""
+        return not self.ctx.ensemble
+
+    def should_label_initial(self):
+        """Whether the run starts from nothing: no training set either, so the first frames are labelled."""
+        return self.ctx.training_set is None
+
+    def initial_frames(self):
+        """The first frames of the system (a calcfunction): prototypes and random structures of every composition
+        at every pressure, pristine and rattled; they are labelled as the candidates of an iteration are."""
+        parameters = (self.inputs.get('initial') or {}).get('parameters')
+        result, node = make_initial_frames.run_get_node(
+            orm.List(list(self.ctx.formulas)),
+            self.inputs.pressures,
+            parameters if parameters is not None else orm.Dict({}),
+            self.inputs.seed,
+            metadata={'call_link_label': 'initial_frames'},
+        )
+        if not node.is_finished_ok:
+            return self._fail('ERROR_NO_INITIAL_FRAMES', message=node.exit_message)
+        frames = result['frames']
+        self.ctx.candidates = frames.uuid
+        self.ctx.label_ids = []
+        self.ctx.label_stage = 'initial'
+        origins = {}
+        for origin in frames.get_array('origin'):
+            origins[str(origin)] = origins.get(str(origin), 0) + 1
+        self.report(
+            f'{frames.base.attributes.get("n_structures")} first frames of {len(set(frames.get_array("formula")))} '
+            f'compositions ({", ".join(f"{count} {origin}" for origin, count in sorted(origins.items()))}, rattled '
+            'copies included)'
+        )
+        return None
+
+    def train_from_scratch(self):
+        """Train every member from scratch on the training set, each with its own seed."""
+        size = self.inputs.ensemble_size.value
+        members = [f'm{index}' for index in range(size)]
+        parameters = self._scratch_parameters()
+        training_set = orm.load_node(self.ctx.training_set)
+        sets = self._split(training_set, 'it00')
+        base = self.inputs.seed.value
+        jobs = {}
+        for index, member in enumerate(members):
+            jobs[f'train_{member}'] = self._submit_training(
+                member, None, None, parameters, rules.member_seed(base, index), sets, 'it00'
+            )
+        self.ctx.members = members
+        self.report(f'training {len(jobs)} members from scratch on {training_set.nframes} frames')
+        return self.to_context(**jobs)
+
+    def inspect_from_scratch(self):
+        """The members trained from scratch are the ensemble; iteration 0 (labels and training) is summarised."""
+        failed = self._collect_training(self.ctx.members, 'it00')
+        if failed:
+            return self._fail('ERROR_BOOTSTRAP_FAILED', message='; '.join(failed))
+        info = {
+            'iteration': 0,
+            'stage': 'initial',
+            'decisions': {},
+            'next_stage': self.ctx.stage,
+            'threshold': self.ctx.threshold,
+            'labels': dict(self.ctx.labels),
+        }
+        nodes = {}
+        for member, uuid in self.ctx.trainings.items():
+            job = orm.load_node(uuid)
+            if 'summary' in job.outputs:
+                nodes[f'train_{member}'] = job.outputs.summary
+            if 'validation_errors' in job.outputs:
+                nodes[f'validation_{member}'] = job.outputs.validation_errors
+        summary = summarize_iteration(orm.Dict(info), **nodes, metadata={'call_link_label': 'summary_it00'})
+        self.ctx.summary = summary.uuid
+        self._output_ensemble('iterations.it00.')
+        self.out('iterations.it00.training_set', orm.load_node(self.ctx.training_set))
+        self.out('iterations.it00.summary', summary)
+        return None
 
     # -- bootstrap -------------------------------------------------------------------------------------------------------
     def should_bootstrap(self):
@@ -1083,13 +1262,22 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
                 'ERROR_NO_LABELS', iteration=self.ctx.iteration, message='; '.join(list(failed.values())[:3])
             )
         ids, inputs = label_inputs(calculations)
-        result, node = add_labelled_frames.run_get_node(
-            orm.load_node(self.ctx.training_set),
-            orm.List(ids),
-            orm.Str(settings['label_set']),
-            **inputs,
-            metadata={'call_link_label': f'grow_{self._tag}'},
-        )
+        if self.ctx.training_set is None:  # the first labels of a run from nothing
+            result, node = start_training_set.run_get_node(
+                orm.List(ids),
+                orm.Str(settings['label_set']),
+                orm.List(self.ctx.type_map),
+                **inputs,
+                metadata={'call_link_label': f'start_{self._tag}'},
+            )
+        else:
+            result, node = add_labelled_frames.run_get_node(
+                orm.load_node(self.ctx.training_set),
+                orm.List(ids),
+                orm.Str(settings['label_set']),
+                **inputs,
+                metadata={'call_link_label': f'grow_{self._tag}'},
+            )
         if not node.is_finished_ok:
             return self._fail('ERROR_TRAINING_SET_GROWTH', iteration=self.ctx.iteration, message=node.exit_message)
         self.ctx.training_set = result['training_set'].uuid

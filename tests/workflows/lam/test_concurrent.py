@@ -490,3 +490,97 @@ def test_bootstrap_then_converged(real_codes, pseudo_family):
     assert ensemble.m0.uuid == builder.models['m0'].uuid and ensemble.m1.uuid == training.outputs.model.uuid
     assert node.outputs.iterations.it00.ensemble.m1.uuid == ensemble.m1.uuid
     assert node.outputs.training_set.uuid == builder.training_set.uuid  # nothing labelled: the set is unchanged
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# a system that no model covers: from nothing
+
+
+def test_builder_from_scratch(aiida_profile, fake_lam_codes):
+    """Without models: the builder holds no models and no training set, the initial frames and the training from
+    scratch of the protocol; models or a parent with from_scratch are refused."""
+    lam, dp, pw = fake_lam_codes
+    workchain = _workchain()
+    builder = workchain.get_builder_from_protocol(lam, dp, pw, 'Li-Mg', '150-250', protocol='fast', from_scratch=True)
+    assert 'models' not in builder or not builder.models
+    assert 'training_set' not in builder or builder.training_set is None
+    assert builder.initial.parameters['max_frames'] == 30 and builder.train.scratch_parameters['steps'] == 10000
+    given = workchain.get_builder_from_protocol(
+        lam, dp, pw, 'Ca-Y', 200, training_set=_training_set(), protocol='fast', from_scratch=True
+    )
+    assert given.training_set is not None and 'parameters' not in given.initial
+    with pytest.raises(ValueError, match='starts without models'):
+        workchain.get_builder_from_protocol(lam, dp, pw, 'Li-Mg', 200, models=[TINY_MODEL], from_scratch=True)
+
+
+@pytest.mark.parametrize(
+    'case, match',
+    [
+        ('models_without_set', 'give the training set the models were trained on'),
+        ('set_lacks_elements', "lacks ['Li', 'Mg']"),
+    ],
+)
+def test_from_scratch_refusals(aiida_profile, fake_lam_codes, case, match):
+    lam, dp, pw = fake_lam_codes
+    if case == 'models_without_set':
+        builder = _builder(fake_lam_codes)
+        del builder.training_set
+    else:  # the Ca-Y-H seed frames cannot train models of Li-Mg-H
+        builder = _workchain().get_builder_from_protocol(
+            lam, dp, pw, 'Li-Mg', 200, training_set=_training_set(), overrides=TINY_OVERRIDES, from_scratch=True
+        )
+    _, node = run_get_node(builder)
+    assert node.exit_status == 203 and match in node.exit_message
+    assert not node.called
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_from_nothing(real_codes, pseudo_family):
+    """Li-Mg, which no model covers: iteration 0 labels the first frames of LiH at 150 GPa (the rocksalt prototype
+    and a random cell, each with a rattled copy) with pw.x into a new training set and trains 2 members from scratch
+    on it; iteration 1 then explores with them (every frame accurate in a wide window: converged)."""
+    lam, dp, pw = real_codes
+    overrides = {
+        **TINY_OVERRIDES,
+        'ensemble_size': 2,
+        'pressure_points': 1,
+        'initial': {'parameters': {'random': 1, 'rattles': 1, 'max_atoms': 2, 'max_frames': 4}},
+        'select': {'parameters': {'f_trust_lo': 500.0, 'f_trust_hi': 1000.0, 'compress': False, 'threads': 1}},
+        'train': {
+            **TINY_OVERRIDES['train'],
+            'scratch_parameters': {
+                'steps': 100,
+                'descriptor': {'type': 'se_e2_a', 'sel': 'auto:1.5', 'rcut': 4.0, 'rcut_smth': 0.5,
+                               'neuron': [4, 8], 'axis_neuron': 4},
+                'fitting_net': {'neuron': [8, 8]},
+                'training': {'disp_freq': 50, 'save_freq': 100},
+            },
+        },
+    }  # fmt: skip
+    builder = _workchain().get_builder_from_protocol(
+        lam, dp, pw, 'Li-Mg', 150, compositions=['LiH'], overrides=overrides, from_scratch=True
+    )
+    _, node = run_get_node(builder)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+
+    summary = node.outputs.summary.get_dict()
+    initial, first = summary['iterations']
+    assert initial['iteration'] == 0 and initial['stage'] == 'initial' and initial['stages'] == {}
+    assert initial['labelled'] == 4 and initial['labels']['pw_wall_hours'] > 0
+    assert sorted(initial['models']) == ['m0', 'm1']
+    assert all(entry['mode'] is None or entry['mode'] == 'scratch' for entry in initial['models'].values())
+    assert first['iteration'] == 1 and summary['converged'] is True
+
+    frames = node.base.links.get_outgoing().get_node_by_label('initial_frames').outputs.frames
+    assert sorted(set(frames.get_array('origin'))) == ['prototype', 'random'] and len(frames.get_array('formula')) == 4
+    started = node.outputs.iterations.it00.training_set
+    assert started.nframes == 4 and started.type_map == ['H', 'Li', 'Mg'] and started.label_set == 'test-tiny'
+    assert sorted(started.get_training_set().frame_ids()) == [f'cl-LiMg-it00-000{k}' for k in range(4)]
+    trainings = [child for child in node.called if child.process_type == 'aiida.calculations:hydrides.lam.train']
+    assert len(trainings) == 2 and all('parent_model' not in child.inputs for child in trainings)
+    assert len({child.inputs.parameters['seed'] for child in trainings}) == 2
+    assert {node.outputs.ensemble[key].uuid for key in node.outputs.ensemble} == {
+        child.outputs.model.uuid for child in trainings
+    }
+    assert node.outputs.training_set.uuid == started.uuid  # iteration 1 converged: nothing labelled
