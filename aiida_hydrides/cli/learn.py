@@ -52,6 +52,19 @@ ENTRY_POINT = 'hydrides.lam.concurrent'
     '--training-set). The default for a system the seed model does not cover.',
 )
 @click.option(
+    '--pretrained',
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help='A pretrained DeePMD training checkpoint (.pt), e.g. a multi-head DPA model from `dp pretrained download` on '
+    'a machine with internet: start without models and fine-tune every member from it on the first frames (or '
+    '--training-set) instead of training from scratch.',
+)
+@click.option(
+    '--head',
+    default=None,
+    help='The head of a multi-task --pretrained model to fine-tune (RANDOM: a new fitting net on its descriptor).',
+)
+@click.option(
     '--training-set',
     'training_set_id',
     default=None,
@@ -119,6 +132,8 @@ def learn(
     compositions,
     model,
     from_scratch,
+    pretrained,
+    head,
     training_set_id,
     parent_id,
     protocol,
@@ -161,6 +176,12 @@ def learn(
         bad_option('trust', f'the trust window needs LO < HI, got {trust[0]:g} {trust[1]:g}')
     if from_scratch and (model or parent_id is not None):
         bad_option('from_scratch', 'a run from scratch starts without models: leave out --model and --parent')
+    if pretrained is not None and (model or parent_id is not None):
+        bad_option('pretrained', 'the members are fine-tuned from the pretrained model: leave out --model and --parent')
+    if head is not None and pretrained is None:
+        bad_option('head', 'choose a head of a --pretrained model')
+    if pretrained is not None and not pretrained.lower().endswith('.pt'):
+        bad_option('pretrained', f'{pretrained}: fine-tuning needs the training checkpoint (.pt), not a frozen model')
 
     overrides = {}
     if points is not None:
@@ -190,7 +211,7 @@ def learn(
         pressures = parse_pressures(pressure, protocol_inputs['pressure_points'])
     if system is not None:
         plan = _check_exploration(system, formulas, protocol_inputs, pressures, model)
-        if not from_scratch and not model and parent_id is None and not _seed_model_covers(plan):
+        if not from_scratch and pretrained is None and not model and parent_id is None and not _seed_model_covers(plan):
             from_scratch = True
             click.echo(
                 f'The seed model does not cover {plan.system}: starting from scratch (the first frames of the system '
@@ -222,6 +243,8 @@ def learn(
             overrides=overrides,
             parent=parent_id,
             from_scratch=from_scratch,
+            pretrained=pretrained,
+            pretrained_head=head,
         )
     except ValueError as exc:
         fail(str(exc))

@@ -117,7 +117,14 @@ def test_learn_from_scratch(invoke, aiida_localhost, pseudo_family, monkeypatch)
     before = _count()
     refused = invoke('learn', 'Li-Mg', '--from-scratch', '-m', TINY_MODEL)
     assert refused.exit_code == 2 and "'--from-scratch'" in refused.output and 'without models' in refused.output
-    assert 'Traceback' not in refused.output and _count() == before
+    for args, option, message in (
+        (['--head', 'beta'], '--head', 'choose a head of a --pretrained model'),
+        (['--pretrained', TINY_MODEL], '--pretrained', 'needs the training checkpoint (.pt)'),
+    ):
+        result = invoke('learn', 'Li-Mg', *args)
+        assert result.exit_code == 2 and f"'{option}'" in result.output and message in result.output, result.output
+        assert 'Traceback' not in result.output
+    assert _count() == before
 
 
 def _trained_model(run=None, member='m1'):

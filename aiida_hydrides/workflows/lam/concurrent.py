@@ -28,7 +28,9 @@ the missing members are first trained from model 0 on the initial training set w
 frames of the system (prototypes and random structures of its compositions at every pressure, pristine and rattled,
 ``initial.parameters``, :mod:`aiida_hydrides.core.lam.initial`) are labelled with pw.x into a new training set, and
 every member is trained on it from scratch (``train.scratch_parameters``) with its own seed. Given a training set and
-no models, the members are trained from scratch on that set.
+no models, the members are trained from scratch on that set. Given a ``pretrained_model`` (a ``.pt`` checkpoint, e.g.
+a multi-head DPA model, with ``pretrained_head``), every member is fine-tuned from it on that data instead, as the
+study refined its pretrained model.
 
 **Continuing**: a run continues another (:meth:`ConcurrentLearningWorkChain.get_builder_from_protocol` with
 ``parent``): the parent's last ensemble, checkpoints and training set are the inputs, and its last summary is
@@ -310,6 +312,20 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             'Required with models; without models and without it the run labels the first frames of the system.',
         )
         spec.input(
+            'pretrained_model',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='A pretrained DeePMD training checkpoint (.pt), e.g. a multi-head DPA model (`dp pretrained download` on '
+            'a machine with internet): a run without models fine-tunes every member from it, instead of training '
+            'from scratch.',
+        )
+        spec.input(
+            'pretrained_head',
+            valid_type=orm.Str,
+            required=False,
+            help='The head of a multi-task pretrained model to fine-tune (RANDOM: a new fitting net on its descriptor).',
+        )
+        spec.input(
             'previous_summary',
             valid_type=orm.Dict,
             required=False,
@@ -545,6 +561,8 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         options=None,
         parent=None,
         from_scratch=False,
+        pretrained=None,
+        pretrained_head=None,
         **_,
     ):
         """Return a builder prepopulated with the inputs of ``protocol``.
@@ -570,6 +588,9 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         :param from_scratch: start without models: the members are trained from scratch on ``training_set``, or,
             without one, on the first frames of the system labelled with pw.x (``initial.parameters``); for a
             system no model covers.
+        :param pretrained: a pretrained training checkpoint (``.pt`` file or ``SinglefileData``), e.g. a multi-head
+            DPA model: as ``from_scratch``, but every member is fine-tuned from it (``pretrained_head``: the head of a
+            multi-task model, or ``RANDOM``).
         :raises ValueError: for an unknown protocol or override, a bad pressure, a missing file or a bad parent.
         """
         from aiida_hydrides.core.units import parse_pressures
@@ -599,6 +620,10 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         if compositions is None:
             compositions = continued.get('compositions')
 
+        if pretrained is not None:
+            from_scratch = True
+        elif pretrained_head is not None:
+            raise ValueError('pretrained_head needs a pretrained model')
         if from_scratch:
             if models or continued:
                 raise ValueError('a run from scratch starts without models: give no models and no parent')
@@ -664,7 +689,18 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         builder.train.parameters = orm.Dict(train['parameters'])
         if train.get('bootstrap_parameters'):
             builder.train.bootstrap_parameters = orm.Dict(train['bootstrap_parameters'])
-        if from_scratch and train.get('scratch_parameters'):
+        if pretrained is not None:
+            if not isinstance(pretrained, orm.SinglefileData):
+                import pathlib
+
+                path = pathlib.Path(pretrained)
+                if not path.is_file():
+                    raise ValueError(f'the pretrained model {path} does not exist')
+                pretrained = orm.SinglefileData(path)
+            builder.pretrained_model = pretrained
+            if pretrained_head is not None:
+                builder.pretrained_head = orm.Str(pretrained_head)
+        elif from_scratch and train.get('scratch_parameters'):
             builder.train.scratch_parameters = orm.Dict(train['scratch_parameters'])
         builder.train.mode = orm.Str(train['mode'])
         builder.train.validation_fraction = orm.Float(train['validation_fraction'])
@@ -764,6 +800,13 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.checkpoints = {
             f'm{index}': checkpoints[key].uuid for index, key in enumerate(keys) if key in checkpoints
         }
+        pretrained = self.inputs.get('pretrained_model')
+        if pretrained is not None:
+            message = self._check_pretrained(pretrained, bool(keys), plan.elements)
+            if message:
+                return self._fail('ERROR_MODEL', message=message)
+        elif 'pretrained_head' in self.inputs:
+            return self._fail('ERROR_INVALID_SETTINGS', message='pretrained_head needs pretrained_model')
         self.ctx.mode = loop['retrain_mode']
         if self.ctx.mode == 'finetune' and keys:
             missing = [f'm{index}' for index in range(len(keys)) if f'm{index}' not in self.ctx.checkpoints]
@@ -798,7 +841,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         checked = [('train.parameters', self.inputs.train.parameters, self.ctx.mode)]
         if keys:
             checked.append(('train.bootstrap_parameters', self.inputs.train.get('bootstrap_parameters'), 'init'))
-        else:
+        elif pretrained is None:
             checked.append(('train.scratch_parameters', self._scratch_parameters(), None))
         for label, parameters, mode in checked:
             if parameters is None:
@@ -827,21 +870,47 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.stage = stage
         self.ctx.summary = self.inputs.previous_summary.uuid if 'previous_summary' in self.inputs else None
         self.ctx.training_set = training_set.uuid if training_set is not None else None
+        self.ctx.pretrained = pretrained.uuid if pretrained is not None else None
         self.ctx.labels = {}
         self.ctx.done = 0
         self.ctx.converged = False
         self.ctx.threshold = loop['candidate_threshold']
+        how = f'fine-tuned from {pretrained.filename}' if pretrained is not None else 'trained from scratch'
         if keys:
             start = f'{len(keys)} model(s) for an ensemble of {size}, {training_set.nframes} training frames'
         elif training_set is not None:
-            start = f'{size} models trained from scratch on {training_set.nframes} frames'
+            start = f'{size} models {how} on {training_set.nframes} frames'
         else:
-            start = f'{size} models trained from scratch on the first frames of the system, labelled with pw.x'
+            start = f'{size} models {how} on the first frames of the system, labelled with pw.x'
         self.report(
             f'concurrent learning of {plan.system} at {", ".join(f"{p:g}" for p in pressures)} GPa over '
             f'{len(plan.formulas)} compositions: {start}, stage {stage}'
             + (f', continuing after iteration {self.ctx.iteration}' if previous else '')
         )
+        return None
+
+    def _check_pretrained(self, node, with_models: bool, elements) -> str | None:
+        """What keeps ``pretrained_model`` from being fine-tuned into the members (``None`` when it can be): models
+        given as well, not a ``.pt`` checkpoint, unreadable, or a head it lacks (a multi-task model needs one)."""
+        from aiida_hydrides.core.lam.model_definition import checkpoint_model_params
+        from aiida_hydrides.core.lam.training import parent_descriptor_type
+
+        if with_models:
+            return 'give either models (the ensemble to continue) or a pretrained_model to fine-tune, not both'
+        if not node.filename.lower().endswith('.pt'):
+            return (
+                f'pretrained_model {node.filename}: fine-tuning needs the training checkpoint (.pt) of the pretrained '
+                'model, not a frozen model'
+            )
+        with node.as_path() as path:
+            params = checkpoint_model_params(path)
+        if params is None:
+            return f'pretrained_model {node.filename}: no model parameters could be read from the checkpoint'
+        head = self.inputs.pretrained_head.value if 'pretrained_head' in self.inputs else None
+        try:
+            parent_descriptor_type(params, 'finetune', head)
+        except HydridesInputError as exc:
+            return f'pretrained_model {node.filename}: {exc}'
         return None
 
     # -- training helpers ------------------------------------------------------------------------------------------------
@@ -876,6 +945,8 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         if parent_uuid is not None:  # else from scratch
             builder.parent_model = orm.load_node(parent_uuid)
             builder.mode = orm.Str(mode)
+            if parent_uuid == self.ctx.get('pretrained') and 'pretrained_head' in self.inputs:
+                builder.finetune_head = self.inputs.pretrained_head
         builder.compress = self.inputs.train.compress
         if 'threads' in self.inputs.train:
             builder.threads = self.inputs.train.threads
@@ -956,20 +1027,33 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def train_from_scratch(self):
-        """Train every member from scratch on the training set, each with its own seed."""
+        """Train every member from scratch on the training set (or fine-tune it from ``pretrained_model``), each with
+        its own seed."""
         size = self.inputs.ensemble_size.value
         members = [f'm{index}' for index in range(size)]
-        parameters = self._scratch_parameters()
+        pretrained = self.ctx.pretrained
+        if pretrained is not None:  # the stage of fine-tuning: the retraining's parameters
+            parameters, mode = self.inputs.train.parameters.get_dict(), 'finetune'
+        else:
+            parameters, mode = self._scratch_parameters(), None
         training_set = orm.load_node(self.ctx.training_set)
         sets = self._split(training_set, 'it00')
         base = self.inputs.seed.value
         jobs = {}
         for index, member in enumerate(members):
-            jobs[f'train_{member}'] = self._submit_training(
-                member, None, None, parameters, rules.member_seed(base, index), sets, 'it00'
-            )
+            try:
+                jobs[f'train_{member}'] = self._submit_training(
+                    member, pretrained, mode, parameters, rules.member_seed(base, index), sets, 'it00'
+                )
+            except ValueError as exc:  # the training job refused its inputs (e.g. elements the data lack)
+                return self._fail('ERROR_BOOTSTRAP_FAILED', message=f'{member}: {exc}')
         self.ctx.members = members
-        self.report(f'training {len(jobs)} members from scratch on {training_set.nframes} frames')
+        how = (
+            f'fine-tuning {len(jobs)} members from the pretrained model'
+            if pretrained
+            else f'training {len(jobs)} members from scratch'
+        )
+        self.report(f'{how} on {training_set.nframes} frames')
         return self.to_context(**jobs)
 
     def inspect_from_scratch(self):

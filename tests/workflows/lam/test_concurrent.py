@@ -584,3 +584,93 @@ def test_from_nothing(real_codes, pseudo_family):
         child.outputs.model.uuid for child in trainings
     }
     assert node.outputs.training_set.uuid == started.uuid  # iteration 1 converged: nothing labelled
+
+
+def _pretrained_multitask(folder, training) -> pathlib.Path:
+    """A tiny two-head pretrained checkpoint (heads 'alpha' and 'beta' on one se_e2_a descriptor), trained 20 steps
+    on ``training`` by ``dp --pt train``: what `dp pretrained download` gives, at test size."""
+    import json
+    import os
+
+    training.get_training_set().write_npy(folder / 'training')
+    descriptor = {'type': 'se_e2_a', 'sel': [64, 16, 16], 'rcut': 4.0, 'rcut_smth': 0.5, 'neuron': [4, 8],
+                  'axis_neuron': 4, 'type_one_side': True, 'seed': 1}  # fmt: skip
+    data = {'training_data': {'systems': 'training', 'batch_size': 'auto'}}
+    config = {
+        'model': {
+            'shared_dict': {'tm': ['H', 'Ca', 'Y'], 'desc': descriptor},
+            'model_dict': {
+                'alpha': {'type_map': 'tm', 'descriptor': 'desc', 'fitting_net': {'neuron': [16, 16], 'seed': 1}},
+                'beta': {'type_map': 'tm', 'descriptor': 'desc', 'fitting_net': {'neuron': [8, 8], 'seed': 2}},
+            },
+        },
+        'learning_rate': {'type': 'exp', 'start_lr': 1.0e-3, 'stop_lr': 1.0e-4, 'decay_steps': 10},
+        'loss_dict': {'alpha': {'type': 'ener'}, 'beta': {'type': 'ener'}},
+        'training': {
+            'model_prob': {'alpha': 1.0, 'beta': 1.0},
+            'data_dict': {'alpha': data, 'beta': data},
+            'numb_steps': 20,
+            'seed': 1,
+            'disp_freq': 20,
+            'save_freq': 20,
+        },
+    }
+    (folder / 'multi.json').write_text(json.dumps(config))
+    env = dict(
+        os.environ, OMP_NUM_THREADS='1', DP_INTRA_OP_PARALLELISM_THREADS='1', DP_INTER_OP_PARALLELISM_THREADS='1'
+    )
+    dp = pathlib.Path(sys.executable).with_name('dp')
+    process = subprocess.run(
+        [str(dp), '--pt', 'train', 'multi.json'], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return folder / 'model.ckpt.pt'
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pretrained_multihead(real_codes, pseudo_family, tmp_path):
+    """The route of a pretrained multi-head model (the study's pretrained DPA, here a tiny two-head checkpoint made in
+    the test): a run without models fine-tunes head 'beta' into every member on the training set, then iteration 1
+    explores with them. A head the model lacks and a frozen file are refused before anything runs."""
+    lam, dp, pw = real_codes
+    training = _training_set()
+    pretrained = _pretrained_multitask(tmp_path, training)
+    overrides = {
+        **TINY_OVERRIDES,
+        'ensemble_size': 2,
+        'pressure_points': 1,
+        'stages': ['trajectory'],  # a model fine-tuned 30 steps relaxes nothing to a usable minimum
+        'select': {'parameters': {'f_trust_lo': 500.0, 'f_trust_hi': 1000.0, 'compress': False, 'threads': 1}},
+        'train': {**TINY_OVERRIDES['train'], 'parameters': {'steps': 30, 'training': {'disp_freq': 10}}},
+    }
+    workchain = _workchain()
+
+    def builder_with(head, model=pretrained):
+        return workchain.get_builder_from_protocol(
+            lam, dp, pw, 'Ca-Y', 200, training_set=training, compositions=['CaH2'], overrides=overrides,
+            pretrained=model, pretrained_head=head,
+        )  # fmt: skip
+
+    for head, model, match in (
+        ('gamma', pretrained, "has no head 'gamma'"),
+        (None, pretrained, "heads ['alpha', 'beta']: choose one"),
+        (None, TINY_MODEL, 'needs the training checkpoint (.pt)'),
+    ):
+        _, refused = run_get_node(builder_with(head, model))
+        assert refused.exit_status == 202 and match in refused.exit_message and not refused.called
+
+    builder = builder_with('beta')
+    _, node = run_get_node(builder)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    trainings = [child for child in node.called if child.process_type == 'aiida.calculations:hydrides.lam.train']
+    assert len(trainings) == 2
+    for child in trainings:
+        assert child.inputs.mode.value == 'finetune' and child.inputs.finetune_head.value == 'beta'
+        assert child.inputs.parent_model.uuid == builder.pretrained_model.uuid
+        assert "pretrained branch 'beta'" in child.outputs.retrieved.base.repository.get_object_content('train.log')
+    summary = node.outputs.summary.get_dict()
+    initial = summary['iterations'][0]
+    assert initial['stage'] == 'initial' and initial['labelled'] == 0
+    assert {entry['mode'] for entry in initial['models'].values()} == {'finetune'}
+    assert summary['converged'] is True and node.outputs.training_set.uuid == training.uuid
