@@ -59,10 +59,8 @@ ENTRY_POINT = 'hydrides.lam.concurrent'
     'a machine with internet: start without models and fine-tune every member from it on the first frames (or '
     '--training-set) instead of training from scratch.',
 )
-@click.option(
-    '--head',
-    default=None,
-    help='The head of a multi-task --pretrained model to fine-tune (RANDOM: a new fitting net on its descriptor).',
+@options.HEAD(
+    help='The head of a multi-task --pretrained model to fine-tune (RANDOM: a new fitting net on its descriptor).'
 )
 @click.option(
     '--training-set',
