@@ -34,7 +34,7 @@ import numpy as np
 
 from aiida_hydrides.core.errors import HydridesInputError
 
-__all__ = ('INITIAL_ORIGINS', 'InitialFrameSettings', 'initial_frames')
+__all__ = ('INITIAL_ORIGINS', 'InitialFrameSettings', 'frame_limits', 'initial_frames')
 
 #: where a frame's structure comes from (``info['origin']``)
 INITIAL_ORIGINS = ('prototype', 'ordering', 'random')
@@ -116,8 +116,7 @@ def _rattled(atoms, rng: np.random.Generator, settings: InitialFrameSettings, li
 
 def _prototype_structures(formula: str, pressure: float, settings: InitialFrameSettings) -> Iterator:
     """The prototype seeds of one (composition, pressure) group; for a metal on its own, its fcc cell at the volume
-    of the volume model (checked against the looser limits of the rattled frames: at 200 GPa the nearest neighbours
-    of light metals such as Li sit below the search's metal-metal limit)."""
+    of the volume model. Both within the search's distance limits (metal-metal fitted to the volume model)."""
     from aiida_hydrides.core.prototypes import build_prototype
     from aiida_hydrides.core.search.distances import satisfies_limits
     from aiida_hydrides.core.search.generator import formula_unit
@@ -125,25 +124,42 @@ def _prototype_structures(formula: str, pressure: float, settings: InitialFrameS
     from aiida_hydrides.core.search.volumes import estimate_volume
 
     unit = formula_unit(formula)
+    limits = _limits(formula, pressure)
     if len(unit) == 1 and 'H' not in unit:
         (symbol,) = unit
         atoms = build_prototype('fcc', symbol)
         scale = (estimate_volume({symbol: len(atoms)}, pressure) / atoms.get_volume()) ** (1 / 3)
         atoms.set_cell(atoms.cell.array * scale, scale_atoms=True)
-        if satisfies_limits(atoms, _loose_limits()):
+        if satisfies_limits(atoms, limits):
             atoms.info.update(origin='prototype', prototype='fcc')
             yield atoms
         return
-    yield from prototype_seeds(formula, pressure, settings.max_atoms, known=True)
+    yield from prototype_seeds(formula, pressure, settings.max_atoms, limits=limits, known=True)
 
 
-def _loose_limits():
-    """The search's distance limits times :data:`RATTLE_LIMIT_SCALE`: what a rattled frame must keep."""
-    from aiida_hydrides.core.search.distances import DistanceLimits
+def _limits(formula: str, pressure: float):
+    """The search's distance limits for ``formula`` at ``pressure`` (metal-metal limits fitted to the volume model)."""
+    from aiida_hydrides.core.search.distances import DistanceLimits, fitted_limits
+    from aiida_hydrides.core.search.generator import formula_unit
 
-    limits = DistanceLimits()
-    return DistanceLimits(
-        hh=limits.hh * RATTLE_LIMIT_SCALE, mh=limits.mh * RATTLE_LIMIT_SCALE, mm=limits.mm * RATTLE_LIMIT_SCALE
+    return fitted_limits(DistanceLimits(), list(formula_unit(formula)), pressure)
+
+
+def frame_limits(formula: str, pressure: float):
+    """What a rattled frame of ``formula`` at ``pressure`` must keep: the search's limits (metal-metal fitted to the
+    volume model) times :data:`RATTLE_LIMIT_SCALE`."""
+    return _loose_limits(_limits(formula, pressure))
+
+
+def _loose_limits(limits):
+    """``limits`` times :data:`RATTLE_LIMIT_SCALE`."""
+    scale = RATTLE_LIMIT_SCALE
+    return dataclasses.replace(
+        limits,
+        hh=limits.hh * scale,
+        mh=limits.mh * scale,
+        mm=limits.mm * scale,
+        pairs={key: value * scale for key, value in limits.pairs.items()},
     )
 
 
@@ -153,7 +169,7 @@ def _random_structures(formula: str, pressure: float, settings: InitialFrameSett
 
     rng = _stream(seed, f'random:{formula}:{pressure:g}')
     try:
-        generator = RandomStructureGenerator(formula, pressure, settings.max_atoms)
+        generator = RandomStructureGenerator(formula, pressure, settings.max_atoms, limits=_limits(formula, pressure))
     except HydridesInputError:
         return
     for _ in range(settings.random):
@@ -204,7 +220,6 @@ def initial_frames(
         raise HydridesInputError('initial frames: give at least one composition and one pressure')
     from aiida_hydrides.core.search.generator import formula_unit
 
-    limits = _loose_limits()
     keys = [(formula, pressure) for pressure in pressures for formula in formulas]
     shuffled = [keys[index] for index in _stream(seed, 'order').permutation(len(keys))]
     # the elements first (the references of every formation enthalpy), then the others in the seeded order
@@ -226,6 +241,7 @@ def initial_frames(
                 if atoms is None:
                     del groups[key]
                     continue
+                limits = frame_limits(*key)
                 copies = _with_copies(atoms, *key, counters[key], rattle_streams[key], settings, limits)
                 counters[key] += 1
                 frames.extend(copies[: settings.max_frames - len(frames)])

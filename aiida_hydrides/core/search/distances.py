@@ -3,6 +3,12 @@
 The defaults suit hydrides near 200 GPa: H-H >= 0.8 Å (shorter than any H-H contact of a clathrate, longer than a
 compressed H2 bond is allowed to collapse to), M-H >= 1.4 Å and M-M >= 1.9 Å, where M is any element other than
 hydrogen. ``pairs`` overrides single element pairs, e.g. ``{('La', 'H'): 1.6}``.
+
+Light metals are denser than 1.9 Å allows: at the volume model's 4.8 Å³ per atom (150 GPa) even bcc Li has its
+nearest neighbours at 1.84 Å. :func:`fitted_limits` lowers the M-M limit of such a pair to
+:data:`CLOSE_PACKING_FRACTION` of the nearest-neighbour distance of a bcc lattice at the pair's model volume, so that
+the structures the volume model asks for can be made (Ca, Y and heavier metals at 150-250 GPa keep 1.9 Å, within
+1 %).
 """
 
 from __future__ import annotations
@@ -15,7 +21,19 @@ import numpy as np
 from ..elements import HYDROGEN, validate_symbol
 from ..errors import HydridesInputError
 
-__all__ = ('DistanceLimits', 'pair_distances', 'distance_violations', 'satisfies_limits', 'repair_distances')
+__all__ = (
+    'CLOSE_PACKING_FRACTION',
+    'DistanceLimits',
+    'distance_violations',
+    'fitted_limits',
+    'pair_distances',
+    'repair_distances',
+    'satisfies_limits',
+)
+
+#: a pair of non-hydrogen elements may come this close, as a fraction of the nearest-neighbour distance of a bcc lattice
+#: at the pair's mean volume of the volume model (:func:`fitted_limits`)
+CLOSE_PACKING_FRACTION = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +82,29 @@ class DistanceLimits:
         """``(a, b, limit)`` for every pair of ``symbols``, the form PyXtal's ``Tol_matrix`` takes."""
         symbols = list(dict.fromkeys(symbols))
         return [(a, b, self.limit(a, b)) for i, a in enumerate(symbols) for b in symbols[i:]]
+
+
+def fitted_limits(limits: DistanceLimits, symbols, pressure_gpa: float) -> DistanceLimits:
+    """``limits`` with the metal-metal limit of every pair of the non-hydrogen ``symbols`` lowered (never raised) to
+    :data:`CLOSE_PACKING_FRACTION` of the nearest-neighbour distance of a bcc lattice at the pair's mean volume per
+    atom of the volume model at ``pressure_gpa``; pairs with a limit of their own in ``limits.pairs`` keep it."""
+    from .volumes import atomic_volume
+
+    heavy = sorted({symbol for symbol in symbols if symbol != HYDROGEN})
+    pairs = dict(limits.pairs)
+    for index, a in enumerate(heavy):
+        for b in heavy[index:]:
+            key = (a, b)
+            if key in pairs:
+                continue
+            volume = 0.5 * (atomic_volume(a, pressure_gpa) + atomic_volume(b, pressure_gpa))
+            nearest = np.sqrt(3.0) / 2.0 * (2.0 * volume) ** (1.0 / 3.0)
+            fitted = CLOSE_PACKING_FRACTION * nearest
+            if fitted < limits.mm:
+                pairs[key] = round(float(fitted), 3)
+    if pairs == dict(limits.pairs):
+        return limits
+    return dataclasses.replace(limits, pairs=pairs)
 
 
 def pair_distances(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import HydridesInputError
 from ..settings import field_names
 from ..units import check_pressure
-from .distances import DistanceLimits, repair_distances, satisfies_limits
+from .distances import DistanceLimits, fitted_limits, repair_distances, satisfies_limits
 from .evolution import OPERATORS, make_offspring
 from .fingerprint import Deduplicator
 from .generator import WEIGHTINGS, RandomStructureGenerator, check_formula_units, formula_unit
@@ -209,7 +209,8 @@ class _Search:
         self.evaluator = evaluator
         self.unit = formula_unit(composition)
         self.species = list(self.unit)
-        self.limits = settings.limits()
+        # the metal-metal limits fitted to the volume model: light metals (Li, Be, Mg, ...) sit closer than 1.9 Å
+        self.limits = fitted_limits(settings.limits(), self.species, settings.pressure_gpa)
         self.rng = np.random.default_rng(settings.seed)
         self.generator = RandomStructureGenerator(
             self.unit,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aiida_hydrides.core.errors import HydridesInputError
-from aiida_hydrides.core.lam.initial import INITIAL_ORIGINS, InitialFrameSettings, initial_frames
+from aiida_hydrides.core.lam.initial import INITIAL_ORIGINS, InitialFrameSettings, frame_limits, initial_frames
 from aiida_hydrides.core.search.distances import DistanceLimits, satisfies_limits
 from aiida_hydrides.core.search.volumes import estimate_volume
 
@@ -25,7 +25,10 @@ def test_prototypes_random_and_rattles():
     assert ('Li', 'fcc', 150.0) in prototypes  # a metal on its own: its fcc cell
     for atoms in frames:
         assert len(atoms) <= 8 and atoms.info['rattle'] in (0, 1, 2)
-        assert satisfies_limits(atoms, DistanceLimits(hh=0.72, mh=1.26, mm=1.71))
+        assert satisfies_limits(atoms, frame_limits(atoms.info['formula'], atoms.info['pressure_gpa']))
+    # Li at the volume model is closer than the default 1.9 Å: its limit is fitted (0.9 of bcc's nearest neighbours)
+    assert frame_limits('Li', 150.0).limit('Li', 'Li') == pytest.approx(0.9 * 0.9 * 1.842, abs=0.01)
+    assert frame_limits('CaH6', 200.0).limit('Ca', 'Ca') == pytest.approx(0.9 * DistanceLimits().mm)
     # a structure comes first, its rattled copies after it: same atoms, moved, the volume near the model's
     pristine = next(a for a in frames if a.info['formula'] == 'LiH6' and a.info['rattle'] == 0)
     copies = [

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from aiida_hydrides.core.errors import HydridesInputError, UnknownElementError
-from aiida_hydrides.core.search.distances import DistanceLimits, distance_violations, repair_distances
+from aiida_hydrides.core.search.distances import (
+    DistanceLimits,
+    distance_violations,
+    fitted_limits,
+    repair_distances,
+)
 from aiida_hydrides.core.search.generator import CRYSTAL_SYSTEMS, RandomStructureGenerator, crystal_system
 from aiida_hydrides.core.search.volumes import atomic_volume, estimate_volume
 
@@ -74,6 +79,25 @@ def test_distance_limits_and_repair():
         DistanceLimits(hh=-1)
     with pytest.raises(UnknownElementError):
         DistanceLimits(pairs={('Xx', 'H'): 1.0})
+
+
+def test_limits_fitted_to_light_metals():
+    """Light metals sit closer than the default 1.9 Å at the volume model: their metal-metal limit is lowered to 0.9 of
+    the nearest-neighbour distance of bcc at the model volume, so that Li can be generated at all; Ca and Y at 200 GPa
+    keep the defaults, and a pair given its own limit keeps it."""
+    default = DistanceLimits()
+    fitted = fitted_limits(default, ['Li', 'Mg', 'H'], 150.0)
+    nearest = np.sqrt(3) / 2 * (2 * atomic_volume('Li', 150.0)) ** (1 / 3)
+    assert nearest < default.mm  # even bcc Li at the model volume breaks the default limit
+    assert fitted.limit('Li', 'Li') == pytest.approx(0.9 * nearest, abs=1e-3) and fitted.limit('Li', 'Li') < 1.7
+    assert fitted.limit('Li', 'Mg') < 1.9 and fitted.limit('H', 'H') == default.hh and fitted.limit('Li', 'H') == 1.4
+    atoms = RandomStructureGenerator('Li', 150.0, 8, limits=fitted, space_groups=FAST_GROUPS).generate(
+        np.random.default_rng(0)
+    )
+    assert not distance_violations(atoms, fitted)
+    assert fitted_limits(default, ['Ca', 'Y', 'H'], 200.0) is default
+    own = DistanceLimits(pairs={('Li', 'Li'): 1.2})
+    assert fitted_limits(own, ['Li'], 150.0).limit('Li', 'Li') == 1.2
 
 
 @pytest.mark.parametrize(
