@@ -96,6 +96,35 @@ def _reciprocal_lengths(cell) -> list[float]:
     return [float(np.linalg.norm(b)) for b in reciprocal]
 
 
+def _symmetric_lengths(cell) -> list[float]:
+    """|b_i| of :func:`_reciprocal_lengths`, each raised to the largest of the axes that a rotation of the lattice
+    maps onto it, so that grids made from them are invariant under the lattice's point group. ph.x stops with "q-mesh
+    breaks symmetry" otherwise: the primitive vectors of a body-centred tetragonal cell (I4/mmm MH4) have equal
+    lengths, their reciprocal vectors do not, yet a symmetry maps each onto the others."""
+    import numpy as np
+    import spglib
+
+    lengths = _reciprocal_lengths(cell)
+    symmetry = spglib.get_symmetry((np.asarray(cell, dtype=float), [[0.0, 0.0, 0.0]], [1]), symprec=1e-4)
+    group = list(range(3))
+
+    def root(index):
+        while group[index] != index:
+            index = group[index]
+        return index
+
+    for rotation in (symmetry or {}).get('rotations', []):
+        reciprocal = np.rint(np.linalg.inv(rotation).T).astype(int)  # the rotation on fractional q coordinates
+        for i in range(3):
+            for j in range(3):
+                if i != j and reciprocal[i, j] != 0:
+                    group[root(i)] = root(j)
+    largest = {}
+    for index, length in enumerate(lengths):
+        largest[root(index)] = max(largest.get(root(index), 0.0), length)
+    return [largest[root(index)] for index in range(3)]
+
+
 def _ceil(value: float) -> int:
     return max(1, math.ceil(round(value, 8)))
 
@@ -107,9 +136,10 @@ def commensurate_grids(
 
     q_i = ⌈|b_i|/dq⌉; coarse_i = the smallest multiple of q_i ≥ ⌈|b_i|/dk⌉; dense_i = the smallest multiple of
     coarse_i that is ≥ ⌈|b_i|/d_dense⌉ and ≥ ``dense_min_factor``·coarse_i. The dense grid is then a multiple of both.
+    Axes that a rotation of the lattice maps onto each other get the same subdivisions (:func:`_symmetric_lengths`).
     """
     grids = {'qpoints': [], 'kpoints': [], 'kpoints_dense': []}
-    for length in _reciprocal_lengths(cell):
+    for length in _symmetric_lengths(cell):
         q = _ceil(length / qpoints_distance)
         coarse = q * _ceil(_ceil(length / kpoints_distance) / q)
         dense = coarse * max(int(dense_min_factor), _ceil(_ceil(length / kpoints_dense_distance) / coarse))
@@ -396,7 +426,7 @@ class ElectronPhononWorkChain(CleanWorkdirMixin, ProtocolMixin, WorkChain):
             matdyn_mesh = [int(n) for n in meta['matdyn_kpoints_mesh']]
         else:
             matdyn_mesh = [
-                _ceil(length / meta['matdyn_kpoints_distance']) for length in _reciprocal_lengths(structure.cell)
+                _ceil(length / meta['matdyn_kpoints_distance']) for length in _symmetric_lengths(structure.cell)
             ]
 
         def mesh(values):

@@ -103,6 +103,22 @@ def test_commensurate_grids_always_multiples(a):
     assert all(d >= 2 * c for d, c in zip(grids['kpoints_dense'], grids['kpoints']))
 
 
+def test_grids_keep_the_lattice_symmetry():
+    """The bct primitive cell of I4/mmm CaH4 at 200 GPa: equal primitive vectors, unequal reciprocal ones, and a 4 4 5
+    q grid made ph.x stop ("q-mesh breaks symmetry"); the grids are equal on the three axes. A hexagonal cell keeps
+    its own c subdivision."""
+    from aiida_hydrides.core.prototypes import tetragonal_mh4
+
+    bct = tetragonal_mh4('Ca', a=2.649, c=4.878).cell.array
+    grids = commensurate_grids(bct, 0.8, 0.3, 0.15, 2)
+    for key, grid in grids.items():
+        assert len(set(grid)) == 1, (key, grid)
+    check_grids(grids['kpoints_dense'], grids['kpoints'], grids['qpoints'])
+    hexagonal = [[3.4, 0.0, 0.0], [-1.7, 1.7 * 3**0.5, 0.0], [0.0, 0.0, 5.1]]
+    grids = commensurate_grids(hexagonal, 0.8, 0.3, 0.15, 2)
+    assert grids['qpoints'][0] == grids['qpoints'][1] != grids['qpoints'][2]
+
+
 def test_check_grids_rejects_incommensurate_and_shifted():
     with pytest.raises(GridError, match='not an integer multiple of the q grid'):
         check_grids([18, 18, 18], [9, 9, 9], [4, 4, 4])
