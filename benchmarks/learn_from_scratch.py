@@ -82,6 +82,13 @@ def main(argv=None) -> int:
     parser.add_argument('--max-labels', type=int, default=8, help='frames labelled per iteration')
     parser.add_argument('--budget', type=int, default=4, help='relaxations per composition and pressure')
     parser.add_argument('--parent', type=int, default=None, help='continue this run')
+    parser.add_argument('--report', type=int, default=None, help='only write the result of this finished run')
+    parser.add_argument(
+        '--run-command',
+        action='append',
+        default=[],
+        help='with --report: a command that made the runs of the lineage (repeat; recorded in the result)',
+    )
     args = parser.parse_args(argv)
 
     from aiida import load_profile, orm
@@ -124,10 +131,15 @@ def main(argv=None) -> int:
         parent=args.parent,
         from_scratch=args.parent is None,
     )
-    start = time.monotonic()
-    _, node = run_get_node(builder)
-    wall = time.monotonic() - start
-    print(f'ConcurrentLearningWorkChain<{node.pk}>: exit status {node.exit_status} in {wall / 3600:.2f} h')
+    if args.report is not None:
+        node, wall = orm.load_node(args.report), None
+        args.parent = node.inputs.previous_summary.creator.caller.pk if 'previous_summary' in node.inputs else None
+    else:
+        start = time.monotonic()
+        _, node = run_get_node(builder)
+        wall = time.monotonic() - start
+    if wall is not None:
+        print(f'ConcurrentLearningWorkChain<{node.pk}>: exit status {node.exit_status} in {wall / 3600:.2f} h')
     if 'summary' not in node.outputs:
         print(f'no summary: {node.exit_message}', file=sys.stderr)
         return 1
@@ -139,30 +151,34 @@ def main(argv=None) -> int:
     while parent is not None:  # the lineage, oldest first
         runs.insert(0, parent)
         previous = orm.load_node(parent)
-        summary_input = previous.inputs.get('previous_summary')
-        parent = summary_input.creator.caller.pk if summary_input is not None and summary_input.creator else None
-    name = f'learn_{builder.system.value.lower().replace("-", "_")}'
+        summary_input = previous.inputs.previous_summary if 'previous_summary' in previous.inputs else None
+        creator = summary_input.creator if summary_input is not None else None
+        parent = creator.caller.pk if creator is not None and creator.caller is not None else None
+    name = f'learn_{node.inputs.system.value.lower().replace("-", "_")}'
     path = write_result(
         name,
-        metric=f'validation force RMSE of the last ensemble of {builder.system.value}-H learned from nothing',
+        metric=f'validation force RMSE of the last ensemble of {node.inputs.system.value}-H learned from nothing',
         value=final.get('validation_force_rmse_mev_per_angstrom'),
         unit='meV/Angstrom',
         target=150.0,
         higher_is_better=False,
         note='frames held out of training by frame id (train.validation_fraction), labelled with the seed label '
         "set's DFT settings; the mean over the members of the ensemble",
-        system=builder.system.value,
-        pressures_gpa=builder.pressures.get_list(),
-        compositions=builder.compositions.get_list() if builder.get('compositions') is not None else None,
+        system=node.inputs.system.value,
+        pressures_gpa=node.inputs.pressures.get_list(),
+        compositions=node.inputs.compositions.get_list() if 'compositions' in node.inputs else None,
         protocol=args.protocol,
-        settings={key: value for key, value in vars(args).items() if key != 'parent'},
-        label_set=builder.label.settings['label_set'],
+        settings=None
+        if args.report is not None
+        else {key: value for key, value in vars(args).items() if key not in ('parent', 'report', 'run_command')},
+        label_set=node.inputs.label.settings['label_set'],
         iterations=rows,
         frames_labelled=sum(row['labelled'] for row in rows),
         pw_wall_hours=sum(row['pw_wall_hours'] or 0.0 for row in rows),
         converged=summary.get('converged'),
         workchains=runs,
-        wall_hours_this_run=round(wall / 3600, 3),
+        run_commands=args.run_command or None,
+        wall_hours_this_run=round(wall / 3600, 3) if wall is not None else None,
         ranking='not measured: relaxing the minima of fresh searches with pw.x is the next step',
     )
     print(f'wrote {path}')

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         system = run.inputs.system.value
         folder = pathlib.Path(tempfile.mkdtemp())
         model_path = folder / node.filename
-        model_path.write_bytes(node.get_object_content(node.filename, mode='rb'))
+        model_path.write_bytes(node.base.repository.get_object_content(node.filename, mode='rb'))
         model_name = f'ConcurrentLearningWorkChain<{run.pk}> ensemble m0 <{node.pk}>'
     else:
         model_path = pathlib.Path(args.model)
