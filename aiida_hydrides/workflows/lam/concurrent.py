@@ -975,6 +975,18 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             self.ctx.trainings[member] = node.uuid
         return failed
 
+    def _training_nodes(self) -> dict:
+        """The summaries and validation errors of the trainings just collected, keyed as ``summarize_iteration``
+        takes them (``train_<member>``, ``validation_<member>``)."""
+        nodes = {}
+        for member, uuid in self.ctx.trainings.items():
+            job = orm.load_node(uuid)
+            if 'summary' in job.outputs:
+                nodes[f'train_{member}'] = job.outputs.summary
+            if 'validation_errors' in job.outputs:
+                nodes[f'validation_{member}'] = job.outputs.validation_errors
+        return nodes
+
     def _output_ensemble(self, prefix: str):
         for member, uuid in self.ctx.ensemble.items():
             self.out(f'{prefix}ensemble.{member}', orm.load_node(uuid))
@@ -1069,13 +1081,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             'threshold': self.ctx.threshold,
             'labels': dict(self.ctx.labels),
         }
-        nodes = {}
-        for member, uuid in self.ctx.trainings.items():
-            job = orm.load_node(uuid)
-            if 'summary' in job.outputs:
-                nodes[f'train_{member}'] = job.outputs.summary
-            if 'validation_errors' in job.outputs:
-                nodes[f'validation_{member}'] = job.outputs.validation_errors
+        nodes = self._training_nodes()
         summary = summarize_iteration(orm.Dict(info), **nodes, metadata={'call_link_label': 'summary_it00'})
         self.ctx.summary = summary.uuid
         self._output_ensemble('iterations.it00.')
@@ -1409,12 +1415,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             'labels': dict(self.ctx.labels),
         }
         nodes = {f'deviation_{name}': orm.load_node(uuid) for name, uuid in self.ctx.deviations.items()}
-        for member, uuid in self.ctx.trainings.items():
-            job = orm.load_node(uuid)
-            if 'summary' in job.outputs:
-                nodes[f'train_{member}'] = job.outputs.summary
-            if 'validation_errors' in job.outputs:
-                nodes[f'validation_{member}'] = job.outputs.validation_errors
+        nodes.update(self._training_nodes())
         previous = orm.load_node(self.ctx.summary) if self.ctx.summary else None
         inputs = {'previous': previous} if previous is not None else {}
         summary = summarize_iteration(
