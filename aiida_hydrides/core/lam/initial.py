@@ -27,12 +27,12 @@ the others (only on which of them the cap keeps).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from aiida_hydrides.core.errors import HydridesInputError
+from aiida_hydrides.core.seed_configs import _stream
 
 __all__ = ('INITIAL_ORIGINS', 'InitialFrameSettings', 'frame_limits', 'initial_frames')
 
@@ -90,11 +90,6 @@ class InitialFrameSettings:
         return cls(**parameters)
 
 
-def _stream(seed: int, name: str) -> np.random.Generator:
-    digest = hashlib.sha256(f'{int(seed)}:{name}'.encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], 'little'))
-
-
 def _rattled(atoms, rng: np.random.Generator, settings: InitialFrameSettings, limits, attempts: int = 20):
     """A copy of ``atoms`` strained and rattled within the distance limits ``limits`` (the displacements shrink on
     each failed attempt); ``None`` when none fits."""
@@ -118,19 +113,15 @@ def _prototype_structures(formula: str, pressure: float, settings: InitialFrameS
     """The prototype seeds of one (composition, pressure) group; for a metal on its own, its fcc cell at the volume
     of the volume model. Both within the search's distance limits (metal-metal fitted to the volume model)."""
     from aiida_hydrides.core.prototypes import build_prototype
-    from aiida_hydrides.core.search.distances import satisfies_limits
     from aiida_hydrides.core.search.generator import formula_unit
-    from aiida_hydrides.core.search.seeding import prototype_seeds
-    from aiida_hydrides.core.search.volumes import estimate_volume
+    from aiida_hydrides.core.search.seeding import _finish, prototype_seeds
 
     unit = formula_unit(formula)
     limits = _limits(formula, pressure)
     if len(unit) == 1 and 'H' not in unit:
         (symbol,) = unit
-        atoms = build_prototype('fcc', symbol)
-        scale = (estimate_volume({symbol: len(atoms)}, pressure) / atoms.get_volume()) ** (1 / 3)
-        atoms.set_cell(atoms.cell.array * scale, scale_atoms=True)
-        if satisfies_limits(atoms, limits):
+        atoms = _finish(build_prototype('fcc', symbol), unit, 1, pressure, limits)  # one atom per cell
+        if atoms is not None:
             atoms.info.update(origin='prototype', prototype='fcc')
             yield atoms
         return
