@@ -354,6 +354,15 @@ def _check_family(settings, system):
         fail(f'{exc}; the labels of {settings["label_set"]!r} need the family {label!r} (`aiida-hydrides setup`)')
 
 
+def _calibration_columns(calibration) -> tuple[str, str]:
+    """The median largest force error of m0 on the labelled frames and its rank correlation with their deviation."""
+    first = (calibration or {}).get('m0')
+    if not first:
+        return '-', '-'
+    rho = first.get('force', {}).get('spearman')
+    return f'{first["max_force_error_mev_per_angstrom"]["median"]:.0f}', f'{rho:.2f}' if rho is not None else '-'
+
+
 def _echo_table(data):
     state = 'converged' if data.get('converged') else 'not converged'
     click.echo(
@@ -362,10 +371,11 @@ def _echo_table(data):
     )
     click.echo(
         f'{"iter":>4} {"stage":<10} {"frames":>7} {"accurate":>9} {"candidate":>10} {"failed":>7} {"labelled":>8} '
-        f'{"pw.x h":>7} {"F RMSE val (meV/A)":>19}'
+        f'{"pw.x h":>7} {"F RMSE val (meV/A)":>19} {"max F err":>9} {"rho":>5}'
     )
     for entry in data.get('iterations', []):
         labels = entry.get('labels', {})
+        error, rho = _calibration_columns(entry.get('deviation_vs_error'))
         errors = [
             model['validation']['force_rmse_mev_per_angstrom']
             for model in entry.get('models', {}).values()
@@ -379,14 +389,19 @@ def _echo_table(data):
             click.echo(
                 f'{entry["iteration"]:>4} {name:<10} {stage.get("n_frames", 0):>7} '
                 f'{shares.get("accurate", 0):>9.1%} {shares.get("candidate", 0):>10.1%} {shares.get("failed", 0):>7.1%} '
-                f'{labelled:>8} {hours:>7} {rmse if name == entry.get("stage") else "-":>19}'
+                f'{labelled:>8} {hours:>7} {rmse if name == entry.get("stage") else "-":>19} '
+                f'{error if name == entry.get("stage") else "-":>9} {rho if name == entry.get("stage") else "-":>5}'
             )
         if not entry.get('stages'):  # iteration 0 of a run from scratch: the first frames, no deviation
             hours = f'{labels.get("pw_wall_hours", 0.0):.2f}' if labels else '-'
             frames = labels.get('n_candidates', '-') if labels else '-'
             click.echo(
                 f'{entry["iteration"]:>4} {entry.get("stage", "initial"):<10} {frames:>7} {"-":>9} {"-":>10} {"-":>7} '
-                f'{entry.get("labelled", 0):>8} {hours:>7} {rmse:>19}'
+                f'{entry.get("labelled", 0):>8} {hours:>7} {rmse:>19} {"-":>9} {"-":>5}'
             )
+    click.echo(
+        'max F err: median over the labelled frames of the largest force error (meV/A) of m0 before retraining; '
+        'rho: its rank correlation with the deviation that chose them'
+    )
     ensemble = ', '.join(f'{key} <{pk}>' for key, pk in data.get('ensemble', {}).items())
     click.echo(f'ensemble: {ensemble}; training set <{data.get("training_set")}>')

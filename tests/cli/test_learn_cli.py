@@ -201,7 +201,9 @@ def test_learn_table(capsys):
             {'iteration': 1, 'stage': 'trajectory', 'labelled': 20, 'labels': {'pw_wall_hours': 3.1},
              'stages': {'trajectory': {'n_frames': 1530, 'shares': shares}},
              'models': {'m0': {'validation': {'force_rmse_mev_per_angstrom': 180.0}},
-                        'm1': {'validation': {'force_rmse_mev_per_angstrom': 184.8}}}},
+                        'm1': {'validation': {'force_rmse_mev_per_angstrom': 184.8}}},
+             'deviation_vs_error': {'n_frames': 20, 'm0': {'max_force_error_mev_per_angstrom': {'median': 412.4},
+                                                           'force': {'spearman': 0.634}}}},
             {'iteration': 2, 'stage': 'minima', 'labelled': 5, 'labels': {'pw_wall_hours': 1.0},
              'stages': {'trajectory': {'n_frames': 1498, 'shares': {**shares, 'candidate': 0.01}},
                         'minima': {'n_frames': 40, 'shares': shares}},
@@ -211,7 +213,9 @@ def test_learn_table(capsys):
     _echo_table(summary)
     lines = capsys.readouterr().out.splitlines()
     assert 'Concurrent learning <12>: not converged after iteration 2; next stage minima' in lines[1]
-    assert lines[3].split() == ['1', 'trajectory', '1530', '61.0%', '31.2%', '7.8%', '20', '3.10', '182.4']
-    assert lines[4].split() == ['2', 'trajectory', '1498', '61.0%', '1.0%', '7.8%', '-', '-', '-']
-    assert lines[5].split() == ['2', 'minima', '40', '61.0%', '31.2%', '7.8%', '5', '1.00', '-']
-    assert lines[6] == 'ensemble: m0 <101>, m1 <102>; training set <99>'
+    first = ['1', 'trajectory', '1530', '61.0%', '31.2%', '7.8%', '20', '3.10', '182.4', '412', '0.63']
+    assert lines[3].split() == first
+    assert lines[4].split() == ['2', 'trajectory', '1498', '61.0%', '1.0%', '7.8%', '-', '-', '-', '-', '-']
+    assert lines[5].split() == ['2', 'minima', '40', '61.0%', '31.2%', '7.8%', '5', '1.00', '-', '-', '-']
+    assert lines[6].startswith('max F err: median over the labelled frames')
+    assert lines[7] == 'ensemble: m0 <101>, m1 <102>; training set <99>'

@@ -10,7 +10,14 @@ from aiida.engine import ExitCode, calcfunction
 
 from aiida_hydrides.core.errors import HydridesInputError
 
-__all__ = ('add_labelled_frames', 'label_inputs', 'make_initial_frames', 'start_training_set', 'summarize_iteration')
+__all__ = (
+    'add_labelled_frames',
+    'compare_with_labels',
+    'label_inputs',
+    'make_initial_frames',
+    'start_training_set',
+    'summarize_iteration',
+)
 
 #: the three outputs of a labelling pw.x calculation (or its input geometry) given per frame
 _FRAME_PARTS = ('structure', 'parameters', 'trajectory')
@@ -86,6 +93,39 @@ def _labelled_frames(ids: list, frames: dict) -> list:
 
 
 @calcfunction
+def compare_with_labels(candidates, deviation, frame_ids, indices, **frames):
+    """The deviation of the labelled candidates against the error of the ensemble that chose them
+    (:mod:`aiida_hydrides.core.lam.calibration`): does a high deviation predict a high error?
+
+    :param candidates: the ``candidates`` structure batch of the deviation job, with the predictions of every model.
+    :param deviation: the ``summary`` of that job (its trust window).
+    :param frame_ids: ``List`` of the frame ids, in the order of the ``f0000``, ``f0001``, ... inputs.
+    :param indices: ``List``, the index of each frame among the candidates.
+    :param frames: per frame ``fNNNN_structure``, ``fNNNN_parameters``, ``fNNNN_trajectory`` (:func:`label_inputs`).
+    :return: ``calibration``, the figures of :func:`~aiida_hydrides.core.lam.calibration.calibration_summary` with the
+        per-frame ``records``; exit status 300 naming the problem when the frames cannot be compared.
+    """
+    from aiida_hydrides.core.lam.calibration import FrameLabels, calibration_records, calibration_summary
+
+    ids, positions = list(frame_ids.get_list()), [int(index) for index in indices.get_list()]
+    if len(ids) != len(positions):
+        return ExitCode(300, f'{len(ids)} frame ids for {len(positions)} candidate indices')
+    settings = deviation.get_dict().get('settings', {})
+    try:
+        labelled = _labelled_frames(ids, frames)
+        labels = {
+            index: FrameLabels(frame.energy, frame.forces, frame.virial, frame_id=frame.id)
+            for index, frame in zip(positions, labelled)
+        }
+        arrays = {name: candidates.get_array(name) for name in candidates.get_arraynames()}
+        records = calibration_records(arrays, labels)
+    except HydridesInputError as exc:
+        return ExitCode(300, f'the labelled frames cannot be compared with the ensemble: {exc}')
+    summary = calibration_summary(records, settings.get('f_trust_lo'), settings.get('f_trust_hi'))
+    return {'calibration': orm.Dict({**summary, 'records': records})}
+
+
+@calcfunction
 def make_initial_frames(formulas, pressures, parameters, seed):
     """The first frames of a system that has no model (:func:`aiida_hydrides.core.lam.initial.initial_frames`):
     prototypes and random structures of ``formulas`` at ``pressures``, pristine and rattled.
@@ -149,16 +189,19 @@ def summarize_iteration(info, previous=None, **nodes):
         (``n_candidates``, ``n_labelled``, ``n_failed``, ``failed``, ``pw_wall_hours``).
     :param previous: ``Dict``, the summary of the previous iteration (or of the run this one continues).
     :param nodes: ``deviation_<stage>`` (the ``summary`` of each deviation job), ``train_<member>`` (the ``summary`` of
-        each training job) and ``validation_<member>`` (its ``validation_errors``).
+        each training job), ``validation_<member>`` (its ``validation_errors``) and ``calibration_labels`` (the
+        labelled candidates against the ensemble's error, :func:`compare_with_labels`).
     :return: the summary (:func:`aiida_hydrides.core.lam.concurrent.append_iteration`).
     """
     from aiida_hydrides.core.lam.concurrent import append_iteration, iteration_record
 
     data = info.get_dict()
-    deviations, training, validation = {}, {}, {}
+    deviations, training, validation, calibration = {}, {}, {}, {}
     for key, node in nodes.items():
         kind, _, name = key.partition('_')
-        target = {'deviation': deviations, 'train': training, 'validation': validation}.get(kind)
+        target = {'deviation': deviations, 'train': training, 'validation': validation, 'calibration': calibration}.get(
+            kind
+        )
         if target is None:
             return ExitCode(300, f'unexpected input {key!r}')
         target[name] = node.get_dict()
@@ -171,6 +214,7 @@ def summarize_iteration(info, previous=None, **nodes):
         training=training,
         validation=validation,
         threshold=data.get('threshold'),
+        calibration=calibration.get('labels'),
     )
     return orm.Dict(
         append_iteration(previous.get_dict() if previous is not None else None, record, data.get('next_stage'))

@@ -164,6 +164,7 @@ def iteration_record(
     training: Mapping[str, Mapping] | None = None,
     validation: Mapping[str, Mapping] | None = None,
     threshold: float | None = None,
+    calibration: Mapping | None = None,
 ) -> dict:
     """The summary of one iteration.
 
@@ -175,6 +176,8 @@ def iteration_record(
     :param training: the summary of each member's training job (``{'m0': {...}}``).
     :param validation: the validation errors of each member (``dp test``; meV/atom, meV/Å).
     :param threshold: the candidate share below which a stage is converged.
+    :param calibration: the deviation of the labelled frames against the error of the ensemble that chose them
+        (:func:`aiida_hydrides.core.lam.calibration.calibration_summary`, with its ``records``).
     """
     stages = {name: {**_stage_entry(summary), 'decision': decisions.get(name)} for name, summary in deviations.items()}
     models = {}
@@ -206,6 +209,7 @@ def iteration_record(
         'label_failures': int(labels.get('n_failed', 0)),
         'labels': labels,
         'models': models,
+        **({'deviation_vs_error': dict(calibration)} if calibration else {}),
     }
 
 

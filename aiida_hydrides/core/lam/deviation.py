@@ -52,6 +52,8 @@ from .batch import BATCH_KEYS, check_batch_arrays
 
 __all__ = (
     'DEVIATION_KEYS',
+    'PER_ATOM_KEYS',
+    'PREDICTION_KEYS',
     'STATUSES',
     'SELECTION_METHODS',
     'FRAME_SOURCES',
@@ -93,6 +95,13 @@ FRAME_SOURCES = ('structures', 'trajectory', 'both')
 TRAJECTORY_KEYS = ('trajectory_numbers', 'trajectory_positions', 'trajectory_cells', 'trajectory_offsets')
 #: arrays of a search's samples that are not one entry per structure (besides ``trajectory_*`` and ``initial_*``)
 NOT_PER_FRAME = ('composition_formulas',)
+#: arrays of a structure batch with one entry per atom besides ``numbers`` and ``positions``
+#: (:func:`take_frames` takes them along by atom): the forces each model of the ensemble predicts for the candidates
+PER_ATOM_KEYS = ('model_forces',)
+#: the predictions of every model stored with the candidates (:func:`deviation_report`), so that their error can be
+#: measured once the frames are labelled (:mod:`aiida_hydrides.core.lam.calibration`): energies (frames, models) eV,
+#: forces (atoms, models, 3) eV/Å, virials (frames, models, 3, 3) eV
+PREDICTION_KEYS = ('model_energy', 'model_forces', 'model_virial')
 
 
 # -- the deviation ---------------------------------------------------------------------------------------------------
@@ -625,6 +634,9 @@ def take_frames(arrays: Mapping[str, np.ndarray], indices) -> dict[str, np.ndarr
         'offsets': np.concatenate([[0], np.cumsum(stops - starts)]).astype(np.int64),
         'pbc': np.asarray(arrays['pbc'], dtype=bool)[indices] if 'pbc' in arrays else np.ones((len(indices), 3), bool),
     }
+    for name in PER_ATOM_KEYS:
+        if name in arrays:
+            result[name] = np.asarray(arrays[name])[atoms]
     for name, value in arrays.items():
         if (
             name in result
@@ -743,12 +755,32 @@ def frame_groups(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.array([f'{source}/{formula}' for source, formula in zip(np.asarray(arrays['source']).tolist(), formulas)])
 
 
+def _predictions(evaluators: Sequence, candidates: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The predictions of every model for the chosen frames (:data:`PREDICTION_KEYS`): the frames are few, so they
+    are evaluated again rather than kept for every frame."""
+    count = len(candidates['offsets']) - 1
+    models = len(evaluators)
+    if count == 0:
+        return {
+            'model_energy': np.zeros((0, models)),
+            'model_forces': np.zeros((0, models, 3)),
+            'model_virial': np.zeros((0, models, 3, 3)),
+        }
+    energies, forces, virials = ensemble_predictions(evaluators, candidates)
+    return {
+        'model_energy': energies.T.copy(),
+        'model_forces': np.transpose(forces, (1, 0, 2)).copy(),
+        'model_virial': np.transpose(virials, (1, 0, 2, 3)).copy(),
+    }
+
+
 def deviation_report(evaluators: Sequence, arrays: Mapping[str, np.ndarray], settings: DeviationSettings) -> dict:
     """Evaluate the ensemble on the frames of ``arrays`` and select the candidates, as ``hydrides-lam deviation``
     does: returns ``deviations`` (per frame: :data:`DEVIATION_KEYS`, ``status``, ``chosen``, ``duplicate_of``,
     ``natoms``, ``formula`` and the per-frame arrays of ``arrays`` such as ``source``, ``frame_kind``,
     ``frame_index``), ``candidates`` (the chosen frames as a structure batch with
-    the same per-frame arrays and ``deviation_index``, their index in ``deviations``) and ``summary`` (counts, shares
+    the same per-frame arrays, ``deviation_index``, their index in ``deviations``, and the predictions of every model,
+    :data:`PREDICTION_KEYS`) and ``summary`` (counts, shares
     per status overall and per source and formula, the settings).
 
     ``arrays`` is a structure batch; without a ``frame_kind`` array it is first turned into frames by
@@ -794,6 +826,7 @@ def deviation_report(evaluators: Sequence, arrays: Mapping[str, np.ndarray], set
     candidates['deviation_index'] = selection.chosen.astype(np.int64)
     candidates.pop('chosen', None)
     candidates.pop('duplicate_of', None)
+    candidates.update(_predictions(evaluators, candidates))
 
     def breakdown(labels) -> dict:
         table = {}

@@ -45,6 +45,7 @@ from aiida.engine import WorkChain, if_, while_
 
 from aiida_hydrides.calculations.functions.lam_concurrent import (
     add_labelled_frames,
+    compare_with_labels,
     label_inputs,
     make_initial_frames,
     start_training_set,
@@ -872,6 +873,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.training_set = training_set.uuid if training_set is not None else None
         self.ctx.pretrained = pretrained.uuid if pretrained is not None else None
         self.ctx.labels = {}
+        self.ctx.calibration = None
         self.ctx.done = 0
         self.ctx.converged = False
         self.ctx.threshold = loop['candidate_threshold']
@@ -1139,6 +1141,7 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.label_ids = []
         self.ctx.trainings = {}
         self.ctx.labels = {}
+        self.ctx.calibration = None
         self.ctx.select_pending = True
         self.ctx.label_stage = self.ctx.stage
         explore = self.inputs.explore.parameters.get_dict()
@@ -1375,7 +1378,34 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
             f'{len(calculations)} of {len(nodes)} frames labelled ({wall / 3600.0:.3g} h of pw.x); the training set '
             f'has {result["training_set"].nframes} frames'
         )
+        self._compare_with_labels(ids, inputs)
         return None
+
+    def _compare_with_labels(self, ids: list, inputs: dict) -> None:
+        """Set the deviation of the labelled candidates against the error of the ensemble that chose them (a
+        calcfunction; a diagnostic, so a failure is reported and the iteration goes on). Frames that no deviation
+        chose (the first frames of a run from nothing) are not compared."""
+        from aiida_hydrides.core.lam.calibration import calibration_line
+        from aiida_hydrides.core.lam.deviation import PREDICTION_KEYS
+
+        candidates = orm.load_node(self.ctx.candidates)
+        deviation = (self.ctx.get('deviations') or {}).get(self.ctx.get('label_stage'))
+        if deviation is None or not set(PREDICTION_KEYS) <= set(candidates.get_arraynames()):
+            return
+        indices = [self.ctx.label_ids.index(frame_id) for frame_id in ids]
+        result, node = compare_with_labels.run_get_node(
+            candidates,
+            orm.load_node(deviation),
+            orm.List(ids),
+            orm.List(indices),
+            **inputs,
+            metadata={'call_link_label': f'calibration_{self._tag}'},
+        )
+        if not node.is_finished_ok:
+            self.report(f'the labels could not be set against the ensemble: {node.exit_message}')
+            return
+        self.ctx.calibration = result['calibration'].uuid
+        self.report(f'iteration {self.ctx.iteration}: {calibration_line(result["calibration"].get_dict())}')
 
     # -- retrain ---------------------------------------------------------------------------------------------------------
     def retrain(self):
@@ -1416,6 +1446,8 @@ class ConcurrentLearningWorkChain(ProtocolMixin, WorkChain):
         }
         nodes = {f'deviation_{name}': orm.load_node(uuid) for name, uuid in self.ctx.deviations.items()}
         nodes.update(self._training_nodes())
+        if self.ctx.calibration:
+            nodes['calibration_labels'] = orm.load_node(self.ctx.calibration)
         previous = orm.load_node(self.ctx.summary) if self.ctx.summary else None
         inputs = {'previous': previous} if previous is not None else {}
         summary = summarize_iteration(

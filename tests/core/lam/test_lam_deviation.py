@@ -308,6 +308,18 @@ def test_ensemble_of_evaluators(tiny_evaluator, cah6_cells):
     assert len(candidates['offsets']) == 3
     assert candidates['deviation_index'].tolist() == np.flatnonzero(report['deviations']['chosen']).tolist()
     np.testing.assert_allclose(candidates['max_devi_f'], scaled.max_devi_f[candidates['deviation_index']])
+    # the predictions of both models for the chosen frames, kept for the comparison with their labels
+    chosen = candidates['deviation_index']
+    assert candidates['model_energy'].shape == (2, 2) and candidates['model_virial'].shape == (2, 2, 3, 3)
+    np.testing.assert_allclose(candidates['model_energy'][:, 0], energies[0][chosen])
+    np.testing.assert_allclose(candidates['model_energy'][:, 1], 1.1 * energies[0][chosen])
+    assert candidates['model_forces'].shape == (len(candidates['positions']), 2, 3)
+    atoms = np.concatenate([np.arange(arrays['offsets'][i], arrays['offsets'][i + 1]) for i in chosen])
+    np.testing.assert_allclose(candidates['model_forces'][:, 0], forces[0][atoms])
+    # take_frames carries the per-atom forces along with their frames
+    last = take_frames(candidates, [1])
+    np.testing.assert_allclose(last['model_forces'], candidates['model_forces'][candidates['offsets'][1] :])
+    np.testing.assert_allclose(last['model_energy'], candidates['model_energy'][1:])
 
 
 def test_unknown_element(tiny_evaluator, cah6_cells):

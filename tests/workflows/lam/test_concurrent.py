@@ -415,6 +415,14 @@ def test_one_iteration_end_to_end(real_codes, pseudo_family, tiny_ensemble):
     assert set(trajectory['shares']) == {'accurate', 'candidate', 'failed'} and trajectory['n_chosen'] == 2
     assert record['labelled'] == 2 and record['label_failures'] == 0 and record['labels']['pw_wall_hours'] > 0
     assert sorted(record['models']) == ['m0', 'm1', 'm2', 'm3']
+    # the labelled frames against the ensemble that chose them: its deviation and its true error
+    calibration = record['deviation_vs_error']
+    assert calibration['n_frames'] == 2 and calibration['trust_window_ev_per_angstrom'] == [0.0, 1000.0]
+    assert [entry['frame_id'] for entry in calibration['records']] == ['cl-CaY-it01-0000', 'cl-CaY-it01-0001']
+    for entry in calibration['records']:
+        assert entry['max_devi_f'] > 0 and entry['m0']['max_force_error'] > 0 and np.isfinite(entry['devi_e'])
+        assert entry['mean']['max_force_error'] >= 0 and np.isfinite(entry['m0']['energy_error'])
+    assert calibration['m0']['force'] == {'spearman': None, 'pearson': None}  # 2 frames: no correlation
     for entry in record['models'].values():
         assert entry['steps'] == 200 and entry['mode'] == 'init' and entry['training_frames'] == training.nframes + 2
         assert np.isfinite(entry['final_rmse_f_trn']) and 'validation' not in entry  # no validation set: faster
@@ -435,7 +443,7 @@ def test_one_iteration_end_to_end(real_codes, pseudo_family, tiny_ensemble):
     assert sorted(new_ids) == ['cl-CaY-it01-0000', 'cl-CaY-it01-0001']
     labels = {link.link_label for link in node.base.links.get_outgoing().all()}
     assert {'explore_it01_p150_b0', 'explore_it01_p250_b0', 'select_it01_trajectory', 'grow_it01'} <= labels
-    assert {'summary_it01', 'train_it01_m0', 'label_cl_CaY_it01_0000'} <= labels
+    assert {'summary_it01', 'train_it01_m0', 'label_cl_CaY_it01_0000', 'calibration_it01'} <= labels
     iteration = outputs.iterations.it01
     assert iteration.summary.uuid == outputs.summary.uuid and iteration.training_set.uuid == grown.uuid
     assert sorted(iteration.ensemble) == ['m0', 'm1', 'm2', 'm3']
@@ -568,6 +576,7 @@ def test_from_nothing(real_codes, pseudo_family):
     initial, first = summary['iterations']
     assert initial['iteration'] == 0 and initial['stage'] == 'initial' and initial['stages'] == {}
     assert initial['labelled'] == 4 and initial['labels']['pw_wall_hours'] > 0
+    assert 'deviation_vs_error' not in initial  # the first frames were chosen by no ensemble
     assert sorted(initial['models']) == ['m0', 'm1']
     assert all(entry['mode'] is None or entry['mode'] == 'scratch' for entry in initial['models'].values())
     assert first['iteration'] == 1 and summary['converged'] is True
