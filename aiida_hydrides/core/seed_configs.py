@@ -43,6 +43,7 @@ __all__ = (
     'build_manifest',
     'check_distances',
     'estimate_pressure',
+    'random_stream',
     'generate_seed_frames',
     'generate_extension_frames',
     'EXTENSION_ROUNDS',
@@ -341,7 +342,7 @@ RANDOM_GROUPS = (229, 225, 221, 223, 217, 194, 191, 187, 166, 164, 160, 139, 129
 # transformations
 
 
-def _stream(seed: int, name: str) -> np.random.Generator:
+def random_stream(seed: int, name: str) -> np.random.Generator:
     """An independent random stream for ``name``, derived from ``seed``."""
     digest = hashlib.sha256(f'{seed}:{name}'.encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], 'little'))
@@ -374,7 +375,7 @@ def _rattled(atoms, rng, sigma: float, attempts: int = 50):
 
 
 def _prototype_frames(name, builder, counts, seed):
-    rng = _stream(seed, name)
+    rng = random_stream(seed, name)
     base = builder()
     base.wrap()
     symbols = base.get_chemical_symbols()
@@ -451,7 +452,7 @@ def _random_frames(seed, compositions=RANDOM_COMPOSITIONS, rattles: int = RANDOM
     frames = []
     for composition, number in compositions:
         label = ''.join(f'{s}{n if n > 1 else ""}' for s, n in composition.items())
-        rng = _stream(seed, f'{stream}:{label}')
+        rng = random_stream(seed, f'{stream}:{label}')
         for _ in range(number):
             atoms, group = _random_structure(composition, rng)
             if atoms is None:
@@ -519,7 +520,7 @@ def _source_frames(path, rattles: int, stream: str, seed: int):
         violations = check_distances(atoms)
         if violations:
             raise HydridesInputError(f'source structure {name} of {path} breaks the distance limits: {violations[0]}')
-        rng = _stream(seed, f'{stream}:{name}')
+        rng = random_stream(seed, f'{stream}:{name}')
         prototype = f'search-{name}'
         frames.append((prototype, atoms, 'search-minimum'))
         for _ in range(rattles):

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 
 from aiida_hydrides.core.errors import HydridesInputError
-from aiida_hydrides.core.seed_configs import _stream
+from aiida_hydrides.core.seed_configs import random_stream
 
 __all__ = ('INITIAL_ORIGINS', 'InitialFrameSettings', 'frame_limits', 'initial_frames')
 
@@ -114,13 +114,13 @@ def _prototype_structures(formula: str, pressure: float, settings: InitialFrameS
     of the volume model. Both within the search's distance limits (metal-metal fitted to the volume model)."""
     from aiida_hydrides.core.prototypes import build_prototype
     from aiida_hydrides.core.search.generator import formula_unit
-    from aiida_hydrides.core.search.seeding import _finish, prototype_seeds
+    from aiida_hydrides.core.search.seeding import prototype_seeds, scale_to_model_volume
 
     unit = formula_unit(formula)
     limits = _limits(formula, pressure)
     if len(unit) == 1 and 'H' not in unit:
         (symbol,) = unit
-        atoms = _finish(build_prototype('fcc', symbol), unit, 1, pressure, limits)  # one atom per cell
+        atoms = scale_to_model_volume(build_prototype('fcc', symbol), unit, 1, pressure, limits)  # one atom per cell
         if atoms is not None:
             atoms.info.update(origin='prototype', prototype='fcc')
             yield atoms
@@ -158,7 +158,7 @@ def _random_structures(formula: str, pressure: float, settings: InitialFrameSett
     """``settings.random`` random structures of one group, drawn lazily (none when the composition does not fit)."""
     from aiida_hydrides.core.search.generator import RandomStructureGenerator
 
-    rng = _stream(seed, f'random:{formula}:{pressure:g}')
+    rng = random_stream(seed, f'random:{formula}:{pressure:g}')
     try:
         generator = RandomStructureGenerator(formula, pressure, settings.max_atoms, limits=_limits(formula, pressure))
     except HydridesInputError:
@@ -212,10 +212,10 @@ def initial_frames(
     from aiida_hydrides.core.search.generator import formula_unit
 
     keys = [(formula, pressure) for pressure in pressures for formula in formulas]
-    shuffled = [keys[index] for index in _stream(seed, 'order').permutation(len(keys))]
+    shuffled = [keys[index] for index in random_stream(seed, 'order').permutation(len(keys))]
     # the elements first (the references of every formation enthalpy), then the others in the seeded order
     order = sorted(shuffled, key=lambda key: len(formula_unit(key[0])) > 1)
-    rattle_streams = {key: _stream(seed, f'rattle:{key[0]}:{key[1]:g}') for key in keys}
+    rattle_streams = {key: random_stream(seed, f'rattle:{key[0]}:{key[1]:g}') for key in keys}
     counters = dict.fromkeys(keys, 0)
     frames: list = []
     prototype_groups = {key: _prototype_structures(*key, settings) for key in order} if settings.prototypes else {}

@@ -32,7 +32,7 @@ from .generator import formula_unit
 from .orderings import enumerate_orderings
 from .volumes import estimate_volume
 
-__all__ = ('TEMPLATES', 'ordering_templates', 'prototype_seeds')
+__all__ = ('TEMPLATES', 'ordering_templates', 'prototype_seeds', 'scale_to_model_volume')
 
 #: name -> builder of the template cell (heavy sites hold a placeholder element): the ``search_template`` entries of
 #: :data:`aiida_hydrides.core.prototypes.PROTOTYPES`, in its order.
@@ -58,7 +58,7 @@ def _fits(template, hydrogen: int, heavy_total: int) -> bool:
     return Fraction(int(is_h.sum()), int((~is_h).sum())) == Fraction(hydrogen, heavy_total)
 
 
-def _finish(seed, unit: dict, units: int, pressure_gpa: float, limits: DistanceLimits):
+def scale_to_model_volume(seed, unit: dict, units: int, pressure_gpa: float, limits: DistanceLimits):
     """``seed`` scaled to the model volume of ``units`` formula units, heavy atoms first; None if it breaks the
     distance limits."""
     counts = {symbol: units * count for symbol, count in unit.items()}
@@ -115,7 +115,7 @@ def prototype_seeds(
             symbols = np.array(cell.get_chemical_symbols(), dtype=object)
             symbols[sites] = symbol
             cell.set_chemical_symbols(list(symbols))
-            seed = _finish(cell, unit, units, pressure_gpa, limits)
+            seed = scale_to_model_volume(cell, unit, units, pressure_gpa, limits)
             if seed is not None:
                 seed.info.update(origin='prototype', prototype=name, formula_units=units)
                 seeds.append(seed)
@@ -141,7 +141,7 @@ def _known_seeds(symbol, unit, hydrogen, pressure_gpa, max_atoms, limits) -> lis
         symbols = np.array(cell.get_chemical_symbols(), dtype=object)
         symbols[sites] = symbol
         cell.set_chemical_symbols(list(symbols))
-        seed = _finish(cell, unit, len(sites), pressure_gpa, limits)
+        seed = scale_to_model_volume(cell, unit, len(sites), pressure_gpa, limits)
         if seed is not None:
             seed.info.update(origin='prototype', prototype=name, formula_units=len(sites))
             seeds.append(seed)
@@ -160,7 +160,7 @@ def _ordered_seeds(unit, heavy, hydrogen, pressure_gpa, max_atoms, limits, cap) 
             if cap is not None and kept >= cap:
                 break
             units = len(ordering.heavy) // heavy_total
-            seed = _finish(ordering.atoms.copy(), unit, units, pressure_gpa, limits)
+            seed = scale_to_model_volume(ordering.atoms.copy(), unit, units, pressure_gpa, limits)
             if seed is None:
                 continue
             seed.info.update(origin='ordering', prototype=name, ordering=ordering.label, formula_units=units)
