@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         '--bootstrap-steps', type=int, default=4000, help='with --from-seed: training steps of the members made from it'
     )
-    parser.add_argument('--parent', type=int, default=None, help='continue this run')
-    parser.add_argument('--report', type=int, default=None, help='only write the result of this finished run')
+    parser.add_argument('--parent', default=None, help='continue this run (PK or UUID)')
+    parser.add_argument('--report', default=None, help='only write the result of this finished run (PK or UUID)')
     parser.add_argument(
         '--run-command',
         action='append',
@@ -124,6 +124,11 @@ def main(argv=None) -> int:
     from aiida.engine import run_get_node
 
     load_profile()
+
+    def _pk(identifier):
+        return None if identifier is None else orm.load_node(int(identifier) if identifier.isdigit() else identifier).pk
+
+    args.parent, args.report = _pk(args.parent), _pk(args.report)
     from aiida_hydrides.codes import ensure_codes, ensure_dp_code, ensure_lam_code
     from aiida_hydrides.workflows.lam.concurrent import ConcurrentLearningWorkChain
 
