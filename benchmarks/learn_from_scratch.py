@@ -84,7 +84,8 @@ def _from_seed(runs: list) -> bool:
     """Whether the first run of the lineage started from models (the seed model) rather than from nothing."""
     from aiida import orm
 
-    return bool(orm.load_node(runs[0]).inputs.get('models'))
+    links = orm.load_node(runs[0]).base.links.get_incoming().all_link_labels()
+    return any(label.startswith('models__') for label in links)
 
 
 def main(argv=None) -> int:
