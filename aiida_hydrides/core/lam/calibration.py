@@ -13,8 +13,8 @@ predictions of every model, :data:`~aiida_hydrides.core.lam.deviation.PREDICTION
 
 Over the frames (:func:`calibration_summary`): the Spearman and Pearson correlation of ``max_devi_f`` with the
 first model's ``max_force_error`` (a deviation that predicts the error ranks the frames as the error does), the median
-ratio of error to deviation (an ensemble of models that differ only in their seeds underestimates the error, by a
-factor DP-GEN users put at 1.5-3), the mean error of the frames below and above the median deviation, and the class the
+ratio of error to deviation (models that differ only in their seeds tend to agree more than they are right: the ratio
+says by how much), the mean error of the frames below and above the median deviation, and the class the
 true error gives each frame against the trust window (``accurate``: below ``f_trust_lo``, ``failed``: at least
 ``f_trust_hi``). A frame chosen as a candidate whose true error is below ``f_trust_lo`` was labelled in vain; one above
 ``f_trust_hi`` was further from the training data than the deviation said. The energies are compared the same way
@@ -94,7 +94,7 @@ def calibration_records(candidates: Mapping[str, np.ndarray], labels: Mapping[in
             error = np.linalg.norm(frame_forces - label.forces, axis=1)
             record[name] = {
                 'max_force_error': float(error.max()),
-                'rms_force_error': float(np.sqrt(np.mean(np.sum((frame_forces - label.forces) ** 2, axis=1) / 3))),
+                'rms_force_error': float(np.sqrt(np.mean(error**2) / 3)),
                 'energy_error': float((energy - label.energy) / natoms),
             }
             if label.virial is not None:
