@@ -55,6 +55,9 @@ def ensure_profile(
     from aiida import get_profile, load_profile
     from aiida.manage.configuration import get_config
 
+    from aiida_hydrides import sqlite
+
+    sqlite.install()  # runners of one SQLite profile wait for each other's commits instead of failing
     report = report if report is not None else []
     loaded = get_profile()
     if loaded is not None:

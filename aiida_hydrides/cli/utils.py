@@ -34,6 +34,9 @@ def load_profile(profile: str | None = None):
     from aiida import load_profile as _load
     from aiida.common.exceptions import ProfileConfigurationError
 
+    from aiida_hydrides import sqlite
+
+    sqlite.install()  # runners of one SQLite profile wait for each other's commits instead of failing
     try:
         return _load(profile or os.environ.get('AIIDA_PROFILE') or None, allow_switch=True)
     except (ProfileConfigurationError, Exception) as exc:  # noqa: BLE001 - any failure here means: no usable profile
