@@ -37,6 +37,19 @@ parser.add_argument(
     default='Ca,Y,H,CaH6,YH6,CaH4,YH4,YH9,CaYH12,CaY2H18',
     help='formulas of the Ca-Y system to search',
 )
+parser.add_argument(
+    '--sample',
+    type=int,
+    default=None,
+    help='instead of --compositions: the elements and N more compositions drawn at random (--sample-seed) from the '
+    "system's default list at --max-atoms, references and ternaries in the campaign's proportion",
+)
+parser.add_argument('--sample-seed', type=int, default=0, help='seed of the random draw of --sample')
+parser.add_argument(
+    '--storage-only',
+    action='store_true',
+    help='write only the storage figures (search_storage_*.json), not the rate (for runs beside other work)',
+)
 parser.add_argument('--budget', type=int, default=48, help='relaxations per composition')
 parser.add_argument('--population', type=int, default=12)
 parser.add_argument('--max-atoms', type=int, default=24)
@@ -56,8 +69,16 @@ parser.add_argument(
 parser.add_argument(
     '--project-compositions',
     type=int,
-    default=586,
-    help='compositions of the projected campaign-size search (default 586: the default Ca-Y list at max_atoms 40)',
+    default=None,
+    help='compositions of the projected campaign-size search (default: those of the default Ca-Y list at '
+    '--project-max-atoms, 371 at 40)',
+)
+parser.add_argument(
+    '--project-max-atoms',
+    type=int,
+    default=40,
+    help="the projected search's atom budget: its default composition list gives the shares of references and "
+    'ternaries of the projection',
 )
 parser.add_argument(
     '--project-per-composition', type=int, default=167, help='structures per composition of the projection (study: 167)'
@@ -153,9 +174,61 @@ def storage_parts(workchain, sqlite_bytes: int, nodes_created: list) -> dict:
     }
 
 
-def project(parts: dict, sampled: int, compositions: int, per_composition: int, per_job: int) -> dict:
+#: the strata of a system's compositions: the elements, the binary hydrides (and alloys), the ternaries
+STRATA = ('elements', 'binaries', 'ternaries')
+
+
+def stratum(formula: str) -> str:
+    """The stratum of a composition: ``elements``, ``binaries`` or ``ternaries`` (by its number of elements)."""
+    from aiida_hydrides.core.compositions import Composition
+
+    return STRATA[min(len(Composition.from_formula(formula).elements), 3) - 1]
+
+
+def campaign_strata(max_atoms: int) -> dict:
+    """Number of compositions per stratum of the default Ca-Y list at ``max_atoms``."""
+    from aiida_hydrides.workflows.search.system import default_compositions
+
+    formulas, _ = default_compositions('Ca-Y', max_atoms=max_atoms)
+    counts = dict.fromkeys(STRATA, 0)
+    for formula in formulas:
+        counts[stratum(formula)] += 1
+    return counts
+
+
+def sample_compositions(count: int, seed: int, max_atoms: int) -> list:
+    """The elements and ``count`` other compositions drawn at random from the default Ca-Y list at ``max_atoms``:
+    the campaign's mix of binaries and ternaries (the hull needs the elements, so they are always in)."""
+    import random
+
+    from aiida_hydrides.workflows.search.system import default_compositions
+
+    formulas, _ = default_compositions('Ca-Y', max_atoms=max_atoms)
+    elements = [formula for formula in formulas if stratum(formula) == 'elements']
+    others = [formula for formula in formulas if stratum(formula) != 'elements']
+    return elements + random.Random(seed).sample(others, min(count, len(others)))
+
+
+def promoted_by_stratum(per_composition: dict) -> dict:
+    """Per stratum of this run: compositions, sampled structures, promoted minima and their share."""
+    strata = {name: {'compositions': 0, 'sampled': 0, 'promoted': 0} for name in STRATA}
+    for formula, entry in per_composition.items():
+        row = strata[stratum(formula)]
+        row['compositions'] += 1
+        row['sampled'] += entry.get('n_relaxations') or 0
+        row['promoted'] += entry.get('n_promoted') or 0
+    for row in strata.values():
+        row['promoted_share'] = round(row['promoted'] / row['sampled'], 5) if row['sampled'] else None
+    return strata
+
+
+def project(parts: dict, sampled: int, compositions: int, per_composition: int, per_job: int, strata=None) -> dict:
     """Nodes and bytes of a search of ``compositions`` x ``per_composition`` structures in jobs of ``per_job``
-    compositions, from the parts measured on a run of ``sampled`` structures."""
+    compositions, from the parts measured on a run of ``sampled`` structures.
+
+    The promoted minima per sampled structure are weighted by stratum when ``strata`` is given (``{'run':
+    promoted_by_stratum(...), 'campaign': campaign_strata(...)}``): each stratum of the campaign gets the share
+    measured on that stratum in this run (the run's overall share for a stratum it did not search)."""
     import math
 
     samples = compositions * per_composition
@@ -166,7 +239,18 @@ def project(parts: dict, sampled: int, compositions: int, per_composition: int, 
     array_bytes = (
         parts['arrays']['repository_bytes'] + parts['arrays']['nodes'] * parts['sqlite_bytes_per_node']
     ) / sampled
-    promoted_share = parts['promoted']['nodes'] / sampled
+    run_share = parts['promoted']['nodes'] / sampled
+    promoted_share, weighting = run_share, 'as in this run'
+    if strata is not None:
+        total = sum(strata['campaign'].values())
+        promoted_share = sum(
+            count / total * (strata['run'][name]['promoted_share'] if strata['run'][name]['sampled'] else run_share)
+            for name, count in strata['campaign'].items()
+        )
+        weighting = (
+            "per stratum (elements, binaries, ternaries) as in this run, weighted by the campaign list's "
+            f'{strata["campaign"]}'
+        )
     promoted_bytes = parts['promoted']['bytes'] / max(parts['promoted']['nodes'], 1)
     overhead = parts['fixed']['nodes'] + jobs * (per_job_nodes + 2)
     nodes = overhead + promoted_share * samples
@@ -186,10 +270,11 @@ def project(parts: dict, sampled: int, compositions: int, per_composition: int, 
         'nodes_per_1000_promoted': round(1000 * promoted_share, 2),
         'promoted_share_within_target': round(max(20.0 - 1000 * overhead / samples, 0.0) / 1000, 4),
         'bytes_per_structure': round(size / samples, 1),
+        'strata': strata,
         'assumptions': 'fixed part as measured; per job the measured nodes and bytes plus the two array nodes; array '
-        'bytes and promoted minima per sampled structure as in this run (the arrays grow with the atoms per cell; a '
-        'whole system is mostly ternaries far above the hull, this run mostly references and binaries near it); '
-        'promoted_share_within_target: the largest share of promoted structures that keeps 20 nodes per 1000',
+        f'bytes per sampled structure as in this run (they grow with the atoms per cell); promoted minima per sampled '
+        f'structure {weighting}; promoted_share_within_target: the largest share of promoted structures that keeps '
+        '20 nodes per 1000',
     }
 
 
@@ -280,9 +365,13 @@ def main():
     size_before = folder_size(storage)
     sqlite_before = sum(item.stat().st_size for item in storage.glob('*.sqlite*'))
 
-    formulas = [item.strip() for item in args.compositions.split(',') if item.strip()]
+    if args.sample:
+        formulas = sample_compositions(args.sample, args.sample_seed, args.max_atoms)
+    else:
+        formulas = [item.strip() for item in args.compositions.split(',') if item.strip()]
+    print('compositions:', ', '.join(formulas), flush=True)
     earlier = None
-    if args.compare:
+    if args.compare and not args.storage_only:
         earlier = run_earlier(code, model, formulas)
         print(f'earlier settings: {earlier}', flush=True)
         pks_before = set(orm.QueryBuilder().append(orm.Node, project='id').all(flat=True))
@@ -310,7 +399,18 @@ def main():
     size = folder_size(storage) - size_before
     sqlite_bytes = sum(item.stat().st_size for item in storage.glob('*.sqlite*')) - sqlite_before
     parts = storage_parts(node, sqlite_bytes, created)
-    projected = project(parts, sampled, args.project_compositions, args.project_per_composition, args.project_per_job)
+    strata = {
+        'run': promoted_by_stratum(summary['compositions']),
+        'campaign': campaign_strata(args.project_max_atoms),
+    }
+    projected = project(
+        parts,
+        sampled,
+        args.project_compositions or sum(strata['campaign'].values()),
+        args.project_per_composition,
+        args.project_per_job,
+        strata,
+    )
     per_hour = sampled / wall * 3600
     common = dict(
         model=str(model_path.relative_to(HERE.parent)) if model_path.is_relative_to(HERE.parent) else str(model_path),
@@ -318,6 +418,11 @@ def main():
         system='Ca-Y',
         pressure_gpa=200.0,
         compositions=formulas,
+        composition_sample=(
+            {'drawn': args.sample, 'seed': args.sample_seed, 'from': f'default Ca-Y list at max_atoms {args.max_atoms}'}
+            if args.sample
+            else None
+        ),
         settings={
             **overrides['parameters'],
             'max_jobs': args.max_jobs,
@@ -358,20 +463,24 @@ def main():
             'earlier_settings': earlier,
             'speedup_vs_earlier_settings': round(per_hour / earlier['structures_per_hour'], 3),
         }
-    outputs = [
-        write_result(
-            'search_throughput',
-            metric='structures relaxed per hour (whole system search)',
-            value=round(per_hour, 1),
-            unit='structures/hour',
-            target=round(2 * max(ISSUE_RATE, earlier['structures_per_hour'] if earlier else 0.0), 1),
-            higher_is_better=True,
-            note=f'{args.max_jobs} jobs at a time, one core each; target: twice the earlier rate (the issue: '
-            f'{ISSUE_RATE}/hour, and the earlier settings measured in this run)',
-            load_average=list(os.getloadavg()),
-            **comparison,
-            **common,
-        ),
+    outputs = []
+    if not args.storage_only:
+        outputs.append(
+            write_result(
+                'search_throughput',
+                metric='structures relaxed per hour (whole system search)',
+                value=round(per_hour, 1),
+                unit='structures/hour',
+                target=round(2 * max(ISSUE_RATE, earlier['structures_per_hour'] if earlier else 0.0), 1),
+                higher_is_better=True,
+                note=f'{args.max_jobs} jobs at a time, one core each; target: twice the earlier rate (the issue: '
+                f'{ISSUE_RATE}/hour, and the earlier settings measured in this run)',
+                load_average=list(os.getloadavg()),
+                **comparison,
+                **common,
+            )
+        )
+    outputs += [
         write_result(
             'search_storage_nodes',
             metric='nodes created per 1000 sampled structures',
