@@ -13,7 +13,10 @@ minima. A small run cannot reach 20 per 1000 with its fixed part (about 20 nodes
 also reports both figures projected to campaign size (``projected``: ``--project-compositions`` compositions of
 ``--project-per-composition`` structures, ``--project-per-job`` compositions per job, the study's 167 structures per
 composition by default) from the parts it measured: fixed nodes and bytes, nodes and bytes per job, array bytes per
-sampled structure, and promoted minima (and their bytes) per sampled structure as in this run. Results:
+sampled structure, and promoted minima (and their bytes) per sampled structure, measured per stratum (elements,
+binaries, ternaries) and weighted by the strata of the default list at ``--project-max-atoms``. ``--sample N`` searches
+the elements and N compositions drawn at random from the default list, the campaign's mix (the committed storage
+figures: ``--sample 11 --budget 167 --max-jobs 2 --per-job 7 --storage-only``). Results:
 ``results/search_throughput.json`` (rate) and ``results/search_storage_nodes.json``,
 ``results/search_storage_size.json``.
 
