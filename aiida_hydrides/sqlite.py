@@ -36,10 +36,15 @@ def busy_timeout_s() -> float:
     return value if value > 0 else BUSY_TIMEOUT_S
 
 
-def _on_checkout(dbapi_connection, connection_record, connection_proxy):
-    """Pool event: a SQLite connection handed out waits for the write lock up to :func:`busy_timeout_s`."""
+def _set_busy_timeout(dbapi_connection):
+    """A SQLite DB-API connection waits for the write lock up to :func:`busy_timeout_s`; others are left alone."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute(f'PRAGMA busy_timeout = {int(busy_timeout_s() * 1000)}')
+
+
+def _on_checkout(dbapi_connection, connection_record, connection_proxy):
+    """Pool event: every connection handed out gets the busy timeout."""
+    _set_busy_timeout(dbapi_connection)
 
 
 def _apply_to_open_session():
@@ -56,9 +61,7 @@ def _apply_to_open_session():
         return
     if not session.in_transaction():
         return  # its next connection is handed out by the pool, which sets it
-    connection = session.connection().connection.dbapi_connection
-    if isinstance(connection, sqlite3.Connection):
-        connection.execute(f'PRAGMA busy_timeout = {int(busy_timeout_s() * 1000)}')
+    _set_busy_timeout(session.connection().connection.dbapi_connection)
 
 
 def install():
