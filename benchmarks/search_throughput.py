@@ -225,13 +225,13 @@ def promoted_by_stratum(per_composition: dict) -> dict:
     return strata
 
 
-def project(parts: dict, sampled: int, compositions: int, per_composition: int, per_job: int, strata=None) -> dict:
+def project(parts: dict, sampled: int, compositions: int, per_composition: int, per_job: int, strata: dict) -> dict:
     """Nodes and bytes of a search of ``compositions`` x ``per_composition`` structures in jobs of ``per_job``
     compositions, from the parts measured on a run of ``sampled`` structures.
 
-    The promoted minima per sampled structure are weighted by stratum when ``strata`` is given (``{'run':
-    promoted_by_stratum(...), 'campaign': campaign_strata(...)}``): each stratum of the campaign gets the share
-    measured on that stratum in this run (the run's overall share for a stratum it did not search)."""
+    The promoted minima per sampled structure are weighted by stratum (``strata``: ``{'run': promoted_by_stratum(...),
+    'campaign': campaign_strata(...)}``): each stratum of the campaign gets the share measured on that stratum in this
+    run (the run's overall share for a stratum it did not search)."""
     import math
 
     samples = compositions * per_composition
@@ -243,17 +243,11 @@ def project(parts: dict, sampled: int, compositions: int, per_composition: int, 
         parts['arrays']['repository_bytes'] + parts['arrays']['nodes'] * parts['sqlite_bytes_per_node']
     ) / sampled
     run_share = parts['promoted']['nodes'] / sampled
-    promoted_share, weighting = run_share, 'as in this run'
-    if strata is not None:
-        total = sum(strata['campaign'].values())
-        promoted_share = sum(
-            count / total * (strata['run'][name]['promoted_share'] if strata['run'][name]['sampled'] else run_share)
-            for name, count in strata['campaign'].items()
-        )
-        weighting = (
-            "per stratum (elements, binaries, ternaries) as in this run, weighted by the campaign list's "
-            f'{strata["campaign"]}'
-        )
+    total = sum(strata['campaign'].values())
+    promoted_share = sum(
+        count / total * (strata['run'][name]['promoted_share'] if strata['run'][name]['sampled'] else run_share)
+        for name, count in strata['campaign'].items()
+    )
     promoted_bytes = parts['promoted']['bytes'] / max(parts['promoted']['nodes'], 1)
     overhead = parts['fixed']['nodes'] + jobs * (per_job_nodes + 2)
     nodes = overhead + promoted_share * samples
@@ -275,8 +269,9 @@ def project(parts: dict, sampled: int, compositions: int, per_composition: int, 
         'bytes_per_structure': round(size / samples, 1),
         'strata': strata,
         'assumptions': 'fixed part as measured; per job the measured nodes and bytes plus the two array nodes; array '
-        f'bytes per sampled structure as in this run (they grow with the atoms per cell); promoted minima per sampled '
-        f'structure {weighting}; promoted_share_within_target: the largest share of promoted structures that keeps '
+        'bytes per sampled structure as in this run (they grow with the atoms per cell); promoted minima per sampled '
+        "structure per stratum (elements, binaries, ternaries) as in this run, weighted by the campaign list's "
+        f'{strata["campaign"]}; promoted_share_within_target: the largest share of promoted structures that keeps '
         '20 nodes per 1000',
     }
 
